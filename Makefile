@@ -1,0 +1,45 @@
+# The two commands of runtime.md, and the checks around them.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: dev test lint typecheck architecture unit bench lock clean
+
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $@
+
+dev: $(STAMP)
+	$(BIN)/haunted dev
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+architecture: $(STAMP)
+	$(BIN)/lint-imports
+
+# Both backends: the embedded defaults (SQLite, in-process Redis) and the
+# PostgreSQL and Redis of this machine; the tests start the broker themselves.
+test: $(STAMP) lint typecheck architecture
+	$(BIN)/pytest
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+# Re-resolve the locked versions from pyproject.toml's ranges.
+lock:
+	rm -rf /tmp/haunted-lock && $(PYTHON) -m venv /tmp/haunted-lock
+	/tmp/haunted-lock/bin/pip install --quiet --upgrade pip
+	/tmp/haunted-lock/bin/pip install --quiet -e '.[dev]'
+	/tmp/haunted-lock/bin/pip freeze --exclude-editable > requirements.lock
+
+clean:
+	rm -rf $(VENV) .haunted .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,181 @@
+"""Idempotent consumption with retries and dead letters.
+
+Each service registers handlers: `async def handler(session, event, envelope)`.
+For every record the handler's writes and a processed-event row (consumer,
+event id) commit in one transaction, so a redelivered event changes nothing.
+A failing handler is retried with backoff; after the last attempt, or at once
+for a record that can never decode, the record goes to `<topic>.dlq` with the
+error in its headers and the consumer goes on.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+
+import structlog
+from aiokafka import ConsumerRecord
+from faststream import AckPolicy
+from faststream.kafka import KafkaMessage, KafkaRouter
+from sqlalchemy import DateTime, String
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+from tenacity import AsyncRetrying, stop_after_attempt, wait_exponential
+
+from events.broker import DLQ_SUFFIX, EventProducer, KafkaSettings
+from events.db import Base, Database
+from events.envelope import Envelope, MalformedEvent
+from events.metrics import EVENTS_HANDLED, HANDLE_SECONDS
+from schemas import Event
+
+log = structlog.get_logger(__name__)
+
+EventHandler = Callable[[AsyncSession, Event, Envelope], Awaitable[None]]
+
+
+class ProcessedEvent(Base):
+    """Which consumer already handled which event: the idempotency record."""
+
+    __tablename__ = "processed_events"
+
+    consumer: Mapped[str] = mapped_column(String(100), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    processed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Outcome(StrEnum):
+    HANDLED = "handled"
+    DUPLICATE = "duplicate"
+    DEAD_LETTERED = "dead_lettered"
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    max_attempts: int = 3
+    backoff_s: float = 0.1
+
+
+class EventConsumers:
+    """Builds the subscribers of the services a process runs."""
+
+    def __init__(
+        self,
+        db: Database,
+        producer: EventProducer,
+        kafka: KafkaSettings,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self._db = db
+        self._producer = producer
+        self._kafka = kafka
+        self._retry = retry or RetryPolicy()
+
+    def subscribe(
+        self,
+        router: KafkaRouter,
+        consumer: str,
+        topics: Iterable[str],
+        handler: EventHandler,
+    ) -> None:
+        """Adds a consumer group `haunted.<consumer>` over `topics` to `router`.
+
+        A new group starts at the earliest retained offset, so a new service (or
+        a reset group) builds its state from history. Offsets are committed
+        after each batch is handled; a crash redelivers, and idempotency absorbs it.
+        """
+        topics = list(topics)
+
+        async def on_batch(message: KafkaMessage) -> None:
+            records: Sequence[ConsumerRecord[bytes, bytes]] = message.raw_message  # type: ignore[assignment]
+            for record in records:
+                await self.handle_record(consumer, record, handler)
+
+        on_batch.__name__ = f"{consumer}_consumer"
+        router.subscriber(
+            *topics,
+            batch=True,
+            group_id=f"haunted.{consumer}",
+            auto_offset_reset="earliest",
+            session_timeout_ms=self._kafka.session_timeout_ms,
+            heartbeat_interval_ms=self._kafka.heartbeat_interval_ms,
+            max_records=500,
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+            title=f"haunted.{consumer}",
+            description=f"The {consumer} service's consumer group",
+        )(on_batch)
+
+    async def handle_record(
+        self, consumer: str, record: ConsumerRecord[bytes, bytes], handler: EventHandler
+    ) -> Outcome:
+        started = time.perf_counter()
+        try:
+            envelope = Envelope.from_record(record.headers, record.value)
+            event = envelope.decode()
+        except MalformedEvent as error:
+            await self._dead_letter(consumer, record, error, attempts=0)
+            EVENTS_HANDLED.labels(consumer, "malformed", Outcome.DEAD_LETTERED).inc()
+            return Outcome.DEAD_LETTERED
+
+        outcome = Outcome.DUPLICATE
+        try:
+            async for attempt in AsyncRetrying(
+                stop=stop_after_attempt(self._retry.max_attempts),
+                wait=wait_exponential(multiplier=self._retry.backoff_s, max=5),
+                reraise=True,
+            ):
+                with attempt:
+                    outcome = await self.apply(consumer, envelope, event, handler)
+        except Exception as error:
+            log.warning("event dead-lettered", consumer=consumer, event_id=envelope.id,
+                        type=envelope.type, error=repr(error))
+            await self._dead_letter(consumer, record, error, attempts=self._retry.max_attempts)
+            outcome = Outcome.DEAD_LETTERED
+        EVENTS_HANDLED.labels(consumer, envelope.type, outcome).inc()
+        HANDLE_SECONDS.labels(consumer).observe(time.perf_counter() - started)
+        return outcome
+
+    async def apply(
+        self, consumer: str, envelope: Envelope, event: Event, handler: EventHandler
+    ) -> Outcome:
+        """Runs `handler` once per (consumer, event id): its writes and the record commit together."""
+        try:
+            async with self._db.transaction() as session:
+                if await session.get(ProcessedEvent, (consumer, envelope.id)) is not None:
+                    return Outcome.DUPLICATE
+                session.add(
+                    ProcessedEvent(consumer=consumer, event_id=envelope.id,
+                                   processed_at=datetime.now(UTC))
+                )
+                await handler(session, event, envelope)
+        except IntegrityError:
+            # A concurrent delivery of the same event committed first; if it was
+            # not that, the handler's own constraint failed and retrying will tell.
+            async with self._db.read() as session:
+                if await session.get(ProcessedEvent, (consumer, envelope.id)) is not None:
+                    return Outcome.DUPLICATE
+            raise
+        return Outcome.HANDLED
+
+    async def _dead_letter(
+        self, consumer: str, record: ConsumerRecord[bytes, bytes], error: Exception, attempts: int
+    ) -> None:
+        headers = {name: value.decode(errors="replace") for name, value in record.headers}
+        headers.update(
+            {
+                "dlq_error": f"{type(error).__name__}: {error}"[:1000],
+                "dlq_consumer": consumer,
+                "dlq_topic": record.topic,
+                "dlq_partition": str(record.partition),
+                "dlq_offset": str(record.offset),
+                "dlq_attempts": str(attempts),
+                "dlq_time": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+            }
+        )
+        sent = await self._producer.send(
+            record.topic + DLQ_SUFFIX, record.key or b"", headers, record.value or b""
+        )
+        await sent  # rare path: wait, so the offset is committed only once the record is safe

@@ -1,0 +1,151 @@
+"""CloudEvents 1.0 in Kafka binary content mode, exactly as events.md lays it out."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from schemas import CATALOG, Event
+
+SPECVERSION = "1.0"
+CONTENT_TYPE = "application/json"
+_HEADER_PREFIX = "ce_"
+
+
+class MalformedEvent(ValueError):
+    """A record that is not a valid Haunted CloudEvent: it can never be handled."""
+
+
+def _rfc3339(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """One CloudEvent: the attributes travel as headers, `data` as the value."""
+
+    id: str
+    type: str
+    source: str
+    time: datetime
+    subject: str
+    data: dict[str, Any]
+    dataschema: str | None = None
+    traceparent: str | None = None
+    extra_headers: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def wrap(
+        cls,
+        event: Event,
+        *,
+        event_id: str | None = None,
+        time: datetime | None = None,
+        traceparent: str | None = None,
+    ) -> Envelope:
+        return cls(
+            id=event_id or str(uuid.uuid4()),
+            type=event.topic,
+            source=f"haunted/{event.source}",
+            time=time or datetime.now(UTC),
+            subject=event.key(),
+            data=event.payload(),
+            dataschema=event.dataschema(),
+            traceparent=traceparent,
+        )
+
+    @property
+    def key(self) -> bytes:
+        return self.subject.encode()
+
+    def headers(self) -> dict[str, str]:
+        headers = {
+            "ce_specversion": SPECVERSION,
+            "ce_id": self.id,
+            "ce_source": self.source,
+            "ce_type": self.type,
+            "ce_time": _rfc3339(self.time),
+            "ce_subject": self.subject,
+            "content-type": CONTENT_TYPE,
+        }
+        if self.dataschema:
+            headers["ce_dataschema"] = self.dataschema
+        if self.traceparent:
+            headers["traceparent"] = self.traceparent
+        headers.update(self.extra_headers)
+        return headers
+
+    def value(self) -> bytes:
+        return json.dumps(self.data, separators=(",", ":"), ensure_ascii=False).encode()
+
+    @classmethod
+    def from_record(
+        cls,
+        headers: Iterable[tuple[str, bytes | str]] | Mapping[str, bytes | str],
+        value: bytes | None,
+    ) -> Envelope:
+        """Decodes a Kafka record; raises MalformedEvent on anything off-contract."""
+        pairs = headers.items() if isinstance(headers, Mapping) else headers
+        attrs: dict[str, str] = {}
+        try:
+            for name, raw in pairs:
+                attrs[name] = raw.decode() if isinstance(raw, bytes) else raw
+        except UnicodeDecodeError as error:
+            raise MalformedEvent("header is not UTF-8") from error
+        if attrs.get("ce_specversion") != SPECVERSION:
+            raise MalformedEvent(f"ce_specversion must be {SPECVERSION}")
+        missing = [n for n in ("ce_id", "ce_type", "ce_source", "ce_time") if not attrs.get(n)]
+        if missing:
+            raise MalformedEvent(f"missing headers: {', '.join(missing)}")
+        try:
+            time = datetime.fromisoformat(attrs["ce_time"])
+        except ValueError as error:
+            raise MalformedEvent("ce_time is not RFC 3339") from error
+        if time.tzinfo is None:
+            raise MalformedEvent("ce_time has no time zone")
+        try:
+            data = json.loads(value or b"")
+        except (ValueError, UnicodeDecodeError) as error:
+            raise MalformedEvent("value is not JSON") from error
+        if not isinstance(data, dict):
+            raise MalformedEvent("value is not a JSON object")
+        known = {"ce_specversion", "ce_id", "ce_source", "ce_type", "ce_time", "ce_subject",
+                 "content-type", "ce_dataschema", "traceparent"}
+        return cls(
+            id=attrs["ce_id"],
+            type=attrs["ce_type"],
+            source=attrs["ce_source"],
+            time=time,
+            subject=attrs.get("ce_subject", ""),
+            data=data,
+            dataschema=attrs.get("ce_dataschema"),
+            traceparent=attrs.get("traceparent"),
+            extra_headers={k: v for k, v in attrs.items() if k not in known},
+        )
+
+    def decode(self) -> Event:
+        """The typed event; raises MalformedEvent for an unknown type or bad data."""
+        model = CATALOG.get(self.type)
+        if model is None:
+            raise MalformedEvent(f"unknown event type {self.type!r}")
+        try:
+            return model.model_validate(self.data)
+        except ValidationError as error:
+            raise MalformedEvent(f"data does not match {self.type}: {error.errors()[0]['msg']}") from error
+
+    def to_push(self) -> dict[str, Any]:
+        """The shape clients receive (runtime.md): {id, type, source, time, subject, data}."""
+        return {
+            "id": self.id,
+            "type": self.type,
+            "source": self.source,
+            "time": _rfc3339(self.time),
+            "subject": self.subject,
+            "data": self.data,
+        }

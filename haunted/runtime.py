@@ -1,0 +1,176 @@
+"""The composition root: builds every resource once and wires the process's parts.
+
+`haunted dev` runs every part in one process; `haunted serve` the gateway;
+`haunted worker` the consumers and the outbox relay of the named services.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import fakeredis
+import socketio
+import structlog
+from fastapi import FastAPI
+from faststream.kafka import KafkaBroker, KafkaRouter
+from redis.asyncio import Redis
+
+from events.broker import KafkaProducer, KafkaSettings, build_broker, ensure_topics
+from events.consumer import EventConsumers, RetryPolicy
+from events.db import Database
+from events.fanout import subscribe_fanout
+from events.outbox import OutboxRelay
+from gateway import PushHub, Services, build_socketio, create_app
+from haunted import migrations
+from haunted.keys import load_signing_key
+from haunted.settings import MEMORY, Settings
+from services import analytics
+from services.analytics import AnalyticsService
+from services.auth import AuthService, PasswordHasher, SessionStore, TokenIssuer
+
+log = structlog.get_logger(__name__)
+
+SERVICES = ("auth", "billing", "llm", "notifications", "analytics", "flags")
+
+
+def build_redis(url: str) -> Redis:
+    if url == MEMORY:
+        return fakeredis.FakeAsyncRedis()
+    return Redis.from_url(url)
+
+
+def kafka_settings(settings: Settings, bootstrap: str | None = None) -> KafkaSettings:
+    return KafkaSettings(
+        bootstrap_servers=bootstrap or settings.kafka_servers,
+        partitions=settings.kafka_partitions,
+        replication_factor=settings.kafka_replication_factor,
+        session_timeout_ms=settings.kafka_session_timeout_ms,
+        heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
+    )
+
+
+@dataclass
+class Haunted:
+    """One process's resources and parts. Build with `Haunted.build`, run with `running()`."""
+
+    settings: Settings
+    db: Database
+    redis: Redis
+    kafka: KafkaSettings
+    broker: KafkaBroker
+    producer: KafkaProducer
+    services: Services
+    consumers: EventConsumers
+    relay: OutboxRelay
+    hub: PushHub
+    sio: socketio.AsyncServer
+    gateway: bool
+    workers: tuple[str, ...]
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @classmethod
+    def build(
+        cls,
+        settings: Settings,
+        *,
+        gateway: bool = True,
+        workers: Iterable[str] = SERVICES,
+    ) -> Haunted:
+        kafka = kafka_settings(settings)
+        db = Database(settings.database_url)
+        redis = build_redis(settings.redis_url)
+        broker = build_broker(kafka)
+        producer = KafkaProducer(broker)
+        tokens = TokenIssuer(
+            load_signing_key(settings),
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            ttl=timedelta(seconds=settings.access_token_ttl_s),
+        )
+        auth = AuthService(db, SessionStore(redis, settings.session_ttl_s), tokens,
+                           PasswordHasher(settings.bcrypt_rounds))
+        services = Services(auth=auth, analytics=AnalyticsService(db))
+        consumers = EventConsumers(
+            db, producer, kafka,
+            RetryPolicy(settings.consumer_max_attempts, settings.consumer_retry_backoff_s),
+        )
+        relay = OutboxRelay(
+            db, producer,
+            batch_size=settings.outbox_batch_size,
+            poll_interval_s=settings.outbox_poll_interval_s,
+            retention_s=settings.outbox_retention_s,
+        )
+        sio = build_socketio(auth)
+        hub = PushHub(sio)
+        app = cls(settings, db, redis, kafka, broker, producer, services, consumers, relay, hub,
+                  sio, gateway, tuple(workers))
+        app._register_routers()
+        return app
+
+    def _register_routers(self) -> None:
+        """Explicit registration: the routers of the services this process runs."""
+        routers: dict[str, Callable[[EventConsumers], KafkaRouter]] = {
+            "analytics": analytics.build_router,
+        }
+        for name in self.workers:
+            if name in routers:
+                self.broker.include_router(routers[name](self.consumers))
+        if self.gateway:
+            fanout = KafkaRouter()
+            subscribe_fanout(fanout, self.hub.deliver)
+            self.broker.include_router(fanout)
+
+    async def start(self) -> None:
+        if self.settings.env == "dev" or self.db.is_sqlite:
+            await migrations.upgrade(self.settings.database_url)
+        await ensure_topics(self.kafka)
+        await self.broker.start()
+        if self.workers:
+            self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
+        log.info("haunted started", gateway=self.gateway, workers=list(self.workers))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        await self.broker.stop()
+        await self.redis.aclose()
+        await self.db.dispose()
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[Haunted]:
+        await self.start()
+        try:
+            yield self
+        finally:
+            await self.stop()
+
+    def readiness(self) -> dict[str, Callable[[], Any]]:
+        async def broker_ready() -> None:
+            if not await self.broker.ping(timeout=1.0):
+                raise ConnectionError("broker does not answer")
+
+        return {"database": self.db.ping, "cache": self.redis.ping, "broker": broker_ready}
+
+    def asgi_app(self) -> socketio.ASGIApp:
+        @asynccontextmanager
+        async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+            async with self.running():
+                yield
+
+        return create_app(
+            self.services, self.hub, self.sio,
+            readiness=self.readiness(),
+            lifespan=lifespan,
+            max_body_bytes=self.settings.graphql_max_body_bytes,
+            debug=False,
+        )

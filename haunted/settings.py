@@ -1,0 +1,116 @@
+"""The one settings object. Nothing else in the project reads os.environ."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+EMBEDDED = "embedded"
+MEMORY = "memory://"
+
+
+class Settings(BaseSettings):
+    """Every knob of a Haunted process, read from `HAUNTED_*` variables and `.env`.
+
+    The defaults are the embedded ones (`make dev`): each variable switches one
+    part to the real thing.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="HAUNTED_", env_file=".env", extra="ignore", validate_default=True
+    )
+
+    env: Literal["dev", "test", "prod"] = "dev"
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    data_dir: Path = Path(".haunted")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_json: bool = True
+
+    database_url: str = "sqlite+aiosqlite:///.haunted/haunted.db"
+    redis_url: str = MEMORY
+
+    kafka_bootstrap: str = EMBEDDED
+    embedded_kafka_port: int = Field(9092, ge=1, le=65535)
+    kafka_partitions: int = Field(3, ge=1)
+    kafka_replication_factor: int = Field(1, ge=1)
+    # The embedded broker joins a group in about session_timeout/2.
+    kafka_session_timeout_ms: int = Field(6000, ge=1000)
+    kafka_heartbeat_interval_ms: int = Field(500, ge=100)
+
+    outbox_batch_size: int = Field(500, ge=1, le=10_000)
+    outbox_poll_interval_s: float = Field(0.2, gt=0)
+    outbox_retention_s: float = Field(3600, ge=0)
+    consumer_max_attempts: int = Field(3, ge=1)
+    consumer_retry_backoff_s: float = Field(0.1, ge=0)
+
+    jwt_private_key_file: Path | None = None
+    jwt_public_key_file: Path | None = None
+    jwt_issuer: str = "haunted"
+    jwt_audience: str = "haunted"
+    access_token_ttl_s: int = Field(24 * 3600, ge=60)
+    session_ttl_s: int = Field(24 * 3600, ge=60)
+    bcrypt_rounds: int = Field(12, ge=4, le=16)
+
+    stripe_api_key: SecretStr | None = None
+    stripe_webhook_secret: SecretStr | None = None
+    stripe_api_base: str | None = None
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None
+    unleash_url: str | None = None
+    unleash_api_token: SecretStr | None = None
+
+    graphql_max_body_bytes: int = Field(1_000_000, ge=1024)
+
+    @model_validator(mode="after")
+    def _production_refuses_defaults(self) -> Settings:
+        if self.env != "prod":
+            return self
+        if self.jwt_private_key_file is None or self.jwt_public_key_file is None:
+            raise ValueError(
+                "HAUNTED_JWT_PRIVATE_KEY_FILE and HAUNTED_JWT_PUBLIC_KEY_FILE are required in prod"
+            )
+        for name, value in (
+            ("HAUNTED_DATABASE_URL", self.database_url.startswith("sqlite")),
+            ("HAUNTED_REDIS_URL", self.redis_url == MEMORY),
+            ("HAUNTED_KAFKA_BOOTSTRAP", self.kafka_bootstrap == EMBEDDED),
+        ):
+            if value:
+                raise ValueError(f"{name} must name a real server in prod, not the embedded default")
+        if self.stripe_api_key is not None and self.stripe_webhook_secret is None:
+            raise ValueError("HAUNTED_STRIPE_WEBHOOK_SECRET is required when Stripe is configured")
+        return self
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.data_dir / "keys"
+
+    @property
+    def uses_embedded_kafka(self) -> bool:
+        return self.kafka_bootstrap == EMBEDDED
+
+    @property
+    def kafka_servers(self) -> str:
+        if self.uses_embedded_kafka:
+            return f"127.0.0.1:{self.embedded_kafka_port}"
+        return self.kafka_bootstrap
+
+
+class ConfigurationError(Exception):
+    """Bad configuration, said in one line that names the variable."""
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Reads the environment; raises ConfigurationError with one readable line."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        first = error.errors()[0]
+        loc = [str(part) for part in first["loc"]]
+        message = first["msg"].removeprefix("Value error, ")
+        if loc:
+            raise ConfigurationError(f"HAUNTED_{loc[0].upper()}: {message}") from None
+        raise ConfigurationError(message) from None

@@ -1,0 +1,87 @@
+"""The event contracts: one typed model per topic of the catalog (events.md).
+
+This package depends on nothing else in the project. `CATALOG` is the one
+list of topics: consumers, topic creation and the AsyncAPI document read it.
+"""
+
+from schemas.analytics import AnalyticsTracked
+from schemas.auth import (
+    SessionRevoked,
+    TeamCreated,
+    TeamMemberAdded,
+    TeamMemberRemoved,
+    TeamRoleChanged,
+    UserLocked,
+    UserLoggedIn,
+    UserLoggedOut,
+    UserLoginFailed,
+    UserRegistered,
+)
+from schemas.base import Audience, Event, Timestamp
+from schemas.billing import (
+    InvoicePaid,
+    PaymentFailed,
+    SubscriptionActivated,
+    SubscriptionCanceled,
+    SubscriptionUpdated,
+)
+from schemas.flags import FlagEvaluated, FlagUpdated
+from schemas.llm import PromptCompleted, PromptFailed
+from schemas.notifications import NotificationCreated, NotificationRequested
+
+CATALOG: dict[str, type[Event]] = {
+    model.topic: model
+    for model in (
+        UserRegistered,
+        UserLoggedIn,
+        UserLoginFailed,
+        UserLocked,
+        UserLoggedOut,
+        SessionRevoked,
+        TeamCreated,
+        TeamMemberAdded,
+        TeamMemberRemoved,
+        TeamRoleChanged,
+        SubscriptionActivated,
+        SubscriptionUpdated,
+        SubscriptionCanceled,
+        InvoicePaid,
+        PaymentFailed,
+        PromptCompleted,
+        PromptFailed,
+        FlagEvaluated,
+        FlagUpdated,
+        NotificationRequested,
+        NotificationCreated,
+        AnalyticsTracked,
+    )
+}
+
+__all__ = [
+    "CATALOG",
+    "AnalyticsTracked",
+    "Audience",
+    "Event",
+    "FlagEvaluated",
+    "FlagUpdated",
+    "InvoicePaid",
+    "NotificationCreated",
+    "NotificationRequested",
+    "PaymentFailed",
+    "PromptCompleted",
+    "PromptFailed",
+    "SessionRevoked",
+    "SubscriptionActivated",
+    "SubscriptionCanceled",
+    "SubscriptionUpdated",
+    "TeamCreated",
+    "TeamMemberAdded",
+    "TeamMemberRemoved",
+    "TeamRoleChanged",
+    "Timestamp",
+    "UserLocked",
+    "UserLoggedIn",
+    "UserLoggedOut",
+    "UserLoginFailed",
+    "UserRegistered",
+]

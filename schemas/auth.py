@@ -1,0 +1,107 @@
+"""Events owned by the auth service: users, sessions and teams."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from schemas.base import Audience, Event, Timestamp
+
+
+class _AuthEvent(Event):
+    source: ClassVar[str] = "auth"
+
+
+class UserRegistered(_AuthEvent):
+    """A user account was created, with the team it owns."""
+
+    topic: ClassVar[str] = "user.registered"
+    key_field: ClassVar[str] = "user_id"
+    audience: ClassVar[Audience] = Audience.USER
+    user_id: str
+    team_id: str
+
+
+class UserLoggedIn(_AuthEvent):
+    """A user proved their identity and a session started."""
+
+    topic: ClassVar[str] = "user.logged_in"
+    key_field: ClassVar[str] = "user_id"
+    audience: ClassVar[Audience] = Audience.USER
+    user_id: str
+    session_id: str
+
+
+class UserLoginFailed(_AuthEvent):
+    """A login attempt failed; user_id is absent when the email is unknown."""
+
+    topic: ClassVar[str] = "user.login_failed"
+    key_field: ClassVar[str] = "user_id"
+    audience: ClassVar[Audience] = Audience.INTERNAL
+    user_id: str | None = None
+    reason: str
+    attempt: int
+
+
+class UserLocked(_AuthEvent):
+    """Too many failed logins: the account refuses logins until locked_until."""
+
+    topic: ClassVar[str] = "user.locked"
+    key_field: ClassVar[str] = "user_id"
+    audience: ClassVar[Audience] = Audience.USER
+    user_id: str
+    locked_until: Timestamp
+
+
+class UserLoggedOut(_AuthEvent):
+    """A session ended at the user's request."""
+
+    topic: ClassVar[str] = "user.logged_out"
+    key_field: ClassVar[str] = "user_id"
+    audience: ClassVar[Audience] = Audience.USER
+    user_id: str
+    session_id: str
+
+
+class SessionRevoked(_AuthEvent):
+    """A session (or, without session_id, every session) of a user was revoked."""
+
+    topic: ClassVar[str] = "session.revoked"
+    key_field: ClassVar[str] = "user_id"
+    audience: ClassVar[Audience] = Audience.USER
+    user_id: str
+    session_id: str | None = None
+    reason: str
+
+
+class TeamCreated(_AuthEvent):
+    topic: ClassVar[str] = "team.created"
+    key_field: ClassVar[str] = "team_id"
+    audience: ClassVar[Audience] = Audience.TEAM
+    team_id: str
+    owner_id: str
+
+
+class TeamMemberAdded(_AuthEvent):
+    topic: ClassVar[str] = "team.member_added"
+    key_field: ClassVar[str] = "team_id"
+    audience: ClassVar[Audience] = Audience.TEAM
+    team_id: str
+    user_id: str
+    role: str
+
+
+class TeamMemberRemoved(_AuthEvent):
+    topic: ClassVar[str] = "team.member_removed"
+    key_field: ClassVar[str] = "team_id"
+    audience: ClassVar[Audience] = Audience.TEAM
+    team_id: str
+    user_id: str
+
+
+class TeamRoleChanged(_AuthEvent):
+    topic: ClassVar[str] = "team.role_changed"
+    key_field: ClassVar[str] = "team_id"
+    audience: ClassVar[Audience] = Audience.TEAM
+    team_id: str
+    user_id: str
+    role: str
