@@ -63,7 +63,7 @@ class KafkaProducer:
         self, topic: str, key: bytes, headers: dict[str, str], value: bytes
     ) -> asyncio.Future[object]:
         future = await self._broker.publish(value, topic, key=key, headers=headers, no_confirm=True)
-        return future  # type: ignore[return-value]
+        return future
 
     async def publish(self, envelope: Envelope) -> None:
         """Publishes one envelope and waits for its ack (not for hot paths)."""
@@ -80,7 +80,7 @@ def catalog_topics(*, with_dlq: bool = True) -> list[str]:
 
 
 async def ensure_topics(kafka: KafkaSettings, topics: Iterable[str] | None = None) -> list[str]:
-    """Creates missing topics (the catalog and its dead letters by default); returns the new ones."""
+    """Creates missing topics (by default the catalog and its dead letters); returns the new."""
     wanted = list(topics) if topics is not None else catalog_topics()
     admin = AIOKafkaAdminClient(
         bootstrap_servers=kafka.bootstrap_servers, request_timeout_ms=kafka.request_timeout_ms

@@ -90,7 +90,7 @@ class EventConsumers:
         topics = list(topics)
 
         async def on_batch(message: KafkaMessage) -> None:
-            records: Sequence[ConsumerRecord[bytes, bytes]] = message.raw_message  # type: ignore[assignment]
+            records: Sequence[ConsumerRecord[bytes, bytes]] = message.raw_message
             for record in records:
                 await self.handle_record(consumer, record, handler)
 
@@ -130,8 +130,13 @@ class EventConsumers:
                 with attempt:
                     outcome = await self.apply(consumer, envelope, event, handler)
         except Exception as error:
-            log.warning("event dead-lettered", consumer=consumer, event_id=envelope.id,
-                        type=envelope.type, error=repr(error))
+            log.warning(
+                "event dead-lettered",
+                consumer=consumer,
+                event_id=envelope.id,
+                type=envelope.type,
+                error=repr(error),
+            )
             await self._dead_letter(consumer, record, error, attempts=self._retry.max_attempts)
             outcome = Outcome.DEAD_LETTERED
         EVENTS_HANDLED.labels(consumer, envelope.type, outcome).inc()
@@ -141,14 +146,15 @@ class EventConsumers:
     async def apply(
         self, consumer: str, envelope: Envelope, event: Event, handler: EventHandler
     ) -> Outcome:
-        """Runs `handler` once per (consumer, event id): its writes and the record commit together."""
+        """Runs `handler` once per (consumer, event id), its writes and that record as one."""
         try:
             async with self._db.transaction() as session:
                 if await session.get(ProcessedEvent, (consumer, envelope.id)) is not None:
                     return Outcome.DUPLICATE
                 session.add(
-                    ProcessedEvent(consumer=consumer, event_id=envelope.id,
-                                   processed_at=datetime.now(UTC))
+                    ProcessedEvent(
+                        consumer=consumer, event_id=envelope.id, processed_at=datetime.now(UTC)
+                    )
                 )
                 await handler(session, event, envelope)
         except IntegrityError:

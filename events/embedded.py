@@ -11,7 +11,6 @@ import contextlib
 import os
 import signal
 import socket
-import subprocess
 import sys
 from importlib.resources import files
 from pathlib import Path
@@ -50,7 +49,7 @@ class EmbeddedBroker:
     def __init__(self, port: int, host: str = "127.0.0.1") -> None:
         self.host = host
         self.port = port
-        self._process: subprocess.Popen[bytes] | None = None
+        self._process: asyncio.subprocess.Process | None = None
 
     @property
     def bootstrap_servers(self) -> str:
@@ -62,16 +61,23 @@ class EmbeddedBroker:
                 f"port {self.port} is taken: stop what uses it or set HAUNTED_EMBEDDED_KAFKA_PORT"
             )
         url = f"tcp://{self.host}:{self.port}"
-        self._process = subprocess.Popen(  # noqa: S603 - fixed binary, no shell
-            [str(tansu_binary()), "broker", "--listener-url", url, "--advertised-listener-url", url],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent if os.name == "posix" else None,  # noqa: PLW1509
+        self._process = await asyncio.create_subprocess_exec(
+            str(tansu_binary()),
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+            preexec_fn=_die_with_parent if os.name == "posix" else None,
         )
         deadline = asyncio.get_running_loop().time() + timeout_s
         while asyncio.get_running_loop().time() < deadline:
-            if self._process.poll() is not None:
-                raise EmbeddedBrokerError(f"the embedded broker exited with {self._process.returncode}")
+            if self._process.returncode is not None:
+                raise EmbeddedBrokerError(
+                    f"the embedded broker exited with {self._process.returncode}"
+                )
             with contextlib.suppress(OSError):
                 _, writer = await asyncio.open_connection(self.host, self.port)
                 writer.close()
@@ -82,11 +88,11 @@ class EmbeddedBroker:
 
     async def stop(self) -> None:
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
+        if process is None or process.returncode is not None:
             return
         process.terminate()
         try:
-            await asyncio.wait_for(asyncio.to_thread(process.wait), 5)
+            await asyncio.wait_for(process.wait(), 5)
         except TimeoutError:
             process.kill()
-            await asyncio.to_thread(process.wait)
+            await process.wait()

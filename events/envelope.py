@@ -115,8 +115,17 @@ class Envelope:
             raise MalformedEvent("value is not JSON") from error
         if not isinstance(data, dict):
             raise MalformedEvent("value is not a JSON object")
-        known = {"ce_specversion", "ce_id", "ce_source", "ce_type", "ce_time", "ce_subject",
-                 "content-type", "ce_dataschema", "traceparent"}
+        known = {
+            "ce_specversion",
+            "ce_id",
+            "ce_source",
+            "ce_type",
+            "ce_time",
+            "ce_subject",
+            "content-type",
+            "ce_dataschema",
+            "traceparent",
+        }
         return cls(
             id=attrs["ce_id"],
             type=attrs["ce_type"],
@@ -137,7 +146,9 @@ class Envelope:
         try:
             return model.model_validate(self.data)
         except ValidationError as error:
-            raise MalformedEvent(f"data does not match {self.type}: {error.errors()[0]['msg']}") from error
+            raise MalformedEvent(
+                f"data does not match {self.type}: {error.errors()[0]['msg']}"
+            ) from error
 
     def to_push(self) -> dict[str, Any]:
         """The shape clients receive (runtime.md): {id, type, source, time, subject, data}."""

@@ -7,11 +7,14 @@ own connections. N gateways each see every event: no extra pub/sub layer.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
 
 import structlog
 from faststream import AckPolicy
 from faststream.kafka import KafkaMessage, KafkaRouter
+from faststream.kafka.subscriber.usecase import LogicSubscriber
 
 from events.envelope import Envelope, MalformedEvent
 from schemas import CATALOG, Audience
@@ -25,7 +28,9 @@ def pushable_topics() -> list[str]:
     return [topic for topic, model in CATALOG.items() if model.audience is not Audience.INTERNAL]
 
 
-def subscribe_fanout(router: KafkaRouter, deliver: Deliver, topics: Iterable[str] | None = None) -> None:
+def subscribe_fanout(
+    router: KafkaRouter, deliver: Deliver, topics: Iterable[str] | None = None
+) -> LogicSubscriber[Any]:
     async def on_event(message: KafkaMessage) -> None:
         record = message.raw_message
         try:
@@ -39,11 +44,28 @@ def subscribe_fanout(router: KafkaRouter, deliver: Deliver, topics: Iterable[str
         except Exception:  # one bad push must not stop the stream
             log.exception("fan-out delivery failed", event_id=envelope.id)
 
-    router.subscriber(
+    subscriber = router.subscriber(
         *(topics if topics is not None else pushable_topics()),
         group_id=None,
         auto_offset_reset="latest",
         ack_policy=AckPolicy.ACK_FIRST,
         title="gateway.fanout",
         description="Each gateway process: every pushable event to its own connections",
-    )(on_event)
+    )
+    subscriber(on_event)
+    return subscriber
+
+
+async def pin_start_offsets(subscriber: LogicSubscriber[Any], timeout_s: float = 10.0) -> None:
+    """Resolves "latest" to concrete offsets now, so every event published after
+    this returns is pushed (aiokafka otherwise resolves it at the first fetch)."""
+    consumer = subscriber.consumer
+    if consumer is None:
+        raise RuntimeError("the fan-out subscriber has not started")
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not consumer.assignment():
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError("the fan-out consumer got no partitions")
+        await asyncio.sleep(0.02)
+    for partition in consumer.assignment():
+        await consumer.position(partition)

@@ -11,10 +11,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import structlog
-from sqlalchemy import JSON, BigInteger, DateTime, Integer, LargeBinary, String, delete, select, text, update
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Integer,
+    LargeBinary,
+    String,
+    delete,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -93,8 +103,13 @@ class OutboxRelay:
         async with self._db.read() as session:
             rows = (
                 await session.execute(
-                    select(OutboxRecord.seq, OutboxRecord.topic, OutboxRecord.key,
-                           OutboxRecord.headers, OutboxRecord.value)
+                    select(
+                        OutboxRecord.seq,
+                        OutboxRecord.topic,
+                        OutboxRecord.key,
+                        OutboxRecord.headers,
+                        OutboxRecord.value,
+                    )
                     .where(OutboxRecord.sent_at.is_(None))
                     .order_by(OutboxRecord.seq)
                     .limit(self._batch_size)
@@ -109,8 +124,11 @@ class OutboxRelay:
             for row in rows
         ]
         results = await asyncio.gather(*sends, return_exceptions=True)
-        acked = [row.seq for row, result in zip(rows, results, strict=True)
-                 if not isinstance(result, BaseException)]
+        acked = [
+            row.seq
+            for row, result in zip(rows, results, strict=True)
+            if not isinstance(result, BaseException)
+        ]
         if acked:
             async with self._db.transaction() as session:
                 await session.execute(
@@ -129,8 +147,9 @@ class OutboxRelay:
         cutoff = datetime.now(UTC) - self._retention
         async with self._db.transaction() as session:
             await session.execute(
-                delete(OutboxRecord).where(OutboxRecord.sent_at.is_not(None),
-                                           OutboxRecord.sent_at < cutoff)
+                delete(OutboxRecord).where(
+                    OutboxRecord.sent_at.is_not(None), OutboxRecord.sent_at < cutoff
+                )
             )
 
     async def run(self) -> None:
@@ -146,7 +165,9 @@ class OutboxRelay:
         # Relays of N workers share one outbox; one publishing at a time keeps
         # each key's events in commit order. The lock dies with its connection.
         while not (
-            await connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": _RELAY_LOCK_KEY})
+            await connection.execute(
+                text("SELECT pg_try_advisory_lock(:key)"), {"key": _RELAY_LOCK_KEY}
+            )
         ).scalar():
             await asyncio.sleep(self._poll_interval_s * 10)
         await connection.commit()

@@ -28,8 +28,9 @@ ReadinessCheck = Callable[[], Awaitable[object]]
 
 
 def _graphql_error(message: str, code: str, status: int) -> JSONResponse:
-    return JSONResponse({"errors": [{"message": message, "extensions": {"code": code}}]},
-                        status_code=status)
+    return JSONResponse(
+        {"errors": [{"message": message, "extensions": {"code": code}}]}, status_code=status
+    )
 
 
 class _HTTPHandler(GraphQLHTTPHandler):
@@ -41,13 +42,17 @@ class _HTTPHandler(GraphQLHTTPHandler):
 
     async def graphql_http_server(self, request: Request) -> Response:
         declared = request.headers.get("content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self._max_body_bytes):
-            return _graphql_error(f"request body exceeds {self._max_body_bytes} bytes",
-                                  "BAD_USER_INPUT", 413)
+        if declared is not None and (
+            not declared.isdigit() or int(declared) > self._max_body_bytes
+        ):
+            return _graphql_error(
+                f"request body exceeds {self._max_body_bytes} bytes", "BAD_USER_INPUT", 413
+            )
         body = await request.body()
         if len(body) > self._max_body_bytes:
-            return _graphql_error(f"request body exceeds {self._max_body_bytes} bytes",
-                                  "BAD_USER_INPUT", 413)
+            return _graphql_error(
+                f"request body exceeds {self._max_body_bytes} bytes", "BAD_USER_INPUT", 413
+            )
         try:
             data = await self.extract_data_from_request(request)
         except HttpError as error:
@@ -73,8 +78,9 @@ def create_app(
     max_body_bytes: int = 1_000_000,
     debug: bool = False,
 ) -> socketio.ASGIApp:
-    app = FastAPI(title="Haunted", lifespan=lifespan, docs_url=None, redoc_url=None,
-                  openapi_url=None)
+    app = FastAPI(
+        title="Haunted", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
+    )
 
     async def context_for(request: Request | WebSocket, _data: Any = None) -> dict[str, Any]:
         if isinstance(request, WebSocket):
@@ -112,7 +118,7 @@ def create_app(
         websocket_handler=GraphQLTransportWSHandler(on_connect=on_ws_connect),
     )
     app.add_route("/graphql", graphql.handle_request, methods=["GET", "POST", "OPTIONS"])
-    app.router.add_websocket_route("/graphql", graphql.handle_websocket)
+    app.router.add_websocket_route("/graphql", graphql.handle_websocket)  # type: ignore[arg-type]
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -124,8 +130,11 @@ def create_app(
         results = await asyncio.gather(
             *(asyncio.wait_for(readiness[name](), 2.0) for name in names), return_exceptions=True
         )
-        down = {name: repr(result) for name, result in zip(names, results, strict=True)
-                if isinstance(result, BaseException)}
+        down = {
+            name: repr(result)
+            for name, result in zip(names, results, strict=True)
+            if isinstance(result, BaseException)
+        }
         if down:
             log.warning("not ready", down=sorted(down))
             return JSONResponse({"status": "unavailable", "down": sorted(down)}, status_code=503)

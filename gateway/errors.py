@@ -14,7 +14,7 @@ log = structlog.get_logger(__name__)
 
 
 def format_error(error: GraphQLError, debug: bool = False) -> dict[str, Any]:
-    formatted: dict[str, Any] = error.formatted
+    formatted: dict[str, Any] = dict(error.formatted)
     original = error.original_error
     if original is None:
         # Syntax and validation errors: the document is what is wrong.
@@ -29,8 +29,9 @@ def format_error(error: GraphQLError, debug: bool = False) -> dict[str, Any]:
         formatted["extensions"] = {"code": "BAD_USER_INPUT"}
         return formatted
     request_id = str(uuid.uuid4())
-    log.error("unexpected error in a resolver", request_id=request_id, path=error.path,
-              exc_info=original)
+    log.error(
+        "unexpected error in a resolver", request_id=request_id, path=error.path, exc_info=original
+    )
     return {
         "message": "internal error",
         "locations": formatted.get("locations"),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from datetime import datetime
 from importlib.resources import files
@@ -55,7 +55,9 @@ datetime_scalar = ScalarType("DateTime")
 
 
 @datetime_scalar.serializer
-def _serialize_datetime(value: datetime) -> str:
+def _serialize_datetime(value: datetime | str) -> str:
+    if isinstance(value, str):  # already RFC 3339, as events carry it
+        return value
     return value.isoformat().replace("+00:00", "Z")
 
 
@@ -89,15 +91,21 @@ def build_schema(services: Services, hub: PushHub) -> GraphQLSchema:
 
     @query.field("eventCounts")
     async def resolve_event_counts(
-        _: None, info: GraphQLResolveInfo, names: list[str] | None = None,
-        since: datetime | None = None, teamId: str | None = None,  # noqa: N803
+        _: None,
+        info: GraphQLResolveInfo,
+        names: list[str] | None = None,
+        since: datetime | None = None,
+        teamId: str | None = None,
     ) -> list[Any]:
         return await services.analytics.event_counts(caller(info), names, since, teamId)
 
     @mutation.field("register")
     async def resolve_register(
-        _: None, info: GraphQLResolveInfo, email: str, password: str,
-        teamName: str | None = None,  # noqa: N803
+        _: None,
+        info: GraphQLResolveInfo,
+        email: str,
+        password: str,
+        teamName: str | None = None,
     ) -> dict[str, Any]:
         return _auth_payload(await services.auth.register(email, password, teamName))
 
@@ -111,8 +119,14 @@ def build_schema(services: Services, hub: PushHub) -> GraphQLSchema:
     async def resolve_logout(_: None, info: GraphQLResolveInfo) -> bool:
         return await services.auth.logout(caller(info))
 
-    for name in ("plans", "mySubscription", "isFeatureEnabled", "featureVariant", "prompts",
-                 "notifications"):
+    for name in (
+        "plans",
+        "mySubscription",
+        "isFeatureEnabled",
+        "featureVariant",
+        "prompts",
+        "notifications",
+    ):
         query.set_field(name, _not_available)
     for name in ("createCheckoutSession", "callPrompt", "track", "markNotificationRead"):
         mutation.set_field(name, _not_available)
@@ -120,7 +134,7 @@ def build_schema(services: Services, hub: PushHub) -> GraphQLSchema:
     @subscription.source("events")
     async def events_source(
         _: None, info: GraphQLResolveInfo, types: list[str] | None = None
-    ) -> AsyncIterator[dict[str, Any]]:
+    ) -> AsyncGenerator[dict[str, Any], None]:
         async for envelope in hub.listen(caller(info), types):
             yield envelope.to_push()
 
@@ -129,12 +143,18 @@ def build_schema(services: Services, hub: PushHub) -> GraphQLSchema:
         return event
 
     @subscription.source("notifications")
-    async def notifications_source(_: None, info: GraphQLResolveInfo) -> AsyncIterator[Any]:
+    async def notifications_source(_: None, info: GraphQLResolveInfo) -> AsyncGenerator[Any, None]:
         async for envelope in hub.listen(caller(info), ["notification.created"]):
             data = envelope.data
-            yield {"id": data["notification_id"], "type": data["type"], "title": data["title"],
-                   "body": data.get("body"), "data": data.get("data"),
-                   "createdAt": datetime.fromisoformat(data["created_at"]), "readAt": None}
+            yield {
+                "id": data["notification_id"],
+                "type": data["type"],
+                "title": data["title"],
+                "body": data.get("body"),
+                "data": data.get("data"),
+                "createdAt": data["created_at"],
+                "readAt": None,
+            }
 
     @subscription.field("notifications")
     def notifications_field(item: dict[str, Any], info: GraphQLResolveInfo) -> dict[str, Any]:
@@ -151,8 +171,10 @@ def _user_type() -> ObjectType:
 
     @user.field("memberships")
     def resolve_memberships(obj: UserView, info: GraphQLResolveInfo) -> list[dict[str, Any]]:
-        return [{"team": {"id": m.team_id, "name": m.team_name}, "role": m.role}
-                for m in obj.memberships]
+        return [
+            {"team": {"id": m.team_id, "name": m.team_name}, "role": m.role}
+            for m in obj.memberships
+        ]
 
     @user.field("permissions")
     def resolve_permissions(obj: UserView, info: GraphQLResolveInfo) -> list[str]:

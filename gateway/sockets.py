@@ -15,7 +15,9 @@ from services.errors import DomainError
 log = structlog.get_logger(__name__)
 
 
-def build_socketio(auth: AuthService, *, cors_origins: list[str] | str = "*") -> socketio.AsyncServer:
+def build_socketio(
+    auth: AuthService, *, cors_origins: list[str] | str = "*"
+) -> socketio.AsyncServer:
     sio = socketio.AsyncServer(
         async_mode="asgi", cors_allowed_origins=cors_origins, logger=False, engineio_logger=False
     )
@@ -41,8 +43,9 @@ def build_socketio(auth: AuthService, *, cors_origins: list[str] | str = "*") ->
         rooms = [user_room(principal.user_id), *(team_room(t) for t in principal.teams)]
         for room in (*rooms, session_room(principal.session_id), AUTHENTICATED_ROOM):
             await sio.enter_room(sid, room)
-        await sio.save_session(sid, {"user_id": principal.user_id,
-                                     "session_id": principal.session_id})
+        await sio.save_session(
+            sid, {"user_id": principal.user_id, "session_id": principal.session_id}
+        )
         sio.start_background_task(
             announce_when_connected, sid, {"userId": principal.user_id, "rooms": rooms}
         )

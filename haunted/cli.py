@@ -20,8 +20,11 @@ from haunted.logging import configure_logging
 from haunted.runtime import SERVICES, Haunted, kafka_settings
 from haunted.settings import ConfigurationError, Settings, load_settings
 
-app = typer.Typer(help="Haunted: an event-driven SaaS backend.", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Haunted: an event-driven SaaS backend.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 topics_app = typer.Typer(help="Kafka topics of the event catalog.", no_args_is_help=True)
 docs_app = typer.Typer(help="Generated documentation.", no_args_is_help=True)
 app.add_typer(topics_app, name="topics")
@@ -70,8 +73,14 @@ async def _embedded_broker(settings: Settings) -> AsyncIterator[None]:
 
 async def _serve(haunted: Haunted) -> None:
     settings = haunted.settings
-    config = uvicorn.Config(haunted.asgi_app(), host=settings.host, port=settings.port,
-                            lifespan="on", log_config=None, ws="websockets-sansio")
+    config = uvicorn.Config(
+        haunted.asgi_app(),
+        host=settings.host,
+        port=settings.port,
+        lifespan="on",
+        log_config=None,
+        ws="websockets-sansio",
+    )
     await uvicorn.Server(config).serve()
 
 
@@ -96,7 +105,9 @@ def serve() -> None:
 
 @app.command()
 def worker(
-    service: Annotated[list[str] | None, typer.Argument(help="services to run (all when none)")] = None,
+    service: Annotated[
+        list[str] | None, typer.Argument(help="services to run (all when none)")
+    ] = None,
 ) -> None:
     """Consumers and outbox relays of the named services; run N of them."""
     settings = _settings()

@@ -24,8 +24,10 @@ def load_signing_key(settings: Settings) -> SigningKey:
         public_file = settings.keys_dir / PUBLIC_NAME
         if not private_file.exists():
             _write_generated(private_file, public_file)
-    for name, path in (("HAUNTED_JWT_PRIVATE_KEY_FILE", private_file),
-                       ("HAUNTED_JWT_PUBLIC_KEY_FILE", public_file)):
+    for name, path in (
+        ("HAUNTED_JWT_PRIVATE_KEY_FILE", private_file),
+        ("HAUNTED_JWT_PUBLIC_KEY_FILE", public_file),
+    ):
         if not path.is_file():
             raise ConfigurationError(f"{name}: no file at {path}")
     return SigningKey(private_pem=private_file.read_bytes(), public_pem=public_file.read_bytes())

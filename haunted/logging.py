@@ -10,8 +10,9 @@ from typing import Any
 import structlog
 
 REDACTED = "[redacted]"
-_SECRET_KEY = re.compile(r"pass(word)?|token|secret|authorization|api[_-]?key|cookie|jwt",
-                         re.IGNORECASE)
+_SECRET_KEY = re.compile(
+    r"pass(word)?|token|secret|authorization|api[_-]?key|cookie|jwt", re.IGNORECASE
+)
 _BEARER = re.compile(r"(?i)bearer\s+[A-Za-z0-9._~+/=-]+")
 
 
@@ -35,9 +36,7 @@ def redact_secrets(
 
 
 def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
-    renderer: Any = (
-        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
-    )
+    renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
@@ -53,11 +52,16 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
     )
     # Our logs and the libraries' standard-library logs share one renderer.
     handler = logging.StreamHandler()
-    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                    structlog.processors.format_exc_info, renderer],
-        foreign_pre_chain=shared,
-    ))
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                renderer,
+            ],
+            foreign_pre_chain=shared,
+        )
+    )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

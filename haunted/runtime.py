@@ -19,12 +19,13 @@ import socketio
 import structlog
 from fastapi import FastAPI
 from faststream.kafka import KafkaBroker, KafkaRouter
+from faststream.kafka.subscriber.usecase import LogicSubscriber
 from redis.asyncio import Redis
 
 from events.broker import KafkaProducer, KafkaSettings, build_broker, ensure_topics
 from events.consumer import EventConsumers, RetryPolicy
 from events.db import Database
-from events.fanout import subscribe_fanout
+from events.fanout import pin_start_offsets, subscribe_fanout
 from events.outbox import OutboxRelay
 from gateway import PushHub, Services, build_socketio, create_app
 from haunted import migrations
@@ -73,6 +74,7 @@ class Haunted:
     gateway: bool
     workers: tuple[str, ...]
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _fanout: LogicSubscriber[Any] | None = None
 
     @classmethod
     def build(
@@ -93,23 +95,43 @@ class Haunted:
             audience=settings.jwt_audience,
             ttl=timedelta(seconds=settings.access_token_ttl_s),
         )
-        auth = AuthService(db, SessionStore(redis, settings.session_ttl_s), tokens,
-                           PasswordHasher(settings.bcrypt_rounds))
+        auth = AuthService(
+            db,
+            SessionStore(redis, settings.session_ttl_s),
+            tokens,
+            PasswordHasher(settings.bcrypt_rounds),
+        )
         services = Services(auth=auth, analytics=AnalyticsService(db))
         consumers = EventConsumers(
-            db, producer, kafka,
+            db,
+            producer,
+            kafka,
             RetryPolicy(settings.consumer_max_attempts, settings.consumer_retry_backoff_s),
         )
         relay = OutboxRelay(
-            db, producer,
+            db,
+            producer,
             batch_size=settings.outbox_batch_size,
             poll_interval_s=settings.outbox_poll_interval_s,
             retention_s=settings.outbox_retention_s,
         )
         sio = build_socketio(auth)
         hub = PushHub(sio)
-        app = cls(settings, db, redis, kafka, broker, producer, services, consumers, relay, hub,
-                  sio, gateway, tuple(workers))
+        app = cls(
+            settings,
+            db,
+            redis,
+            kafka,
+            broker,
+            producer,
+            services,
+            consumers,
+            relay,
+            hub,
+            sio,
+            gateway,
+            tuple(workers),
+        )
         app._register_routers()
         return app
 
@@ -123,7 +145,7 @@ class Haunted:
                 self.broker.include_router(routers[name](self.consumers))
         if self.gateway:
             fanout = KafkaRouter()
-            subscribe_fanout(fanout, self.hub.deliver)
+            self._fanout = subscribe_fanout(fanout, self.hub.deliver)
             self.broker.include_router(fanout)
 
     async def start(self) -> None:
@@ -131,6 +153,8 @@ class Haunted:
             await migrations.upgrade(self.settings.database_url)
         await ensure_topics(self.kafka)
         await self.broker.start()
+        if self._fanout is not None:
+            await pin_start_offsets(self._fanout)
         if self.workers:
             self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
         log.info("haunted started", gateway=self.gateway, workers=list(self.workers))
@@ -168,7 +192,9 @@ class Haunted:
                 yield
 
         return create_app(
-            self.services, self.hub, self.sio,
+            self.services,
+            self.hub,
+            self.sio,
             readiness=self.readiness(),
             lifespan=lifespan,
             max_body_bytes=self.settings.graphql_max_body_bytes,

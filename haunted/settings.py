@@ -79,7 +79,9 @@ class Settings(BaseSettings):
             ("HAUNTED_KAFKA_BOOTSTRAP", self.kafka_bootstrap == EMBEDDED),
         ):
             if value:
-                raise ValueError(f"{name} must name a real server in prod, not the embedded default")
+                raise ValueError(
+                    f"{name} must name a real server in prod, not the embedded default"
+                )
         if self.stripe_api_key is not None and self.stripe_webhook_secret is None:
             raise ValueError("HAUNTED_STRIPE_WEBHOOK_SECRET is required when Stripe is configured")
         return self

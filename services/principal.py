@@ -15,13 +15,27 @@ ROLES = ("owner", "admin", "member", "viewer")
 
 # resource:action strings each role grants within its team.
 ROLE_PERMISSIONS: Mapping[str, frozenset[str]] = {
-    "owner": frozenset({
-        "team:manage", "team:read", "billing:manage", "billing:read", "llm:call",
-        "analytics:read", "flags:read",
-    }),
-    "admin": frozenset({
-        "team:manage", "team:read", "billing:read", "llm:call", "analytics:read", "flags:read",
-    }),
+    "owner": frozenset(
+        {
+            "team:manage",
+            "team:read",
+            "billing:manage",
+            "billing:read",
+            "llm:call",
+            "analytics:read",
+            "flags:read",
+        }
+    ),
+    "admin": frozenset(
+        {
+            "team:manage",
+            "team:read",
+            "billing:read",
+            "llm:call",
+            "analytics:read",
+            "flags:read",
+        }
+    ),
     "member": frozenset({"team:read", "llm:call", "analytics:read", "flags:read"}),
     "viewer": frozenset({"team:read", "flags:read"}),
 }
@@ -36,7 +50,8 @@ class Principal:
     @property
     def default_team_id(self) -> str | None:
         owned = [team for team, role in self.teams.items() if role == "owner"]
-        return (owned or sorted(self.teams) or [None])[0]
+        candidates = owned or sorted(self.teams)
+        return candidates[0] if candidates else None
 
     def permissions(self, team_id: str | None = None) -> frozenset[str]:
         team = team_id or self.default_team_id

@@ -9,11 +9,11 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
+import events.consumer
+import events.outbox  # noqa: F401
 import services.analytics.models
 import services.auth.models  # noqa: F401 - registers the tables on Base
 from events.db import Base
-import events.consumer
-import events.outbox  # noqa: F401
 
 target_metadata = Base.metadata
 
@@ -30,15 +30,20 @@ def _run(connection: Connection) -> None:
 
 
 async def _run_online() -> None:
-    engine = create_async_engine(context.config.get_main_option("sqlalchemy.url"), poolclass=NullPool)
+    engine = create_async_engine(
+        context.config.get_main_option("sqlalchemy.url"), poolclass=NullPool
+    )
     async with engine.connect() as connection:
         await connection.run_sync(_run)
     await engine.dispose()
 
 
 if context.is_offline_mode():
-    context.configure(url=context.config.get_main_option("sqlalchemy.url"),
-                      target_metadata=target_metadata, literal_binds=True)
+    context.configure(
+        url=context.config.get_main_option("sqlalchemy.url"),
+        target_metadata=target_metadata,
+        literal_binds=True,
+    )
     with context.begin_transaction():
         context.run_migrations()
 else:

@@ -14,7 +14,14 @@ from sqlalchemy.exc import IntegrityError
 
 from events.db import Database
 from events.outbox import add_event
-from schemas import TeamCreated, TeamMemberAdded, UserLoggedIn, UserLoggedOut, UserLoginFailed, UserRegistered
+from schemas import (
+    TeamCreated,
+    TeamMemberAdded,
+    UserLoggedIn,
+    UserLoggedOut,
+    UserLoginFailed,
+    UserRegistered,
+)
 from services.auth.models import Membership, Team, User
 from services.auth.passwords import PasswordHasher
 from services.auth.sessions import Session, SessionStore
@@ -59,11 +66,13 @@ def normalize_email(email: str) -> str:
 
 def check_password_policy(password: str) -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise BadUserInput(f"password must have at least {MIN_PASSWORD_LENGTH} characters",
-                           field="password")
+        raise BadUserInput(
+            f"password must have at least {MIN_PASSWORD_LENGTH} characters", field="password"
+        )
     if len(password) > MAX_PASSWORD_LENGTH:
-        raise BadUserInput(f"password must have at most {MAX_PASSWORD_LENGTH} characters",
-                           field="password")
+        raise BadUserInput(
+            f"password must have at most {MAX_PASSWORD_LENGTH} characters", field="password"
+        )
 
 
 class AuthService:
@@ -89,10 +98,14 @@ class AuthService:
             async with self._db.transaction() as session:
                 if await session.scalar(select(User.id).where(User.email == email)):
                     raise Conflict("email is already registered", field="email")
-                session.add(User(id=user_id, email=email, password_hash=password_hash, created_at=now))
+                session.add(
+                    User(id=user_id, email=email, password_hash=password_hash, created_at=now)
+                )
                 session.add(Team(id=team_id, name=name, created_at=now))
                 await session.flush()
-                session.add(Membership(team_id=team_id, user_id=user_id, role="owner", created_at=now))
+                session.add(
+                    Membership(team_id=team_id, user_id=user_id, role="owner", created_at=now)
+                )
                 add_event(session, UserRegistered(user_id=user_id, team_id=team_id))
                 add_event(session, TeamCreated(team_id=team_id, owner_id=user_id))
                 add_event(session, TeamMemberAdded(team_id=team_id, user_id=user_id, role="owner"))
@@ -114,11 +127,14 @@ class AuthService:
         )
         if user is None or not matches:
             async with self._db.transaction() as session:
-                add_event(session, UserLoginFailed(
-                    user_id=user.id if user else None,
-                    reason="wrong_password" if user else "unknown_email",
-                    attempt=1,
-                ))
+                add_event(
+                    session,
+                    UserLoginFailed(
+                        user_id=user.id if user else None,
+                        reason="wrong_password" if user else "unknown_email",
+                        attempt=1,
+                    ),
+                )
             raise Unauthenticated("invalid email or password")
         if new_hash is not None:
             async with self._db.transaction() as session:
@@ -147,8 +163,9 @@ class AuthService:
         if not await self._sessions.delete(principal.session_id):
             return False
         async with self._db.transaction() as session:
-            add_event(session, UserLoggedOut(user_id=principal.user_id,
-                                             session_id=principal.session_id))
+            add_event(
+                session, UserLoggedOut(user_id=principal.user_id, session_id=principal.session_id)
+            )
         return True
 
     async def authenticate(self, token: str) -> Principal:
@@ -157,7 +174,9 @@ class AuthService:
         session = await self._sessions.touch(claims.session_id)
         if session is None or session.user_id != claims.user_id:
             raise Unauthenticated("session has ended")
-        return Principal(user_id=session.user_id, session_id=session.session_id, teams=session.teams)
+        return Principal(
+            user_id=session.user_id, session_id=session.session_id, teams=session.teams
+        )
 
     async def me(self, principal: Principal) -> UserView:
         return await self._user_view(principal.user_id)
@@ -167,12 +186,14 @@ class AuthService:
             user = await session.get(User, user_id)
             if user is None:
                 raise Unauthenticated("user no longer exists")
-            rows = (await session.execute(
-                select(Membership.team_id, Team.name, Membership.role)
-                .join(Team, Team.id == Membership.team_id)
-                .where(Membership.user_id == user_id)
-                .order_by(Membership.created_at)
-            )).all()
+            rows = (
+                await session.execute(
+                    select(Membership.team_id, Team.name, Membership.role)
+                    .join(Team, Team.id == Membership.team_id)
+                    .where(Membership.user_id == user_id)
+                    .order_by(Membership.created_at)
+                )
+            ).all()
         return UserView(user.id, user.email, [MembershipView(*row) for row in rows])
 
     def jwks(self) -> dict[str, Any]:

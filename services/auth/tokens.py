@@ -73,8 +73,11 @@ class TokenIssuer:
             hashlib.sha256(pem).hexdigest()[:16]: jwk.construct(pem.decode(), ALGORITHM)
             for pem in public_pems
         }
-        self._jwks = {"keys": [self._jwk(kid, pem) for kid, pem in zip(
-            self._verifiers, public_pems, strict=True)]}
+        self._jwks = {
+            "keys": [
+                self._jwk(kid, pem) for kid, pem in zip(self._verifiers, public_pems, strict=True)
+            ]
+        }
         self._issuer = issuer
         self._audience = audience
         self._ttl = ttl
@@ -84,8 +87,14 @@ class TokenIssuer:
         public = serialization.load_pem_public_key(public_pem)
         assert isinstance(public, rsa.RSAPublicKey)
         numbers = public.public_numbers()
-        return {"kty": "RSA", "use": "sig", "alg": ALGORITHM, "kid": kid,
-                "n": _b64url_uint(numbers.n), "e": _b64url_uint(numbers.e)}
+        return {
+            "kty": "RSA",
+            "use": "sig",
+            "alg": ALGORITHM,
+            "kid": kid,
+            "n": _b64url_uint(numbers.n),
+            "e": _b64url_uint(numbers.e),
+        }
 
     def jwks(self) -> dict[str, Any]:
         return self._jwks
@@ -94,8 +103,12 @@ class TokenIssuer:
         now = datetime.now(UTC)
         expires_at = now + self._ttl
         claims = {
-            "iss": self._issuer, "aud": self._audience, "sub": user_id, "sid": session_id,
-            "iat": int(now.timestamp()), "exp": int(expires_at.timestamp()),
+            "iss": self._issuer,
+            "aud": self._audience,
+            "sub": user_id,
+            "sid": session_id,
+            "iat": int(now.timestamp()),
+            "exp": int(expires_at.timestamp()),
             "jti": str(uuid.uuid4()),
         }
         token = jwt.encode(claims, self._signer, algorithm=ALGORITHM, headers={"kid": self._kid})
@@ -108,10 +121,18 @@ class TokenIssuer:
             key = self._verifiers.get(header.get("kid", ""))
             if key is None or header.get("alg") != ALGORITHM:
                 raise Unauthenticated("unknown signing key")
-            claims = jwt.decode(token, key, algorithms=[ALGORITHM], audience=self._audience,
-                                issuer=self._issuer, options={"require_sub": True, "require_exp": True})
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=[ALGORITHM],
+                audience=self._audience,
+                issuer=self._issuer,
+                options={"require_sub": True, "require_exp": True},
+            )
         except JWTError as error:
             raise Unauthenticated("invalid token") from error
         if not isinstance(claims.get("sid"), str):
             raise Unauthenticated("invalid token")
-        return AccessClaims(claims["sub"], claims["sid"], datetime.fromtimestamp(claims["exp"], UTC))
+        return AccessClaims(
+            claims["sub"], claims["sid"], datetime.fromtimestamp(claims["exp"], UTC)
+        )

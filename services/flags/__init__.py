@@ -1,0 +1,1 @@
+"""Feature flags: Unleash-backed, evaluated in-process (issue: feature flags)."""

@@ -1,0 +1,1 @@
+"""LLM gateway: prompts as code, usage and quotas (issue: LLM gateway)."""

@@ -1,0 +1,1 @@
+"""Notifications: inboxes built from events (issue: real-time)."""

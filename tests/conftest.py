@@ -1,0 +1,268 @@
+"""Shared fixtures: real broker, real databases, real Redis, real servers.
+
+Integration fixtures are parametrized over the two backends of runtime.md:
+`embedded` (SQLite + in-process Redis) and `real` (this machine's PostgreSQL
+and Redis). The Kafka-compatible broker (Tansu) is started per test: it is
+ready in well under a second and a fresh one keeps tests independent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+import uvicorn
+from redis.asyncio import Redis
+
+from events.embedded import EmbeddedBroker
+from haunted import migrations
+from haunted.runtime import Haunted
+from haunted.settings import Settings
+from services.auth import generate_signing_key
+
+PG_HOST = "127.0.0.1"
+PG_PORT = 5432
+PG_USER = "postgres"
+REDIS_TEST_URL = "redis://127.0.0.1:6379/15"
+BACKENDS = ("embedded", "real")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def pg_url(database: str, driver: str = "postgresql+asyncpg") -> str:
+    return f"{driver}://{PG_USER}@{PG_HOST}:{PG_PORT}/{database}"
+
+
+async def _pg_admin() -> asyncpg.Connection:
+    try:
+        return await asyncpg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, database="postgres")
+    except OSError as error:  # the real backend is part of the suite: never skip it
+        pytest.fail(f"PostgreSQL is unreachable on {PG_HOST}:{PG_PORT}: {error}")
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def signing_key_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """One RSA key pair for the whole run: generating one per test costs more than the test."""
+    directory = tmp_path_factory.mktemp("keys")
+    key = generate_signing_key()
+    (directory / "private.pem").write_bytes(key.private_pem)
+    (directory / "public.pem").write_bytes(key.public_pem)
+    return directory / "private.pem", directory / "public.pem"
+
+
+@pytest.fixture(scope="session")
+async def migrated_template(
+    backend: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[str]:
+    """A database migrated once by `haunted migrate`'s code; each test gets a copy."""
+    if backend == "embedded":
+        path = tmp_path_factory.mktemp("template") / "template.db"
+        await migrations.upgrade(f"sqlite+aiosqlite:///{path}")
+        yield str(path)
+        return
+    name = f"haunted_template_{uuid.uuid4().hex[:8]}"
+    admin = await _pg_admin()
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        await migrations.upgrade(pg_url(name))
+        yield name
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@pytest.fixture
+async def database_url(backend: str, migrated_template: str, tmp_path: Path) -> AsyncIterator[str]:
+    if backend == "embedded":
+        path = tmp_path / "haunted.db"
+        shutil.copyfile(migrated_template, path)
+        yield f"sqlite+aiosqlite:///{path}"
+        return
+    name = f"haunted_test_{uuid.uuid4().hex[:12]}"
+    admin = await _pg_admin()
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{migrated_template}"')
+        yield pg_url(name)
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@pytest.fixture
+async def redis_url(backend: str) -> str:
+    if backend == "embedded":
+        return "memory://"
+    client = Redis.from_url(REDIS_TEST_URL)
+    try:
+        await client.flushdb()
+    except OSError as error:
+        pytest.fail(f"Redis is unreachable at {REDIS_TEST_URL}: {error}")
+    finally:
+        await client.aclose()
+    return REDIS_TEST_URL
+
+
+@pytest.fixture
+async def kafka() -> AsyncIterator[EmbeddedBroker]:
+    broker = EmbeddedBroker(free_port())
+    await broker.start()
+    yield broker
+    await broker.stop()
+
+
+@pytest.fixture
+def settings(
+    database_url: str,
+    redis_url: str,
+    kafka: EmbeddedBroker,
+    tmp_path: Path,
+    signing_key_files: tuple[Path, Path],
+) -> Settings:
+    return make_settings(
+        database_url=database_url,
+        redis_url=redis_url,
+        kafka_bootstrap=kafka.bootstrap_servers,
+        data_dir=tmp_path / ".haunted",
+        jwt_private_key_file=signing_key_files[0],
+        jwt_public_key_file=signing_key_files[1],
+    )
+
+
+def make_settings(**values: Any) -> Settings:
+    """Test settings: fast bcrypt and fast group joins; no .env, no environment leaks."""
+    defaults: dict[str, Any] = {
+        "env": "test",
+        "bcrypt_rounds": 4,
+        "kafka_session_timeout_ms": 1000,
+        "kafka_heartbeat_interval_ms": 200,
+        "outbox_poll_interval_s": 0.05,
+        "consumer_retry_backoff_s": 0.01,
+        "log_json": False,
+    }
+    return Settings(_env_file=None, **{**defaults, **values})  # type: ignore[call-arg]
+
+
+@pytest.fixture
+async def haunted(settings: Settings) -> AsyncIterator[Haunted]:
+    """Every service of one process, started, without the HTTP server."""
+    async with Haunted.build(settings).running() as app:
+        yield app
+
+
+@dataclass
+class Server:
+    """A Haunted process serving on a free port: what a client on the network sees."""
+
+    url: str
+    haunted: Haunted
+
+    def client(self, token: str | None = None) -> httpx.AsyncClient:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.AsyncClient(base_url=self.url, headers=headers, timeout=10)
+
+    async def graphql(
+        self, query: str, variables: dict[str, Any] | None = None, token: str | None = None
+    ) -> dict[str, Any]:
+        async with self.client(token) as client:
+            response = await client.post(
+                "/graphql", json={"query": query, "variables": variables or {}}
+            )
+        body: dict[str, Any] = response.json()
+        return body
+
+
+@pytest.fixture
+async def server(settings: Settings) -> AsyncIterator[Server]:
+    port = free_port()
+    haunted = Haunted.build(settings.model_copy(update={"port": port}))
+    config = uvicorn.Config(
+        haunted.asgi_app(),
+        host="127.0.0.1",
+        port=port,
+        lifespan="on",
+        log_config=None,
+        ws="websockets-sansio",
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+            raise RuntimeError("the server stopped before it started")
+        await asyncio.sleep(0.02)
+    yield Server(f"http://127.0.0.1:{port}", haunted)
+    server.should_exit = True
+    await task
+
+
+REGISTER = """
+mutation($email: String!, $password: String!, $teamName: String) {
+  register(email: $email, password: $password, teamName: $teamName) {
+    token expiresAt user { id email memberships { team { id name } role } permissions }
+  }
+}"""
+
+LOGIN = """
+mutation($email: String!, $password: String!) {
+  login(email: $email, password: $password) { token expiresAt user { id email } }
+}"""
+
+PASSWORD = "correct horse battery staple"
+
+
+def unique_email() -> str:
+    return f"user-{uuid.uuid4().hex[:10]}@example.com"
+
+
+async def register(server: Server, email: str | None = None) -> dict[str, Any]:
+    """Registers a fresh user; returns the register payload (token, user)."""
+    body = await server.graphql(REGISTER, {"email": email or unique_email(), "password": PASSWORD})
+    assert "errors" not in body, body
+    payload: dict[str, Any] = body["data"]["register"]
+    return payload
+
+
+async def eventually(check: Any, timeout_s: float = 10.0, interval_s: float = 0.05) -> Any:
+    """Polls an async check until it returns something truthy; fails after timeout_s."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        result = await check()
+        if result:
+            return result
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"condition not met in {timeout_s}s; last result: {result!r}")
+        await asyncio.sleep(interval_s)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(autouse=True)
+def _no_env_leak(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Tests build their Settings explicitly; a developer's HAUNTED_* must not change them."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("HAUNTED_"):
+            monkeypatch.delenv(name)
+    yield
