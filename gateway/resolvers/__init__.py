@@ -1,0 +1,1 @@
+"""Resolvers, one module per service: each returns the Ariadne bindables it defines."""

@@ -1,0 +1,58 @@
+"""What every resolver module shares: the caller, the scalars, the missing-field answer."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from ariadne import ScalarType
+from graphql import GraphQLResolveInfo
+
+from services.errors import BadUserInput, DomainError, Unauthenticated
+from services.principal import Principal
+
+
+class NotAvailable(DomainError):
+    """A contract field whose service is not built into this release yet."""
+
+    code = "INTERNAL"
+
+
+def caller(info: GraphQLResolveInfo) -> Principal:
+    """The authenticated caller, or UNAUTHENTICATED (naming why the token was refused)."""
+    principal: Principal | None = info.context.get("principal")
+    if principal is None:
+        raise info.context.get("auth_error") or Unauthenticated("authentication required")
+    return principal
+
+
+def not_available(*_: Any, **__: Any) -> None:
+    raise NotAvailable("this field's service is not built into this release yet")
+
+
+datetime_scalar = ScalarType("DateTime")
+
+
+@datetime_scalar.serializer
+def _serialize_datetime(value: datetime | str) -> str:
+    if isinstance(value, str):  # already RFC 3339, as events carry it
+        return value
+    return value.isoformat().replace("+00:00", "Z")
+
+
+@datetime_scalar.value_parser
+def _parse_datetime(value: Any) -> datetime:
+    if not isinstance(value, str):
+        raise BadUserInput("DateTime must be an RFC 3339 string")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as error:
+        raise BadUserInput("DateTime must be an RFC 3339 string") from error
+    if parsed.tzinfo is None:
+        raise BadUserInput("DateTime must carry a time zone")
+    return parsed
+
+
+json_scalar = ScalarType("JSON")
+
+SCALARS = [datetime_scalar, json_scalar]
