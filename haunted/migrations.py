@@ -25,8 +25,12 @@ def ensure_sqlite_directory(database_url: str) -> None:
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
 
 
-async def upgrade(database_url: str, revision: str = "head") -> None:
-    """Creates or upgrades the schema; safe to run on every start."""
+async def upgrade(database_url: str, revision: str = "heads") -> None:
+    """Creates or upgrades the schema; safe to run on every start.
+
+    Each service keeps its own Alembic branch off the foundation revision, so
+    "heads" (every branch) is the target.
+    """
     ensure_sqlite_directory(database_url)
     # Alembic's env.py runs its own event loop: give it a thread.
     await asyncio.to_thread(command.upgrade, alembic_config(database_url), revision)

@@ -65,6 +65,22 @@ class Settings(BaseSettings):
 
     graphql_max_body_bytes: int = Field(1_000_000, ge=1024)
 
+    # Auth (issue 3)
+    # Extra public keys that still verify tokens (rotation with mounted key files).
+    jwt_previous_public_key_files: list[Path] = Field(default_factory=list)
+    # PII at rest: "kid:base64-32-bytes,..." (first one encrypts) and the HMAC lookup key.
+    # Unset in dev: generated once into data_dir/keys.
+    pii_encryption_keys: SecretStr | None = None
+    pii_lookup_key: SecretStr | None = None
+    refresh_token_ttl_s: int = Field(30 * 24 * 3600, ge=60)
+    invite_ttl_s: int = Field(7 * 24 * 3600, ge=60)
+    permissions_cache_ttl_s: int = Field(300, ge=1)
+    lockout_threshold: int = Field(5, ge=1)
+    lockout_duration_s: int = Field(30 * 60, ge=1)
+    # `limits` notation, shared by every gateway through Redis.
+    auth_rate_limit_per_ip: str = "60/minute"
+    auth_rate_limit_per_account: str = "10/minute"
+
     @model_validator(mode="after")
     def _production_refuses_defaults(self) -> Settings:
         if self.env != "prod":
@@ -72,6 +88,10 @@ class Settings(BaseSettings):
         if self.jwt_private_key_file is None or self.jwt_public_key_file is None:
             raise ValueError(
                 "HAUNTED_JWT_PRIVATE_KEY_FILE and HAUNTED_JWT_PUBLIC_KEY_FILE are required in prod"
+            )
+        if self.pii_encryption_keys is None or self.pii_lookup_key is None:
+            raise ValueError(
+                "HAUNTED_PII_ENCRYPTION_KEYS and HAUNTED_PII_LOOKUP_KEY are required in prod"
             )
         for name, value in (
             ("HAUNTED_DATABASE_URL", self.database_url.startswith("sqlite")),
