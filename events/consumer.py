@@ -20,7 +20,7 @@ import structlog
 from aiokafka import ConsumerRecord
 from faststream import AckPolicy
 from faststream.kafka import KafkaMessage, KafkaRouter
-from sqlalchemy import DateTime, String
+from sqlalchemy import String
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
@@ -44,7 +44,7 @@ class ProcessedEvent(Base):
 
     consumer: Mapped[str] = mapped_column(String(100), primary_key=True)
     event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    processed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    processed_at: Mapped[datetime] = mapped_column()
 
 
 class Outcome(StrEnum):

@@ -16,7 +16,6 @@ import structlog
 from sqlalchemy import (
     JSON,
     BigInteger,
-    DateTime,
     Integer,
     LargeBinary,
     String,
@@ -51,8 +50,8 @@ class OutboxRecord(Base):
     key: Mapped[str] = mapped_column(String(200))
     headers: Mapped[dict[str, str]] = mapped_column(JSON)
     value: Mapped[bytes] = mapped_column(LargeBinary)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    created_at: Mapped[datetime] = mapped_column()
+    sent_at: Mapped[datetime | None] = mapped_column(index=True)
 
 
 def add_event(session: AsyncSession, event: Event, *, traceparent: str | None = None) -> Envelope:

@@ -17,7 +17,7 @@ from gateway.push import PushHub
 from gateway.resolvers import analytics, auth, events
 from gateway.resolvers.common import SCALARS, not_available
 from services.analytics import AnalyticsService
-from services.auth import AuthService
+from services.auth import ApiKeyService, AuthService, TeamService
 
 CONTRACT = "contract.graphql"
 
@@ -27,6 +27,8 @@ class Services:
     """The facades the gateway calls, built once by the composition root."""
 
     auth: AuthService
+    teams: TeamService
+    api_keys: ApiKeyService
     analytics: AnalyticsService
 
 
@@ -42,7 +44,7 @@ def type_defs() -> list[str]:
 def build_schema(services: Services, hub: PushHub) -> GraphQLSchema:
     bindables: list[SchemaBindable] = [
         *SCALARS,
-        *auth.bindables(services.auth),
+        *auth.bindables(services.auth, services.teams, services.api_keys),
         *analytics.bindables(services.analytics),
         *events.bindables(hub),
     ]

@@ -29,11 +29,23 @@ from events.fanout import pin_start_offsets, subscribe_fanout
 from events.outbox import OutboxRelay
 from gateway import PushHub, Services, build_socketio, create_app
 from haunted import migrations
+from haunted.keyring import load_pii_keys, load_previous_public_keys
 from haunted.keys import load_signing_key
 from haunted.settings import MEMORY, Settings
 from services import analytics
 from services.analytics import AnalyticsService
-from services.auth import AuthService, PasswordHasher, SessionStore, TokenIssuer
+from services.auth import (
+    Accounts,
+    ApiKeyService,
+    AuthPolicy,
+    AuthRateLimiter,
+    AuthService,
+    PasswordHasher,
+    PiiCipher,
+    SessionStore,
+    TeamService,
+    TokenIssuer,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -53,6 +65,43 @@ def kafka_settings(settings: Settings, bootstrap: str | None = None) -> KafkaSet
         replication_factor=settings.kafka_replication_factor,
         session_timeout_ms=settings.kafka_session_timeout_ms,
         heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
+    )
+
+
+def build_services(settings: Settings, db: Database, redis: Redis) -> Services:
+    """Every facade, built once with its dependencies."""
+    ring, lookup_key = load_pii_keys(settings)
+    sessions = SessionStore(redis, settings.session_ttl_s, settings.permissions_cache_ttl_s)
+    accounts = Accounts(db, PiiCipher(ring, lookup_key), sessions)
+    tokens = TokenIssuer(
+        load_signing_key(settings),
+        verify_only=load_previous_public_keys(settings),
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        ttl=timedelta(seconds=settings.access_token_ttl_s),
+    )
+    api_keys = ApiKeyService(accounts, redis)
+    auth = AuthService(
+        accounts,
+        tokens,
+        PasswordHasher(settings.bcrypt_rounds),
+        api_keys,
+        AuthRateLimiter(
+            settings.redis_url,
+            per_ip=settings.auth_rate_limit_per_ip,
+            per_account=settings.auth_rate_limit_per_account,
+        ),
+        AuthPolicy(
+            refresh_ttl=timedelta(seconds=settings.refresh_token_ttl_s),
+            lockout_threshold=settings.lockout_threshold,
+            lockout_duration=timedelta(seconds=settings.lockout_duration_s),
+        ),
+    )
+    return Services(
+        auth=auth,
+        teams=TeamService(accounts, timedelta(seconds=settings.invite_ttl_s)),
+        api_keys=api_keys,
+        analytics=AnalyticsService(db),
     )
 
 
@@ -89,19 +138,7 @@ class Haunted:
         redis = build_redis(settings.redis_url)
         broker = build_broker(kafka)
         producer = KafkaProducer(broker)
-        tokens = TokenIssuer(
-            load_signing_key(settings),
-            issuer=settings.jwt_issuer,
-            audience=settings.jwt_audience,
-            ttl=timedelta(seconds=settings.access_token_ttl_s),
-        )
-        auth = AuthService(
-            db,
-            SessionStore(redis, settings.session_ttl_s),
-            tokens,
-            PasswordHasher(settings.bcrypt_rounds),
-        )
-        services = Services(auth=auth, analytics=AnalyticsService(db))
+        services = build_services(settings, db, redis)
         consumers = EventConsumers(
             db,
             producer,
@@ -115,7 +152,7 @@ class Haunted:
             poll_interval_s=settings.outbox_poll_interval_s,
             retention_s=settings.outbox_retention_s,
         )
-        sio = build_socketio(auth)
+        sio = build_socketio(services.auth)
         hub = PushHub(sio)
         app = cls(
             settings,

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 EMBEDDED = "embedded"
 MEMORY = "memory://"
@@ -106,6 +109,13 @@ class Settings(BaseSettings):
             raise ValueError("HAUNTED_STRIPE_WEBHOOK_SECRET is required when Stripe is configured")
         return self
 
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        """Like pydantic's, with the passwords in the server URLs masked."""
+        for name, value in super().__repr_args__():
+            if name in _URLS_WITH_PASSWORDS and isinstance(value, str):
+                value = _hide_password(value)
+            yield name, value
+
     @property
     def keys_dir(self) -> Path:
         return self.data_dir / "keys"
@@ -119,6 +129,16 @@ class Settings(BaseSettings):
         if self.uses_embedded_kafka:
             return f"127.0.0.1:{self.embedded_kafka_port}"
         return self.kafka_bootstrap
+
+
+_URLS_WITH_PASSWORDS = ("database_url", "redis_url")
+
+
+def _hide_password(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "[unparsable URL]"
 
 
 class ConfigurationError(Exception):

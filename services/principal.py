@@ -1,51 +1,46 @@
 """Who is calling: the verified identity that every facade checks permissions against.
 
-Auth builds it from a token and its session; the other services only read it,
-so the role vocabulary lives here rather than inside the auth service.
+Auth builds it from a token (or an API key) and its session; the other
+services only read it, so the role vocabulary lives here, beside the one
+declarative guard (`requires`) that facades put on their guarded methods.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+import inspect
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from services.errors import Forbidden
+from services.errors import Forbidden, Unauthenticated
 
 ROLES = ("owner", "admin", "member", "viewer")
 
+_VIEWER = frozenset({"team:read", "billing:read", "flags:read", "analytics:read"})
+_MEMBER = _VIEWER | {"llm:call"}
+_ADMIN = _MEMBER | {"team:invite", "team:manage", "billing:manage"}
+_OWNER = _ADMIN | {"team:delete"}
+
 # resource:action strings each role grants within its team.
 ROLE_PERMISSIONS: Mapping[str, frozenset[str]] = {
-    "owner": frozenset(
-        {
-            "team:manage",
-            "team:read",
-            "billing:manage",
-            "billing:read",
-            "llm:call",
-            "analytics:read",
-            "flags:read",
-        }
-    ),
-    "admin": frozenset(
-        {
-            "team:manage",
-            "team:read",
-            "billing:read",
-            "llm:call",
-            "analytics:read",
-            "flags:read",
-        }
-    ),
-    "member": frozenset({"team:read", "llm:call", "analytics:read", "flags:read"}),
-    "viewer": frozenset({"team:read", "flags:read"}),
+    "owner": _OWNER,
+    "admin": _ADMIN,
+    "member": _MEMBER,
+    "viewer": _VIEWER,
 }
+ALL_PERMISSIONS = _OWNER
 
 
 @dataclass(frozen=True, slots=True)
 class Principal:
+    """A user in a session, or an API key acting for one team with chosen permissions."""
+
     user_id: str
     session_id: str
     teams: Mapping[str, str] = field(default_factory=dict)  # team id -> role
+    granted: frozenset[str] | None = None  # API keys: exactly these, in their team
+    api_key_id: str | None = None
 
     @property
     def default_team_id(self) -> str | None:
@@ -55,8 +50,11 @@ class Principal:
 
     def permissions(self, team_id: str | None = None) -> frozenset[str]:
         team = team_id or self.default_team_id
-        role = self.teams.get(team) if team else None
-        return ROLE_PERMISSIONS.get(role, frozenset()) if role else frozenset()
+        if team is None or team not in self.teams:
+            return frozenset()
+        if self.granted is not None:
+            return self.granted
+        return ROLE_PERMISSIONS.get(self.teams[team], frozenset())
 
     def require(self, permission: str, team_id: str | None = None) -> str:
         """Returns the team the permission holds in, or raises Forbidden."""
@@ -64,3 +62,48 @@ class Principal:
         if team is None or permission not in self.permissions(team):
             raise Forbidden(f"missing permission {permission}", permission=permission)
         return team
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+S = TypeVar("S")
+
+
+def requires(
+    permission: str,
+) -> Callable[
+    [Callable[Concatenate[S, Principal, P], Awaitable[R]]],
+    Callable[Concatenate[S, Principal, P], Awaitable[R]],
+]:
+    """Guards a facade method `(self, principal, ..., team_id=None, ...)`.
+
+    The permission is checked in the team the call names (or the caller's
+    default team), and that team is passed on as `team_id`: a guarded method
+    never sees a team its caller may not act in.
+    """
+
+    def decorate(
+        method: Callable[Concatenate[S, Principal, P], Awaitable[R]],
+    ) -> Callable[Concatenate[S, Principal, P], Awaitable[R]]:
+        signature = inspect.signature(method)
+        if "team_id" not in signature.parameters:
+            raise TypeError(f"{method.__qualname__} must take team_id to be guarded")
+
+        @functools.wraps(method)
+        async def guarded(self: S, principal: Principal, *args: P.args, **kwargs: P.kwargs) -> R:
+            if not isinstance(principal, Principal):
+                raise Unauthenticated("authentication required")
+            bound = signature.bind(self, principal, *args, **kwargs)
+            bound.apply_defaults()
+            bound.arguments["team_id"] = principal.require(permission, bound.arguments["team_id"])
+            return await method(*bound.args, **bound.kwargs)
+
+        guarded.required_permission = permission  # type: ignore[attr-defined]
+        return guarded
+
+    return decorate
+
+
+def guarded_permission(method: Any) -> str | None:
+    """The permission a facade method requires, for tests and docs."""
+    return getattr(method, "required_permission", None)

@@ -22,6 +22,6 @@ def bindables(analytics: AnalyticsService) -> list[SchemaBindable]:
         since: datetime | None = None,
         teamId: str | None = None,
     ) -> list[EventCount]:
-        return await analytics.event_counts(caller(info), names, since, teamId)
+        return await analytics.event_counts(caller(info), names, since, team_id=teamId)
 
     return [query]

@@ -1,60 +1,197 @@
-"""Accounts, sessions and teams: resolvers over the auth facade."""
+"""Accounts, sessions, teams and API keys: resolvers over the auth facades."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from ariadne import MutationType, ObjectType, QueryType, SchemaBindable
 from graphql import GraphQLResolveInfo
+from starlette.requests import HTTPConnection
 
 from gateway.resolvers.common import caller
-from services.auth import AuthResult, AuthService, UserView
+from services.auth import (
+    ApiKeyService,
+    ApiKeyView,
+    AuthResult,
+    AuthService,
+    ClientInfo,
+    MembershipView,
+    TeamService,
+    UserView,
+)
+from services.errors import NotFound
 from services.principal import Principal
 
 
+def client_info(info: GraphQLResolveInfo) -> ClientInfo:
+    request: HTTPConnection | None = info.context.get("request")
+    if request is None:
+        return ClientInfo()
+    return ClientInfo(
+        ip=request.client.host if request.client else None,
+        user_agent=request.headers.get("user-agent"),
+    )
+
+
 def _auth_payload(result: AuthResult) -> dict[str, Any]:
-    return {"token": result.token, "expiresAt": result.expires_at, "user": result.user}
+    return {
+        "token": result.token,
+        "expiresAt": result.expires_at,
+        "refreshToken": result.refresh_token,
+        "sessionId": result.session_id,
+        "user": result.user,
+    }
 
 
-def bindables(auth: AuthService) -> list[SchemaBindable]:
-    query, mutation, user = QueryType(), MutationType(), ObjectType("User")
+def _membership(view: MembershipView) -> dict[str, Any]:
+    return {"team": {"id": view.team_id, "name": view.team_name}, "role": view.role}
+
+
+def _api_key(view: ApiKeyView) -> dict[str, Any]:
+    return {
+        "id": view.id,
+        "teamId": view.team_id,
+        "name": view.name,
+        "permissions": view.permissions,
+        "createdAt": view.created_at,
+        "lastUsedAt": view.last_used_at,
+        "revokedAt": view.revoked_at,
+    }
+
+
+def bindables(
+    auth: AuthService, teams: TeamService, api_keys: ApiKeyService
+) -> list[SchemaBindable]:
+    query, mutation = QueryType(), MutationType()
+    user, team = ObjectType("User"), ObjectType("Team")
 
     @query.field("me")
     async def resolve_me(_: None, info: GraphQLResolveInfo) -> UserView | None:
         principal = info.context.get("principal")
         return await auth.me(principal) if principal else None
 
+    @query.field("sessions")
+    async def resolve_sessions(_: None, info: GraphQLResolveInfo) -> list[dict[str, Any]]:
+        return [
+            {
+                "id": s.id,
+                "createdAt": s.created_at,
+                "expiresAt": s.expires_at,
+                "current": s.current,
+                "ip": s.ip,
+                "userAgent": s.user_agent,
+            }
+            for s in await auth.sessions(caller(info))
+        ]
+
+    @query.field("team")
+    async def resolve_team(_: None, info: GraphQLResolveInfo, id: str) -> dict[str, Any]:
+        principal = caller(info)
+        if id not in principal.teams:
+            raise NotFound("no such team")
+        view = await auth.me(principal)
+        name = next((m.team_name for m in view.memberships if m.team_id == id), "") if view else ""
+        return {"id": id, "name": name}
+
+    @team.field("members")
+    async def resolve_members(obj: dict[str, Any], info: GraphQLResolveInfo) -> list[Any]:
+        return [
+            {"userId": m.user_id, "email": m.email, "role": m.role}
+            for m in await teams.members(caller(info), team_id=obj["id"])
+        ]
+
+    @query.field("apiKeys")
+    async def resolve_api_keys(
+        _: None, info: GraphQLResolveInfo, teamId: str | None = None
+    ) -> list[dict[str, Any]]:
+        return [_api_key(key) for key in await api_keys.list(caller(info), team_id=teamId)]
+
     @mutation.field("register")
     async def resolve_register(
-        _: None,
-        info: GraphQLResolveInfo,
-        email: str,
-        password: str,
-        teamName: str | None = None,
+        _: None, info: GraphQLResolveInfo, email: str, password: str, teamName: str | None = None
     ) -> dict[str, Any]:
-        return _auth_payload(await auth.register(email, password, teamName))
+        return _auth_payload(await auth.register(email, password, teamName, client_info(info)))
 
     @mutation.field("login")
     async def resolve_login(
         _: None, info: GraphQLResolveInfo, email: str, password: str
     ) -> dict[str, Any]:
-        return _auth_payload(await auth.login(email, password))
+        return _auth_payload(await auth.login(email, password, client_info(info)))
+
+    @mutation.field("refreshToken")
+    async def resolve_refresh(
+        _: None, info: GraphQLResolveInfo, refreshToken: str
+    ) -> dict[str, Any]:
+        return _auth_payload(await auth.refresh(refreshToken, client_info(info)))
 
     @mutation.field("logout")
     async def resolve_logout(_: None, info: GraphQLResolveInfo) -> bool:
         return await auth.logout(caller(info))
 
+    @mutation.field("revokeSession")
+    async def resolve_revoke_session(_: None, info: GraphQLResolveInfo, id: str) -> bool:
+        return await auth.revoke_session(caller(info), id)
+
+    @mutation.field("createTeam")
+    async def resolve_create_team(_: None, info: GraphQLResolveInfo, name: str) -> dict[str, Any]:
+        return asdict(await teams.create_team(caller(info), name))
+
+    @mutation.field("inviteMember")
+    async def resolve_invite(
+        _: None, info: GraphQLResolveInfo, teamId: str, email: str, role: str
+    ) -> dict[str, Any]:
+        invite = await teams.invite(caller(info), email, role, team_id=teamId)
+        return {
+            "id": invite.id,
+            "teamId": invite.team_id,
+            "role": invite.role,
+            "expiresAt": invite.expires_at,
+            "token": invite.token,
+        }
+
+    @mutation.field("acceptInvite")
+    async def resolve_accept(_: None, info: GraphQLResolveInfo, token: str) -> dict[str, Any]:
+        return _membership(await teams.accept_invite(caller(info), token))
+
+    @mutation.field("changeRole")
+    async def resolve_change_role(
+        _: None, info: GraphQLResolveInfo, teamId: str, userId: str, role: str
+    ) -> dict[str, Any]:
+        return _membership(await teams.change_role(caller(info), userId, role, team_id=teamId))
+
+    @mutation.field("removeMember")
+    async def resolve_remove_member(
+        _: None, info: GraphQLResolveInfo, teamId: str, userId: str
+    ) -> bool:
+        principal = caller(info)
+        if userId == principal.user_id:
+            return await teams.leave(principal, team_id=teamId)
+        return await teams.remove_member(principal, userId, team_id=teamId)
+
+    @mutation.field("createApiKey")
+    async def resolve_create_api_key(
+        _: None,
+        info: GraphQLResolveInfo,
+        name: str,
+        permissions: list[str],
+        teamId: str | None = None,
+    ) -> dict[str, Any]:
+        key, view = await api_keys.create(caller(info), name, permissions, team_id=teamId)
+        return {"key": key, "apiKey": _api_key(view)}
+
+    @mutation.field("revokeApiKey")
+    async def resolve_revoke_api_key(_: None, info: GraphQLResolveInfo, id: str) -> bool:
+        return await api_keys.revoke(caller(info), id)
+
     @user.field("memberships")
     def resolve_memberships(obj: UserView, info: GraphQLResolveInfo) -> list[dict[str, Any]]:
-        return [
-            {"team": {"id": m.team_id, "name": m.team_name}, "role": m.role}
-            for m in obj.memberships
-        ]
+        return [_membership(m) for m in obj.memberships]
 
     @user.field("permissions")
     def resolve_permissions(obj: UserView, info: GraphQLResolveInfo) -> list[str]:
         # From the user's own memberships, so a fresh register/login payload has them too.
-        teams = {m.team_id: m.role for m in obj.memberships}
-        return sorted(Principal(user_id=obj.id, session_id="", teams=teams).permissions())
+        teams_of_user = {m.team_id: m.role for m in obj.memberships}
+        return sorted(Principal(user_id=obj.id, session_id="", teams=teams_of_user).permissions())
 
-    return [query, mutation, user]
+    return [query, mutation, user, team]

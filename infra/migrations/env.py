@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from alembic import context
 from sqlalchemy.engine import Connection
@@ -13,15 +14,23 @@ import events.consumer
 import events.outbox  # noqa: F401
 import services.analytics.models
 import services.auth.models  # noqa: F401 - registers the tables on Base
-from events.db import Base
+from events.db import Base, UTCDateTime
 
 target_metadata = Base.metadata
+
+
+def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
+    # Migrations store the plain column type; UTCDateTime only converts in Python.
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False
 
 
 def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
+        render_item=_render_item,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Index, String
+from sqlalchemy import JSON, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from events.db import Base
@@ -20,7 +20,7 @@ class AnalyticsEvent(Base):
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)  # the CloudEvent id
     type: Mapped[str] = mapped_column(String(200))
-    time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    time: Mapped[datetime] = mapped_column()
     source: Mapped[str] = mapped_column(String(200))
     subject: Mapped[str] = mapped_column(String(200))
     user_id: Mapped[str | None] = mapped_column(String(64))

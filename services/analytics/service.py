@@ -11,7 +11,7 @@ from sqlalchemy import and_, func, or_, select
 from events.db import Database
 from services.analytics.models import AnalyticsEvent, TeamMember
 from services.errors import BadUserInput
-from services.principal import Principal
+from services.principal import Principal, requires
 
 MAX_NAMES = 100
 
@@ -26,15 +26,17 @@ class AnalyticsService:
     def __init__(self, db: Database) -> None:
         self._db = db
 
+    @requires("analytics:read")
     async def event_counts(
         self,
         principal: Principal,
         names: Sequence[str] | None = None,
         since: datetime | None = None,
+        *,
         team_id: str | None = None,
     ) -> list[EventCount]:
-        """How often each event type occurred in the caller's team (analytics:read)."""
-        team = principal.require("analytics:read", team_id)
+        """How often each event type occurred in the caller's team."""
+        team = team_id
         if names is not None and len(names) > MAX_NAMES:
             raise BadUserInput(f"names takes at most {MAX_NAMES} entries", field="names")
         members = select(TeamMember.user_id).where(TeamMember.team_id == team)

@@ -1,18 +1,49 @@
-"""Auth: users, teams, memberships and sessions; tokens everyone else verifies."""
+"""Auth: users, teams, memberships, sessions and API keys; tokens everyone else verifies."""
 
+from services.auth.accounts import Accounts, normalize_email
+from services.auth.api_keys import ApiKeyService
+from services.auth.crypto import PiiCipher, new_key_ring_spec, parse_key_ring
 from services.auth.passwords import PasswordHasher
-from services.auth.service import AuthResult, AuthService, MembershipView, UserView
+from services.auth.ratelimit import AuthRateLimiter
+from services.auth.service import AuthPolicy, AuthService
 from services.auth.sessions import SessionStore
+from services.auth.teams import TeamService
 from services.auth.tokens import SigningKey, TokenIssuer, generate_signing_key
+from services.auth.views import (
+    ApiKeyView,
+    AuthResult,
+    ClientInfo,
+    InviteView,
+    MembershipView,
+    MemberView,
+    SessionView,
+    TeamView,
+    UserView,
+)
 
 __all__ = [
+    "Accounts",
+    "ApiKeyService",
+    "ApiKeyView",
+    "AuthPolicy",
+    "AuthRateLimiter",
     "AuthResult",
     "AuthService",
+    "ClientInfo",
+    "InviteView",
+    "MemberView",
     "MembershipView",
     "PasswordHasher",
+    "PiiCipher",
     "SessionStore",
+    "SessionView",
     "SigningKey",
+    "TeamService",
+    "TeamView",
     "TokenIssuer",
     "UserView",
     "generate_signing_key",
+    "new_key_ring_spec",
+    "normalize_email",
+    "parse_key_ring",
 ]

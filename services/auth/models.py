@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, String
+from sqlalchemy import JSON, ForeignKey, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from events.db import Base
@@ -14,10 +14,15 @@ class User(Base):
     __tablename__ = "auth_users"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    # Stored normalized (trimmed, lower case): uniqueness is case-insensitive.
-    email: Mapped[str] = mapped_column(String(320), unique=True)
+    # The email is stored sealed (AES-GCM) and found by its keyed hash:
+    # uniqueness is on the hash of the normalized address.
+    email_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    email_key_id: Mapped[str] = mapped_column(String(32))
+    email_ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
     password_hash: Mapped[str] = mapped_column(String(200))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column()
 
 
 class Team(Base):
@@ -25,7 +30,7 @@ class Team(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column()
 
 
 class Membership(Base):
@@ -34,4 +39,59 @@ class Membership(Base):
     team_id: Mapped[str] = mapped_column(ForeignKey("auth_teams.id"), primary_key=True)
     user_id: Mapped[str] = mapped_column(ForeignKey("auth_users.id"), primary_key=True, index=True)
     role: Mapped[str] = mapped_column(String(20))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column()
+
+
+class UserSession(Base):
+    """The durable record of a session (the hot copy lives in Redis)."""
+
+    __tablename__ = "auth_sessions"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("auth_users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column()
+    expires_at: Mapped[datetime] = mapped_column()
+    revoked_at: Mapped[datetime | None] = mapped_column()
+    user_agent: Mapped[str | None] = mapped_column(String(300))
+    ip: Mapped[str | None] = mapped_column(String(64))
+
+
+class RefreshToken(Base):
+    """One link of a session's refresh chain; spent once, then replaced."""
+
+    __tablename__ = "auth_refresh_tokens"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("auth_sessions.id"), index=True)
+    user_id: Mapped[str] = mapped_column(String(36))
+    expires_at: Mapped[datetime] = mapped_column()
+    used_at: Mapped[datetime | None] = mapped_column()
+
+
+class Invite(Base):
+    __tablename__ = "auth_invites"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    team_id: Mapped[str] = mapped_column(ForeignKey("auth_teams.id"), index=True)
+    email_hash: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(20))
+    invited_by: Mapped[str] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column()
+    expires_at: Mapped[datetime] = mapped_column()
+    accepted_at: Mapped[datetime | None] = mapped_column()
+    accepted_by: Mapped[str | None] = mapped_column(String(36))
+
+
+class ApiKey(Base):
+    __tablename__ = "auth_api_keys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    team_id: Mapped[str] = mapped_column(ForeignKey("auth_teams.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    permissions: Mapped[list[str]] = mapped_column(JSON)
+    created_by: Mapped[str] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column()
+    last_used_at: Mapped[datetime | None] = mapped_column()
+    revoked_at: Mapped[datetime | None] = mapped_column()

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+from importlib.resources import files
 
 from passlib.context import CryptContext
+
+from services.errors import BadUserInput
 
 
 class PasswordHasher:
@@ -30,3 +34,28 @@ class PasswordHasher:
             await asyncio.to_thread(self._context.verify, password, self._decoy)
             return False, None
         return await asyncio.to_thread(self._context.verify_and_update, password, hashed)
+
+
+MIN_PASSWORD_LENGTH = 10
+MAX_PASSWORD_LENGTH = 1024
+
+
+@functools.cache
+def common_passwords() -> frozenset[str]:
+    """The shipped list, read once per process."""
+    text = (files("services.auth") / "common_passwords.txt").read_text()
+    return frozenset(line for line in text.splitlines() if line and not line.startswith("#"))
+
+
+def check_password_policy(password: str) -> None:
+    """At least 10 and at most 1,024 characters, and not a well-known password."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise BadUserInput(
+            f"password must have at least {MIN_PASSWORD_LENGTH} characters", field="password"
+        )
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise BadUserInput(
+            f"password must have at most {MAX_PASSWORD_LENGTH} characters", field="password"
+        )
+    if password.lower() in common_passwords():
+        raise BadUserInput("password is too common", field="password")

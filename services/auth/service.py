@@ -2,104 +2,106 @@
 
 from __future__ import annotations
 
-import re
+import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from events.db import Database
 from events.outbox import add_event
 from schemas import (
+    SessionRevoked,
     TeamCreated,
     TeamMemberAdded,
+    UserLocked,
     UserLoggedIn,
     UserLoggedOut,
     UserLoginFailed,
     UserRegistered,
 )
-from services.auth.models import Membership, Team, User
-from services.auth.passwords import PasswordHasher
-from services.auth.sessions import Session, SessionStore
+from services.auth.accounts import EMAIL, Accounts, normalize_email
+from services.auth.api_keys import API_KEY_PREFIX, ApiKeyService
+from services.auth.crypto import token_hash
+from services.auth.models import Membership, RefreshToken, Team, User, UserSession
+from services.auth.passwords import MAX_PASSWORD_LENGTH, PasswordHasher, check_password_policy
+from services.auth.ratelimit import AuthRateLimiter
 from services.auth.tokens import TokenIssuer
-from services.errors import BadUserInput, Conflict, Unauthenticated
+from services.auth.views import AuthResult, ClientInfo, SessionView, UserView
+from services.errors import BadUserInput, Conflict, NotFound, Unauthenticated
 from services.principal import Principal
 
 log = structlog.get_logger(__name__)
 
-MIN_PASSWORD_LENGTH = 10
-MAX_PASSWORD_LENGTH = 1024
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+REFRESH_PREFIX = "hr_"
+INVALID_CREDENTIALS = "invalid email or password"
 
 
 @dataclass(frozen=True, slots=True)
-class MembershipView:
-    team_id: str
-    team_name: str
-    role: str
-
-
-@dataclass(frozen=True, slots=True)
-class UserView:
-    id: str
-    email: str
-    memberships: list[MembershipView]
-
-
-@dataclass(frozen=True, slots=True)
-class AuthResult:
-    token: str
-    expires_at: datetime
-    user: UserView
-
-
-def normalize_email(email: str) -> str:
-    normalized = email.strip().lower()
-    if len(normalized) > 320 or not _EMAIL.match(normalized):
-        raise BadUserInput("email is not a valid address", field="email")
-    return normalized
-
-
-def check_password_policy(password: str) -> None:
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise BadUserInput(
-            f"password must have at least {MIN_PASSWORD_LENGTH} characters", field="password"
-        )
-    if len(password) > MAX_PASSWORD_LENGTH:
-        raise BadUserInput(
-            f"password must have at most {MAX_PASSWORD_LENGTH} characters", field="password"
-        )
+class AuthPolicy:
+    refresh_ttl: timedelta = timedelta(days=30)
+    lockout_threshold: int = 5
+    lockout_duration: timedelta = timedelta(minutes=30)
 
 
 class AuthService:
+    """Register, log in and out, refresh, list and revoke sessions, authenticate requests."""
+
     def __init__(
-        self, db: Database, sessions: SessionStore, tokens: TokenIssuer, passwords: PasswordHasher
+        self,
+        accounts: Accounts,
+        tokens: TokenIssuer,
+        passwords: PasswordHasher,
+        api_keys: ApiKeyService,
+        rate_limiter: AuthRateLimiter,
+        policy: AuthPolicy | None = None,
     ) -> None:
-        self._db = db
-        self._sessions = sessions
+        self._accounts = accounts
+        self._db = accounts.db
+        self._sessions = accounts.sessions
         self._tokens = tokens
         self._passwords = passwords
+        self._api_keys = api_keys
+        self._rate = rate_limiter
+        self._policy = policy or AuthPolicy()
 
-    async def register(self, email: str, password: str, team_name: str | None = None) -> AuthResult:
+    async def register(
+        self,
+        email: str,
+        password: str,
+        team_name: str | None = None,
+        client: ClientInfo | None = None,
+    ) -> AuthResult:
         """Creates a user and the team they own, and starts a session."""
+        client = client or ClientInfo()
+        await self._rate.hit("register", ip=client.ip)
         email = normalize_email(email)
         check_password_policy(password)
         name = (team_name or "").strip() or f"{email.split('@')[0]}'s team"
         if len(name) > 200:
             raise BadUserInput("teamName must have at most 200 characters", field="teamName")
         password_hash = await self._passwords.hash(password)
+        email_hash = self._accounts.email_hash(email)
+        sealed = self._accounts.cipher.seal(email, context=EMAIL)
         now = datetime.now(UTC)
         user_id, team_id = str(uuid.uuid4()), str(uuid.uuid4())
         try:
             async with self._db.transaction() as session:
-                if await session.scalar(select(User.id).where(User.email == email)):
+                if await session.scalar(select(User.id).where(User.email_hash == email_hash)):
                     raise Conflict("email is already registered", field="email")
                 session.add(
-                    User(id=user_id, email=email, password_hash=password_hash, created_at=now)
+                    User(
+                        id=user_id,
+                        email_hash=email_hash,
+                        email_key_id=sealed.key_id,
+                        email_ciphertext=sealed.ciphertext,
+                        password_hash=password_hash,
+                        failed_logins=0,
+                        created_at=now,
+                    )
                 )
                 session.add(Team(id=team_id, name=name, created_at=now))
                 await session.flush()
@@ -111,90 +113,225 @@ class AuthService:
                 add_event(session, TeamMemberAdded(team_id=team_id, user_id=user_id, role="owner"))
         except IntegrityError as error:  # a concurrent registration won the race
             raise Conflict("email is already registered", field="email") from error
-        user = UserView(user_id, email, [MembershipView(team_id, name, "owner")])
-        return await self._start_session(user, announce=False)
+        return await self._start_session(user_id, client, announce=False)
 
-    async def login(self, email: str, password: str) -> AuthResult:
-        """Unknown email and wrong password cost the same and fail the same way."""
+    async def login(
+        self, email: str, password: str, client: ClientInfo | None = None
+    ) -> AuthResult:
+        """Unknown email and wrong password cost one bcrypt each and fail the same way."""
+        client = client or ClientInfo()
         try:
-            email = normalize_email(email)
+            email_hash: str | None = self._accounts.email_hash(normalize_email(email))
         except BadUserInput:
-            email = ""
+            email_hash = None
+        await self._rate.hit("login", ip=client.ip, account=email_hash)
         async with self._db.read() as session:
-            user = await session.scalar(select(User).where(User.email == email)) if email else None
+            user = (
+                await session.scalar(select(User).where(User.email_hash == email_hash))
+                if email_hash
+                else None
+            )
         matches, new_hash = await self._passwords.verify(
             password[:MAX_PASSWORD_LENGTH], user.password_hash if user else None
         )
+        now = datetime.now(UTC)
+        if user is not None and user.locked_until is not None and user.locked_until > now:
+            raise Unauthenticated(
+                "account is locked after too many failed logins",
+                lockedUntil=user.locked_until.isoformat().replace("+00:00", "Z"),
+            )
         if user is None or not matches:
+            await self._record_failure(user, now)
+            raise Unauthenticated(INVALID_CREDENTIALS)
+        if new_hash is not None or user.failed_logins:
             async with self._db.transaction() as session:
+                values: dict[str, Any] = {"failed_logins": 0}
+                if new_hash is not None:  # made at a lower cost: upgrade it now
+                    values["password_hash"] = new_hash
+                await session.execute(update(User).where(User.id == user.id).values(**values))
+        return await self._start_session(user.id, client, announce=True)
+
+    async def _record_failure(self, user: User | None, now: datetime) -> None:
+        async with self._db.transaction() as session:
+            if user is None:
+                add_event(session, UserLoginFailed(reason="unknown_email", attempt=1))
+                return
+            # One atomic increment, so concurrent failures all count.
+            attempts = await session.scalar(
+                update(User)
+                .where(User.id == user.id)
+                .values(failed_logins=User.failed_logins + 1)
+                .returning(User.failed_logins)
+            )
+            attempt = int(attempts or 1)
+            add_event(
+                session, UserLoginFailed(user_id=user.id, reason="wrong_password", attempt=attempt)
+            )
+            if attempt >= self._policy.lockout_threshold:
+                locked_until = now + self._policy.lockout_duration
+                await session.execute(
+                    update(User)
+                    .where(User.id == user.id)
+                    .values(failed_logins=0, locked_until=locked_until)
+                )
+                add_event(session, UserLocked(user_id=user.id, locked_until=locked_until))
+
+    async def _start_session(
+        self, user_id: str, client: ClientInfo, *, announce: bool, session_id: str | None = None
+    ) -> AuthResult:
+        session_id = session_id or str(uuid.uuid4())
+        refresh = REFRESH_PREFIX + secrets.token_urlsafe(32)
+        now = datetime.now(UTC)
+        # The hot copy first: if the commit then fails, it is deleted again, so a
+        # session and its user.logged_in event never disagree.
+        await self._sessions.create(session_id, user_id)
+        try:
+            async with self._db.transaction() as session:
+                session.add(
+                    UserSession(
+                        id=session_id,
+                        user_id=user_id,
+                        created_at=now,
+                        expires_at=now + self._policy.refresh_ttl,
+                        user_agent=(client.user_agent or "")[:300] or None,
+                        ip=client.ip,
+                    )
+                )
+                await session.flush()
+                self._add_refresh_token(session, refresh, session_id, user_id, now)
+                if announce:
+                    add_event(session, UserLoggedIn(user_id=user_id, session_id=session_id))
+                user = await self._accounts.user_view(session, user_id)
+        except Exception:
+            await self._sessions.delete(session_id)
+            raise
+        token, expires_at = self._tokens.issue(user_id, session_id)
+        return AuthResult(token, expires_at, refresh, session_id, user)
+
+    def _add_refresh_token(
+        self, session: Any, refresh: str, session_id: str, user_id: str, now: datetime
+    ) -> None:
+        session.add(
+            RefreshToken(
+                token_hash=token_hash(refresh),
+                session_id=session_id,
+                user_id=user_id,
+                expires_at=now + self._policy.refresh_ttl,
+            )
+        )
+
+    async def refresh(self, refresh_token: str, client: ClientInfo | None = None) -> AuthResult:
+        """Spends a refresh token for a new pair. A spent token used again revokes its session."""
+        client = client or ClientInfo()
+        await self._rate.hit("refresh", ip=client.ip)
+        if not refresh_token.startswith(REFRESH_PREFIX) or len(refresh_token) > 200:
+            raise Unauthenticated("invalid refresh token")
+        now = datetime.now(UTC)
+        new_refresh = REFRESH_PREFIX + secrets.token_urlsafe(32)
+        reused: RefreshToken | None = None
+        async with self._db.transaction() as session:
+            row = await session.get(RefreshToken, token_hash(refresh_token))
+            if row is None or row.expires_at <= now:
+                raise Unauthenticated("invalid refresh token")
+            user_session = await session.get(UserSession, row.session_id)
+            if user_session is None or user_session.revoked_at is not None:
+                raise Unauthenticated("session has ended")
+            spent = await session.execute(
+                update(RefreshToken)
+                .where(RefreshToken.token_hash == row.token_hash, RefreshToken.used_at.is_(None))
+                .values(used_at=now)
+            )
+            if spent.rowcount != 1:  # type: ignore[attr-defined]
+                # A spent token came back: someone holds a copy. End the whole family.
+                reused = row
+                user_session.revoked_at = now
                 add_event(
                     session,
-                    UserLoginFailed(
-                        user_id=user.id if user else None,
-                        reason="wrong_password" if user else "unknown_email",
-                        attempt=1,
+                    SessionRevoked(
+                        user_id=row.user_id, session_id=row.session_id, reason="refresh_token_reuse"
                     ),
                 )
-            raise Unauthenticated("invalid email or password")
-        if new_hash is not None:
-            async with self._db.transaction() as session:
-                stored = await session.get(User, user.id)
-                if stored is not None:
-                    stored.password_hash = new_hash
-        return await self._start_session(await self._user_view(user.id), announce=True)
-
-    async def _start_session(self, user: UserView, *, announce: bool) -> AuthResult:
-        session_id = str(uuid.uuid4())
-        teams = {m.team_id: m.role for m in user.memberships}
-        await self._sessions.create(Session(session_id, user.id, teams))
-        if announce:
-            try:
-                async with self._db.transaction() as session:
-                    add_event(session, UserLoggedIn(user_id=user.id, session_id=session_id))
-            except Exception:
-                # No event, no session: the two never disagree.
-                await self._sessions.delete(session_id)
-                raise
-        token, expires_at = self._tokens.issue(user.id, session_id)
-        return AuthResult(token, expires_at, user)
+            else:
+                self._add_refresh_token(session, new_refresh, row.session_id, row.user_id, now)
+                user = await self._accounts.user_view(session, row.user_id)
+        if reused is not None:
+            await self._sessions.delete(reused.session_id)
+            log.warning("refresh token reuse: session revoked", session_id=reused.session_id)
+            raise Unauthenticated("refresh token was already used; the session is revoked")
+        # The session may have idled out of Redis; the database says it is alive.
+        await self._sessions.create(row.session_id, row.user_id)
+        token, expires_at = self._tokens.issue(row.user_id, row.session_id)
+        return AuthResult(token, expires_at, new_refresh, row.session_id, user)
 
     async def logout(self, principal: Principal) -> bool:
         """Ends the caller's session; its token stops working at once."""
-        if not await self._sessions.delete(principal.session_id):
-            return False
+        return await self._end_session(principal.user_id, principal.session_id, reason=None)
+
+    async def revoke_session(self, principal: Principal, session_id: str) -> bool:
+        """Ends one of the caller's sessions (any device)."""
+        if principal.api_key_id is not None:
+            raise Unauthenticated("API keys have no sessions")
+        return await self._end_session(principal.user_id, session_id, reason="revoked_by_user")
+
+    async def _end_session(self, user_id: str, session_id: str, *, reason: str | None) -> bool:
+        now = datetime.now(UTC)
         async with self._db.transaction() as session:
-            add_event(
-                session, UserLoggedOut(user_id=principal.user_id, session_id=principal.session_id)
-            )
+            row = await session.get(UserSession, session_id)
+            if row is None or row.user_id != user_id:
+                raise NotFound("no such session")
+            if row.revoked_at is not None:
+                return False
+            row.revoked_at = now
+            if reason is None:
+                add_event(session, UserLoggedOut(user_id=user_id, session_id=session_id))
+            else:
+                add_event(
+                    session, SessionRevoked(user_id=user_id, session_id=session_id, reason=reason)
+                )
+        await self._sessions.delete(session_id)
         return True
 
-    async def authenticate(self, token: str) -> Principal:
-        """Verifies a bearer token in-process and checks its session (one Redis read)."""
-        claims = self._tokens.verify(token)
-        session = await self._sessions.touch(claims.session_id)
-        if session is None or session.user_id != claims.user_id:
-            raise Unauthenticated("session has ended")
-        return Principal(
-            user_id=session.user_id, session_id=session.session_id, teams=session.teams
-        )
-
-    async def me(self, principal: Principal) -> UserView:
-        return await self._user_view(principal.user_id)
-
-    async def _user_view(self, user_id: str) -> UserView:
+    async def sessions(self, principal: Principal) -> list[SessionView]:
+        now = datetime.now(UTC)
         async with self._db.read() as session:
-            user = await session.get(User, user_id)
-            if user is None:
-                raise Unauthenticated("user no longer exists")
-            rows = (
-                await session.execute(
-                    select(Membership.team_id, Team.name, Membership.role)
-                    .join(Team, Team.id == Membership.team_id)
-                    .where(Membership.user_id == user_id)
-                    .order_by(Membership.created_at)
+            rows = await session.scalars(
+                select(UserSession)
+                .where(
+                    UserSession.user_id == principal.user_id,
+                    UserSession.revoked_at.is_(None),
+                    UserSession.expires_at > now,
                 )
-            ).all()
-        return UserView(user.id, user.email, [MembershipView(*row) for row in rows])
+                .order_by(UserSession.created_at.desc())
+            )
+            return [
+                SessionView(
+                    s.id,
+                    s.created_at,
+                    s.expires_at,
+                    s.id == principal.session_id,
+                    s.ip,
+                    s.user_agent,
+                )
+                for s in rows.all()
+            ]
+
+    async def authenticate(self, token: str) -> Principal:
+        """Verifies a bearer token in-process, then one Redis round trip (session + roles)."""
+        if token.startswith(API_KEY_PREFIX):
+            return await self._api_keys.authenticate(token)
+        claims = self._tokens.verify(token)
+        alive, roles = await self._sessions.touch(claims.session_id, claims.user_id)
+        if not alive:
+            raise Unauthenticated("session has ended")
+        if roles is None:
+            roles = await self._accounts.roles(claims.user_id)
+        return Principal(user_id=claims.user_id, session_id=claims.session_id, teams=roles)
+
+    async def me(self, principal: Principal) -> UserView | None:
+        if principal.api_key_id is not None:
+            return None
+        async with self._db.read() as session:
+            return await self._accounts.user_view(session, principal.user_id)
 
     def jwks(self) -> dict[str, Any]:
         return self._tokens.jwks()

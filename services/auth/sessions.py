@@ -1,37 +1,48 @@
-"""Sessions in Redis: one read per authenticated request, sliding expiry."""
+"""The hot copy of sessions and roles in Redis: one round trip per authenticated request."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
-
-@dataclass(frozen=True, slots=True)
-class Session:
-    session_id: str
-    user_id: str
-    teams: dict[str, str]  # team id -> role, so a request needs no database read
+_SESSION = "haunted:session:"
+_ROLES = "haunted:roles:"
 
 
 class SessionStore:
-    def __init__(self, redis: Redis, ttl_s: int, prefix: str = "haunted:session:") -> None:
+    def __init__(self, redis: Redis, ttl_s: int, roles_ttl_s: int = 300) -> None:
         self._redis = redis
         self._ttl_s = ttl_s
-        self._prefix = prefix
+        self._roles_ttl_s = roles_ttl_s
 
-    async def create(self, session: Session) -> None:
-        record = json.dumps({"user_id": session.user_id, "teams": session.teams})
-        await self._redis.set(self._prefix + session.session_id, record, ex=self._ttl_s)
+    async def create(self, session_id: str, user_id: str) -> None:
+        await self._redis.set(_SESSION + session_id, user_id, ex=self._ttl_s)
 
-    async def touch(self, session_id: str) -> Session | None:
-        """Reads the session and slides its expiry, in one round trip."""
-        raw = await self._redis.getex(self._prefix + session_id, ex=self._ttl_s)
-        if raw is None:
-            return None
-        record = json.loads(raw)
-        return Session(session_id, record["user_id"], dict(record["teams"]))
+    async def touch(self, session_id: str, user_id: str) -> tuple[bool, dict[str, str] | None]:
+        """Slides the session's expiry and reads the user's cached roles, in one round trip.
 
-    async def delete(self, session_id: str) -> bool:
-        return bool(await self._redis.delete(self._prefix + session_id))
+        Returns (session alive for this user, roles or None when not cached).
+        """
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.getex(_SESSION + session_id, ex=self._ttl_s)
+            pipe.get(_ROLES + user_id)
+            owner, roles = await pipe.execute()
+        alive = owner is not None and owner.decode() == user_id
+        return alive, (json.loads(roles) if roles is not None else None)
+
+    async def cache_roles(self, user_id: str, roles: dict[str, str]) -> None:
+        await self._redis.set(_ROLES + user_id, json.dumps(roles), ex=self._roles_ttl_s)
+
+    async def forget_roles(self, *user_ids: str) -> None:
+        """Called right after a membership change commits: the next request reloads."""
+        if user_ids:
+            await self._redis.delete(*(_ROLES + user_id for user_id in user_ids))
+
+    async def delete(self, *session_ids: str) -> int:
+        if not session_ids:
+            return 0
+        return int(await self._redis.delete(*(_SESSION + sid for sid in session_ids)))
+
+    async def exists(self, session_id: str) -> bool:
+        return bool(await self._redis.exists(_SESSION + session_id))

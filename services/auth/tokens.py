@@ -108,6 +108,7 @@ class TokenIssuer:
             "sub": user_id,
             "sid": session_id,
             "iat": int(now.timestamp()),
+            "nbf": int(now.timestamp()),
             "exp": int(expires_at.timestamp()),
             "jti": str(uuid.uuid4()),
         }
@@ -127,7 +128,14 @@ class TokenIssuer:
                 algorithms=[ALGORITHM],
                 audience=self._audience,
                 issuer=self._issuer,
-                options={"require_sub": True, "require_exp": True},
+                options={
+                    "require_sub": True,
+                    "require_exp": True,
+                    "require_iat": True,
+                    "require_aud": True,
+                    "require_iss": True,
+                    "require_jti": True,
+                },
             )
         except JWTError as error:
             raise Unauthenticated("invalid token") from error

@@ -1,1 +1,1 @@
-"""Billing: plans, Stripe checkout and webhooks, subscriptions as events (issue: billing service)."""
+"""Billing: plans, Stripe checkout and webhooks, subscriptions as events (issue: billing)."""

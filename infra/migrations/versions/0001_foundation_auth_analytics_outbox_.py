@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 04:05:38.318297
+Create Date: 2026-11-26 04:14:01.244585
 """
 from collections.abc import Sequence
 
@@ -49,11 +49,15 @@ def upgrade() -> None:
     )
     op.create_table('auth_users',
     sa.Column('id', sa.String(length=36), nullable=False),
-    sa.Column('email', sa.String(length=320), nullable=False),
+    sa.Column('email_hash', sa.String(length=64), nullable=False),
+    sa.Column('email_key_id', sa.String(length=32), nullable=False),
+    sa.Column('email_ciphertext', sa.LargeBinary(), nullable=False),
     sa.Column('password_hash', sa.String(length=200), nullable=False),
+    sa.Column('failed_logins', sa.Integer(), nullable=False),
+    sa.Column('locked_until', sa.DateTime(timezone=True), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_auth_users')),
-    sa.UniqueConstraint('email', name=op.f('uq_auth_users_email'))
+    sa.UniqueConstraint('email_hash', name=op.f('uq_auth_users_email_hash'))
     )
     op.create_table('outbox',
     sa.Column('seq', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -76,6 +80,40 @@ def upgrade() -> None:
     sa.Column('processed_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('consumer', 'event_id', name=op.f('pk_processed_events'))
     )
+    op.create_table('auth_api_keys',
+    sa.Column('id', sa.String(length=32), nullable=False),
+    sa.Column('team_id', sa.String(length=36), nullable=False),
+    sa.Column('name', sa.String(length=200), nullable=False),
+    sa.Column('secret_hash', sa.String(length=64), nullable=False),
+    sa.Column('permissions', sa.JSON(), nullable=False),
+    sa.Column('created_by', sa.String(length=36), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('last_used_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('revoked_at', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['team_id'], ['auth_teams.id'], name=op.f('fk_auth_api_keys_team_id_auth_teams')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_auth_api_keys'))
+    )
+    with op.batch_alter_table('auth_api_keys', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_auth_api_keys_team_id'), ['team_id'], unique=False)
+
+    op.create_table('auth_invites',
+    sa.Column('id', sa.String(length=36), nullable=False),
+    sa.Column('token_hash', sa.String(length=64), nullable=False),
+    sa.Column('team_id', sa.String(length=36), nullable=False),
+    sa.Column('email_hash', sa.String(length=64), nullable=False),
+    sa.Column('role', sa.String(length=20), nullable=False),
+    sa.Column('invited_by', sa.String(length=36), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('accepted_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('accepted_by', sa.String(length=36), nullable=True),
+    sa.ForeignKeyConstraint(['team_id'], ['auth_teams.id'], name=op.f('fk_auth_invites_team_id_auth_teams')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_auth_invites')),
+    sa.UniqueConstraint('token_hash', name=op.f('uq_auth_invites_token_hash'))
+    )
+    with op.batch_alter_table('auth_invites', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_auth_invites_team_id'), ['team_id'], unique=False)
+
     op.create_table('auth_memberships',
     sa.Column('team_id', sa.String(length=36), nullable=False),
     sa.Column('user_id', sa.String(length=36), nullable=False),
@@ -88,15 +126,57 @@ def upgrade() -> None:
     with op.batch_alter_table('auth_memberships', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_auth_memberships_user_id'), ['user_id'], unique=False)
 
+    op.create_table('auth_sessions',
+    sa.Column('id', sa.String(length=36), nullable=False),
+    sa.Column('user_id', sa.String(length=36), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('revoked_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('user_agent', sa.String(length=300), nullable=True),
+    sa.Column('ip', sa.String(length=64), nullable=True),
+    sa.ForeignKeyConstraint(['user_id'], ['auth_users.id'], name=op.f('fk_auth_sessions_user_id_auth_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_auth_sessions'))
+    )
+    with op.batch_alter_table('auth_sessions', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_auth_sessions_user_id'), ['user_id'], unique=False)
+
+    op.create_table('auth_refresh_tokens',
+    sa.Column('token_hash', sa.String(length=64), nullable=False),
+    sa.Column('session_id', sa.String(length=36), nullable=False),
+    sa.Column('user_id', sa.String(length=36), nullable=False),
+    sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('used_at', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['session_id'], ['auth_sessions.id'], name=op.f('fk_auth_refresh_tokens_session_id_auth_sessions')),
+    sa.PrimaryKeyConstraint('token_hash', name=op.f('pk_auth_refresh_tokens'))
+    )
+    with op.batch_alter_table('auth_refresh_tokens', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_auth_refresh_tokens_session_id'), ['session_id'], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('auth_refresh_tokens', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_auth_refresh_tokens_session_id'))
+
+    op.drop_table('auth_refresh_tokens')
+    with op.batch_alter_table('auth_sessions', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_auth_sessions_user_id'))
+
+    op.drop_table('auth_sessions')
     with op.batch_alter_table('auth_memberships', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_auth_memberships_user_id'))
 
     op.drop_table('auth_memberships')
+    with op.batch_alter_table('auth_invites', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_auth_invites_team_id'))
+
+    op.drop_table('auth_invites')
+    with op.batch_alter_table('auth_api_keys', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_auth_api_keys_team_id'))
+
+    op.drop_table('auth_api_keys')
     op.drop_table('processed_events')
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_outbox_sent_at'))

@@ -1,0 +1,211 @@
+"""The teams facade: members, roles and invitations."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from events.outbox import add_event
+from schemas import TeamCreated, TeamMemberAdded, TeamMemberRemoved, TeamRoleChanged
+from services.auth.accounts import Accounts, normalize_email
+from services.auth.crypto import token_hash
+from services.auth.models import Invite, Membership, Team, User
+from services.auth.views import InviteView, MembershipView, MemberView, TeamView
+from services.errors import BadUserInput, Conflict, Forbidden, NotFound
+from services.principal import ROLES, Principal, requires
+
+INVITE_PREFIX = "hi_"
+
+
+def _check_role(role: str) -> str:
+    if role not in ROLES:
+        raise BadUserInput(f"role must be one of {', '.join(ROLES)}", field="role")
+    return role
+
+
+def _only_users(principal: Principal) -> None:
+    if principal.api_key_id is not None:
+        raise Forbidden("API keys cannot manage teams")
+
+
+class TeamService:
+    def __init__(self, accounts: Accounts, invite_ttl: timedelta = timedelta(days=7)) -> None:
+        self._accounts = accounts
+        self._db = accounts.db
+        self._invite_ttl = invite_ttl
+
+    async def create_team(self, principal: Principal, name: str) -> TeamView:
+        """Any signed-in user may create a team; they become its owner."""
+        _only_users(principal)
+        name = name.strip()
+        if not name or len(name) > 200:
+            raise BadUserInput("name must have 1 to 200 characters", field="name")
+        team_id, now = str(uuid.uuid4()), datetime.now(UTC)
+        async with self._db.transaction() as session:
+            session.add(Team(id=team_id, name=name, created_at=now))
+            await session.flush()
+            session.add(
+                Membership(team_id=team_id, user_id=principal.user_id, role="owner", created_at=now)
+            )
+            add_event(session, TeamCreated(team_id=team_id, owner_id=principal.user_id))
+            add_event(
+                session, TeamMemberAdded(team_id=team_id, user_id=principal.user_id, role="owner")
+            )
+        await self._accounts.sessions.forget_roles(principal.user_id)
+        return TeamView(team_id, name)
+
+    @requires("team:read")
+    async def members(
+        self, principal: Principal, *, team_id: str | None = None
+    ) -> list[MemberView]:
+        async with self._db.read() as session:
+            rows = await session.execute(
+                select(User, Membership.role)
+                .join(Membership, Membership.user_id == User.id)
+                .where(Membership.team_id == team_id)
+                .order_by(Membership.created_at, User.id)
+            )
+            return [
+                MemberView(user.id, self._accounts.email_of(user), role)
+                for user, role in rows.all()
+            ]
+
+    @requires("team:invite")
+    async def invite(
+        self, principal: Principal, email: str, role: str, *, team_id: str | None = None
+    ) -> InviteView:
+        """A single-use invitation for one email address, valid for invite_ttl."""
+        _only_users(principal)
+        assert team_id is not None  # set by the guard
+        _check_role(role)
+        if role == "owner" and principal.teams.get(team_id) != "owner":
+            raise Forbidden("only an owner may invite an owner")
+        email_hash = self._accounts.email_hash(normalize_email(email))
+        token = INVITE_PREFIX + secrets.token_urlsafe(32)
+        now = datetime.now(UTC)
+        invite = Invite(
+            id=str(uuid.uuid4()),
+            token_hash=token_hash(token),
+            team_id=team_id,
+            email_hash=email_hash,
+            role=role,
+            invited_by=principal.user_id,
+            created_at=now,
+            expires_at=now + self._invite_ttl,
+        )
+        async with self._db.transaction() as session:
+            session.add(invite)
+        return InviteView(invite.id, team_id, role, invite.expires_at, token)
+
+    async def accept_invite(self, principal: Principal, token: str) -> MembershipView:
+        """Joins the caller to the invite's team; the invite must name the caller's email."""
+        _only_users(principal)
+        now = datetime.now(UTC)
+        async with self._db.transaction() as session:
+            invite = await session.scalar(
+                select(Invite).where(Invite.token_hash == token_hash(token))
+            )
+            if invite is None:
+                raise NotFound("no such invite")
+            if invite.accepted_at is not None:
+                raise Conflict("this invite was already used")
+            if invite.expires_at <= now:
+                raise BadUserInput("this invite has expired")
+            user = await session.get(User, principal.user_id)
+            if user is None or user.email_hash != invite.email_hash:
+                raise Forbidden("this invite is for another email address")
+            if await session.get(Membership, (invite.team_id, principal.user_id)) is not None:
+                raise Conflict("you are already a member of this team")
+            accepted = await session.execute(
+                update(Invite)
+                .where(Invite.id == invite.id, Invite.accepted_at.is_(None))
+                .values(accepted_at=now, accepted_by=principal.user_id)
+            )
+            if accepted.rowcount != 1:  # type: ignore[attr-defined]
+                raise Conflict("this invite was already used")
+            session.add(
+                Membership(
+                    team_id=invite.team_id,
+                    user_id=principal.user_id,
+                    role=invite.role,
+                    created_at=now,
+                )
+            )
+            add_event(
+                session,
+                TeamMemberAdded(
+                    team_id=invite.team_id, user_id=principal.user_id, role=invite.role
+                ),
+            )
+            team = await session.get(Team, invite.team_id)
+        await self._accounts.sessions.forget_roles(principal.user_id)
+        return MembershipView(invite.team_id, team.name if team else "", invite.role)
+
+    @requires("team:manage")
+    async def change_role(
+        self, principal: Principal, user_id: str, role: str, *, team_id: str | None = None
+    ) -> MembershipView:
+        _only_users(principal)
+        assert team_id is not None
+        _check_role(role)
+        async with self._db.transaction() as session:
+            member = await self._member(session, team_id, user_id)
+            touches_owner = "owner" in (role, member.role)
+            if touches_owner and principal.teams.get(team_id) != "owner":
+                raise Forbidden("only an owner may grant or change the owner role")
+            if member.role == "owner" and role != "owner":
+                await self._keep_an_owner(session, team_id)
+            if member.role != role:
+                member.role = role
+                add_event(session, TeamRoleChanged(team_id=team_id, user_id=user_id, role=role))
+            team = await session.get(Team, team_id)
+        await self._accounts.sessions.forget_roles(user_id)
+        return MembershipView(team_id, team.name if team else "", role)
+
+    @requires("team:manage")
+    async def remove_member(
+        self, principal: Principal, user_id: str, *, team_id: str | None = None
+    ) -> bool:
+        _only_users(principal)
+        assert team_id is not None
+        return await self._remove(principal, team_id, user_id)
+
+    @requires("team:read")
+    async def leave(self, principal: Principal, *, team_id: str | None = None) -> bool:
+        """Any member may leave, except the last owner."""
+        _only_users(principal)
+        assert team_id is not None
+        return await self._remove(principal, team_id, principal.user_id)
+
+    async def _remove(self, principal: Principal, team_id: str, user_id: str) -> bool:
+        async with self._db.transaction() as session:
+            member = await self._member(session, team_id, user_id)
+            if member.role == "owner":
+                if user_id != principal.user_id and principal.teams.get(team_id) != "owner":
+                    raise Forbidden("only an owner may remove an owner")
+                await self._keep_an_owner(session, team_id)
+            await session.delete(member)
+            add_event(session, TeamMemberRemoved(team_id=team_id, user_id=user_id))
+        await self._accounts.sessions.forget_roles(user_id)
+        return True
+
+    @staticmethod
+    async def _member(session: AsyncSession, team_id: str, user_id: str) -> Membership:
+        member = await session.get(Membership, (team_id, user_id))
+        if member is None:
+            raise NotFound("no such member in this team")
+        return member
+
+    @staticmethod
+    async def _keep_an_owner(session: AsyncSession, team_id: str) -> None:
+        owners = await session.scalar(
+            select(func.count())
+            .select_from(Membership)
+            .where(Membership.team_id == team_id, Membership.role == "owner")
+        )
+        if (owners or 0) <= 1:
+            raise Conflict("a team keeps at least one owner")

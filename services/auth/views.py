@@ -1,0 +1,80 @@
+"""What the auth facades return: plain typed values, never rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ClientInfo:
+    """Where a request came from, as the gateway saw it."""
+
+    ip: str | None = None
+    user_agent: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MembershipView:
+    team_id: str
+    team_name: str
+    role: str
+
+
+@dataclass(frozen=True, slots=True)
+class UserView:
+    id: str
+    email: str
+    memberships: list[MembershipView]
+
+
+@dataclass(frozen=True, slots=True)
+class AuthResult:
+    token: str
+    expires_at: datetime
+    refresh_token: str
+    session_id: str
+    user: UserView
+
+
+@dataclass(frozen=True, slots=True)
+class SessionView:
+    id: str
+    created_at: datetime
+    expires_at: datetime
+    current: bool
+    ip: str | None
+    user_agent: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class TeamView:
+    id: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class MemberView:
+    user_id: str
+    email: str
+    role: str
+
+
+@dataclass(frozen=True, slots=True)
+class InviteView:
+    id: str
+    team_id: str
+    role: str
+    expires_at: datetime
+    token: str  # shown once, to the inviter, to pass on
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyView:
+    id: str
+    team_id: str
+    name: str
+    permissions: list[str]
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
