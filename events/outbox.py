@@ -91,6 +91,7 @@ class OutboxRelay:
         self._retention = timedelta(seconds=retention_s)
         self._max_backoff_s = max_backoff_s
         self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
         db.after_commit(self.wake)
 
     def wake(self) -> None:
@@ -152,30 +153,43 @@ class OutboxRelay:
             )
 
     async def run(self) -> None:
-        """Runs until cancelled. On PostgreSQL one relay at a time publishes (advisory lock)."""
+        """Runs until `stop()`. On PostgreSQL one relay at a time publishes (advisory lock)."""
+        self._stopping.clear()
         if self._db.is_sqlite:
             await self._loop()
             return
         async with self._db.engine.connect() as lock_connection:
-            await self._wait_for_leadership(lock_connection)
-            await self._loop()
+            if await self._wait_for_leadership(lock_connection):
+                await self._loop()
+                await lock_connection.execute(
+                    text("SELECT pg_advisory_unlock(:key)"), {"key": _RELAY_LOCK_KEY}
+                )
 
-    async def _wait_for_leadership(self, connection: AsyncConnection) -> None:
+    def stop(self) -> None:
+        """Asks the loop to finish its round and return. Cancelling it mid-query
+        instead can leave a pooled connection half closed."""
+        self._stopping.set()
+        self._wake.set()
+
+    async def _wait_for_leadership(self, connection: AsyncConnection) -> bool:
         # Relays of N workers share one outbox; one publishing at a time keeps
         # each key's events in commit order. The lock dies with its connection.
-        while not (
-            await connection.execute(
+        while not self._stopping.is_set():
+            locked = await connection.scalar(
                 text("SELECT pg_try_advisory_lock(:key)"), {"key": _RELAY_LOCK_KEY}
             )
-        ).scalar():
-            await asyncio.sleep(self._poll_interval_s * 10)
-        await connection.commit()
-        log.info("outbox relay leading")
+            await connection.commit()
+            if locked:
+                log.info("outbox relay leading")
+                return True
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self._poll_interval_s * 10)
+        return False
 
     async def _loop(self) -> None:
         backoff = self._poll_interval_s
         rounds = 0
-        while True:
+        while not self._stopping.is_set():
             self._wake.clear()
             try:
                 published = await self.publish_pending()
@@ -187,7 +201,8 @@ class OutboxRelay:
                 raise
             except Exception as error:  # broker or database away: keep the rows, try again
                 log.warning("outbox relay retrying", error=str(error), backoff_s=backoff)
-                await asyncio.sleep(backoff)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), backoff)
                 backoff = min(backoff * 2, self._max_backoff_s)
                 continue
             if published == self._batch_size:

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import json
+import signal
+import socket
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -49,9 +53,66 @@ def _settings() -> Settings:
     return settings
 
 
-def _run(coroutine: Callable[[], Awaitable[T]]) -> T:
+def _http_settings() -> Settings:
+    """Settings for a command that serves HTTP: a taken port fails now, in one line,
+    not after every part has started."""
+    settings = _settings()
     try:
-        return asyncio.run(coroutine())  # type: ignore[arg-type]
+        family, kind, proto, _, address = socket.getaddrinfo(
+            settings.host, settings.port, type=socket.SOCK_STREAM
+        )[0]
+    except OSError:
+        return settings  # an unusable host: uvicorn says what is wrong with it
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                _fail(
+                    f"HAUNTED_PORT: port {settings.port} on {settings.host} is taken: "
+                    "stop what uses it or set HAUNTED_PORT"
+                )
+    return settings
+
+
+def _on_stop_signals(callback: Callable[[], object]) -> None:
+    """SIGINT and SIGTERM (`docker stop`) stop the process through `callback`."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        # NotImplementedError on Windows, RuntimeError outside the main thread.
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, callback)
+
+
+def _run(coroutine: Callable[[], Awaitable[T]], *, until_signal: bool = False) -> T:
+    """Runs a command; with `until_signal`, a signal stops it cleanly, with status 0.
+
+    Without this, SIGTERM kills the process where it stands: no consumer leaves its
+    group, and the embedded broker outlives `haunted dev` where the OS does not
+    stop children with their parent.
+    """
+
+    signalled: list[bool] = []
+
+    async def main() -> T:
+        task = asyncio.current_task()
+        assert task is not None
+
+        def stop() -> None:
+            signalled.append(True)
+            task.cancel()
+
+        if until_signal:
+            _on_stop_signals(stop)
+        return await coroutine()
+
+    try:
+        return asyncio.run(main())
+    except asyncio.CancelledError:
+        if not signalled:
+            raise
+        raise typer.Exit(0) from None
     except (ConfigurationError, EmbeddedBrokerError) as error:
         _fail(str(error))
         raise
@@ -64,8 +125,8 @@ async def _embedded_broker(settings: Settings) -> AsyncIterator[None]:
         yield
         return
     broker = EmbeddedBroker(settings.embedded_kafka_port)
-    await broker.start()
     try:
+        await broker.start()  # inside the try: a signal during start still stops the child
         yield
     finally:
         await broker.stop()
@@ -81,26 +142,30 @@ async def _serve(haunted: Haunted) -> None:
         log_config=None,
         ws="websockets-sansio",
     )
-    await uvicorn.Server(config).serve()
+    server = uvicorn.Server(config)
+    # uvicorn shuts down gracefully on a signal, then raises it again: these handlers
+    # take that second one, so the process ends with its cleanup done and status 0.
+    _on_stop_signals(lambda: setattr(server, "should_exit", True))
+    await server.serve()
 
 
 @app.command()
 def dev() -> None:
     """Every service, consumer and relay in one process, on the embedded defaults."""
-    settings = _settings()
+    settings = _http_settings()
 
     async def main() -> None:
         async with _embedded_broker(settings):
             await _serve(Haunted.build(settings))
 
-    _run(main)
+    _run(main, until_signal=True)
 
 
 @app.command()
 def serve() -> None:
     """The gateway only (GraphQL, Socket.IO, webhooks): stateless, run N of them."""
-    settings = _settings()
-    _run(lambda: _serve(Haunted.build(settings, workers=())))
+    settings = _http_settings()
+    _run(lambda: _serve(Haunted.build(settings, workers=())), until_signal=True)
 
 
 @app.command()
@@ -120,7 +185,7 @@ def worker(
         async with Haunted.build(settings, gateway=False, workers=names).running():
             await asyncio.Event().wait()
 
-    _run(main)
+    _run(main, until_signal=True)
 
 
 @app.command()

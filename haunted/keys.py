@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 from haunted.settings import ConfigurationError, Settings
@@ -23,7 +25,7 @@ def load_signing_key(settings: Settings) -> SigningKey:
         private_file = settings.keys_dir / PRIVATE_NAME
         public_file = settings.keys_dir / PUBLIC_NAME
         if not private_file.exists():
-            _write_generated(private_file, public_file)
+            _generate_into(settings.keys_dir)
     for name, path in (
         ("HAUNTED_JWT_PRIVATE_KEY_FILE", private_file),
         ("HAUNTED_JWT_PUBLIC_KEY_FILE", public_file),
@@ -33,14 +35,23 @@ def load_signing_key(settings: Settings) -> SigningKey:
     return SigningKey(private_pem=private_file.read_bytes(), public_pem=public_file.read_bytes())
 
 
-def _write_generated(private_file: Path, public_file: Path) -> None:
+def _generate_into(keys_dir: Path) -> None:
+    """Writes a new pair into a fresh directory, then renames it to keys_dir.
+
+    The rename is atomic and fails when keys_dir already holds a pair, so processes
+    starting together all end up with the same pair and nobody reads half of one.
+    """
     key = generate_signing_key()
-    private_file.parent.mkdir(parents=True, exist_ok=True)
-    # Written to a temporary name first so that two processes starting together
-    # never read half a key.
-    tmp = private_file.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(key.private_pem)
-    public_file.write_bytes(key.public_pem)
-    tmp.replace(private_file)
+    keys_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".keys-", dir=keys_dir.parent))  # mode 0700
+    try:
+        fd = os.open(staging / PRIVATE_NAME, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(key.private_pem)
+        (staging / PUBLIC_NAME).write_bytes(key.public_pem)
+        try:
+            staging.rename(keys_dir)
+        except OSError:
+            pass  # another process's pair is in place: that one is used
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

@@ -28,11 +28,13 @@ from events.db import Database
 from events.fanout import pin_start_offsets, subscribe_fanout
 from events.outbox import OutboxRelay
 from gateway import PushHub, Services, build_socketio, create_app
+from gateway.push import Presence, RealtimeLimits
+from gateway.sockets import socketio_server
 from haunted import migrations
 from haunted.keyring import load_pii_keys, load_previous_public_keys
 from haunted.keys import load_signing_key
 from haunted.settings import MEMORY, Settings
-from services import analytics
+from services import analytics, notifications
 from services.analytics import AnalyticsService
 from services.auth import (
     Accounts,
@@ -102,6 +104,7 @@ def build_services(settings: Settings, db: Database, redis: Redis) -> Services:
         teams=TeamService(accounts, timedelta(seconds=settings.invite_ttl_s)),
         api_keys=api_keys,
         analytics=AnalyticsService(db),
+        notifications=notifications.NotificationsService(db),
     )
 
 
@@ -152,8 +155,18 @@ class Haunted:
             poll_interval_s=settings.outbox_poll_interval_s,
             retention_s=settings.outbox_retention_s,
         )
-        sio = build_socketio(services.auth)
-        hub = PushHub(sio)
+        hub = PushHub(
+            socketio_server(),
+            services.notifications,
+            Presence(redis, settings.presence_ttl_s),
+            RealtimeLimits(
+                max_connections=settings.socketio_max_connections,
+                max_queued_packets=settings.socketio_max_queued_packets,
+                subscription_queue=settings.subscription_max_queued_events,
+                presence_heartbeat_s=settings.presence_heartbeat_s,
+            ),
+        )
+        sio = build_socketio(services.auth, hub)
         app = cls(
             settings,
             db,
@@ -176,6 +189,7 @@ class Haunted:
         """Explicit registration: the routers of the services this process runs."""
         routers: dict[str, Callable[[EventConsumers], KafkaRouter]] = {
             "analytics": analytics.build_router,
+            "notifications": notifications.build_router,
         }
         for name in self.workers:
             if name in routers:
@@ -192,16 +206,20 @@ class Haunted:
         await self.broker.start()
         if self._fanout is not None:
             await pin_start_offsets(self._fanout)
+        if self.gateway:
+            await self.hub.start()
         if self.workers:
             self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
         log.info("haunted started", gateway=self.gateway, workers=list(self.workers))
 
     async def stop(self) -> None:
+        self.relay.stop()
         for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            try:
+                await asyncio.wait_for(asyncio.shield(task), 10)
+            except TimeoutError:
+                log.warning("a background task did not stop in time", task=task.get_name())
+                task.cancel()
         self._tasks.clear()
         await self.broker.stop()
         await self.redis.aclose()
@@ -228,12 +246,37 @@ class Haunted:
             async with self.running():
                 yield
 
+        from gateway.app import GraphQLConfig
+        from gateway.persisted import load_allowlist
+
+        s = self.settings
+        prod = s.env == "prod"
+        allowlist = load_allowlist(s.graphql_allowlist_file) if s.graphql_allowlist_file else None
+        graphql = GraphQLConfig(
+            max_body_bytes=s.graphql_max_body_bytes,
+            max_tokens=s.graphql_max_tokens,
+            max_depth=s.graphql_max_depth,
+            max_aliases=s.graphql_max_aliases,
+            max_cost=s.graphql_max_cost,
+            default_list_size=s.graphql_default_list_size,
+            max_batch=s.graphql_max_batch,
+            timeout_s=s.graphql_timeout_s,
+            introspection=not prod if s.graphql_introspection is None else s.graphql_introspection,
+            suggestions=not prod if s.graphql_suggestions is None else s.graphql_suggestions,
+            document_cache_entries=s.graphql_document_cache_entries,
+            document_cache_max_document_chars=s.graphql_document_cache_max_document_chars,
+            document_cache_max_total_chars=s.graphql_document_cache_max_total_chars,
+            persisted_queries=s.graphql_persisted_queries,
+            persisted_query_ttl_s=s.graphql_persisted_query_ttl_s,
+            allowlist=allowlist,
+        )
         return create_app(
             self.services,
             self.hub,
             self.sio,
             readiness=self.readiness(),
             lifespan=lifespan,
-            max_body_bytes=self.settings.graphql_max_body_bytes,
+            graphql=graphql,
+            redis=self.redis,
             debug=False,
         )

@@ -84,6 +84,38 @@ class Settings(BaseSettings):
     auth_rate_limit_per_ip: str = "60/minute"
     auth_rate_limit_per_account: str = "10/minute"
 
+    # GraphQL gateway limits (issue 9)
+    graphql_max_tokens: int = Field(5_000, ge=100)
+    graphql_max_depth: int = Field(15, ge=1)
+    graphql_max_aliases: int = Field(30, ge=0)
+    # Every field costs 1; a list multiplies what is under it by `first` or this size.
+    graphql_max_cost: int = Field(10_000, ge=1)
+    graphql_default_list_size: int = Field(10, ge=1)
+    graphql_max_batch: int = Field(10, ge=1)
+    graphql_timeout_s: float = Field(10.0, gt=0)
+    # Unset: on, except in prod.
+    graphql_introspection: bool | None = None
+    graphql_suggestions: bool | None = None
+    graphql_document_cache_entries: int = Field(1_000, ge=0)
+    graphql_document_cache_max_document_chars: int = Field(10_000, ge=0)
+    graphql_document_cache_max_total_chars: int = Field(1_000_000, ge=0)
+    graphql_persisted_queries: bool = True
+    graphql_persisted_query_ttl_s: int = Field(7 * 24 * 3600, ge=60)
+    # A JSON file of operations (sha256 -> document): when set, only those run.
+    graphql_allowlist_file: Path | None = None
+
+    # Real-time (issue 4)
+    # Socket.IO connections one gateway process holds; more are refused with connect_error.
+    socketio_max_connections: int = Field(10_000, ge=1)
+    # Packets waiting for one client; past this the client is disconnected (it recovers
+    # with `since`), so a slow reader costs bounded memory and never holds others back.
+    socketio_max_queued_packets: int = Field(1_000, ge=10)
+    # Events waiting for one GraphQL subscription; past this it is ended.
+    subscription_max_queued_events: int = Field(1_000, ge=10)
+    # Presence entries expire unless renewed: a dead gateway's connections vanish after the TTL.
+    presence_ttl_s: float = Field(30.0, gt=0)
+    presence_heartbeat_s: float = Field(10.0, gt=0)
+
     @model_validator(mode="after")
     def _production_refuses_defaults(self) -> Settings:
         if self.env != "prod":

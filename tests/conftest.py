@@ -167,6 +167,21 @@ async def haunted(settings: Settings) -> AsyncIterator[Haunted]:
         yield app
 
 
+@pytest.fixture
+async def facades(settings: Settings) -> AsyncIterator[Haunted]:
+    """The facades of a built but not started process: database and Redis only.
+
+    For tests of a facade's own behaviour (rows, outbox, errors): no broker,
+    no consumers, so no group joins to wait for.
+    """
+    app = Haunted.build(settings)
+    try:
+        yield app
+    finally:
+        await app.redis.aclose()
+        await app.db.dispose()
+
+
 @dataclass
 class Server:
     """A Haunted process serving on a free port: what a client on the network sees."""

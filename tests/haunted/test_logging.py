@@ -1,0 +1,68 @@
+"""haunted/logging.py: JSON lines (or readable text), and no secret ever printed."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+import structlog
+
+from haunted.logging import REDACTED, configure_logging
+from tests.haunted import logging_restored
+
+SECRETS = ("hunter2", "tok-123", "Bearer abc", "abc.def", "sk_live_999")
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    with logging_restored():
+        yield
+
+
+def _log_secrets() -> None:
+    log = structlog.get_logger("haunted.test")
+    log.info(
+        "signed in with Bearer abc.def",
+        password="hunter2",
+        token="tok-123",
+        headers={"Authorization": "Bearer abc", "Accept": "application/json"},
+        nested=[{"api_key": "sk_live_999"}],
+        user_id="u-1",
+    )
+    # Libraries log through the standard library: the same rules apply.
+    logging.getLogger("somelibrary").warning("retrying with %s", "Bearer abc.def")
+
+
+@pytest.mark.parametrize("as_json", [True, False])
+def test_secrets_are_never_printed(capsys: pytest.CaptureFixture[str], as_json: bool) -> None:
+    configure_logging("INFO", json=as_json)
+    _log_secrets()
+    captured = capsys.readouterr()
+    printed = captured.out + captured.err
+    assert "signed in with" in printed and "retrying with" in printed
+    assert "u-1" in printed  # what is not secret is kept
+    for secret in SECRETS:
+        assert secret not in printed, f"{secret!r} was printed"
+    assert REDACTED in printed
+
+
+def test_json_lines(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("INFO", json=True)
+    _log_secrets()
+    structlog.get_logger("haunted.test").debug("below the level")
+    lines = capsys.readouterr().err.splitlines()
+    records = [json.loads(line) for line in lines]
+    assert [record["event"] for record in records] == [
+        f"signed in with Bearer {REDACTED}",
+        f"retrying with Bearer {REDACTED}",
+    ]
+    first = records[0]
+    assert first["level"] == "info"
+    assert first["logger"] == "haunted.test"
+    assert "timestamp" in first
+    assert first["password"] == REDACTED and first["token"] == REDACTED
+    assert first["headers"] == {"Authorization": REDACTED, "Accept": "application/json"}
+    assert first["nested"] == [{"api_key": REDACTED}]
+    assert records[1]["level"] == "warning"
