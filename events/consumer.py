@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 
 import structlog
 from aiokafka import ConsumerRecord
 from faststream import AckPolicy
 from faststream.kafka import KafkaMessage, KafkaRouter
+from faststream.message import StreamMessage
 from sqlalchemy import String
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -57,6 +59,39 @@ class Outcome(StrEnum):
 class RetryPolicy:
     max_attempts: int = 3
     backoff_s: float = 0.1
+
+
+async def _parse_leniently(
+    records: tuple[ConsumerRecord[bytes, bytes], ...],
+    parse: Callable[[tuple[ConsumerRecord[bytes, bytes], ...]], Awaitable[StreamMessage[Any]]],
+) -> StreamMessage[Any]:
+    """FastStream decodes every header as UTF-8 to build its message, so one
+    record with a binary or null header would fail its batch forever. Such a
+    batch is parsed from a readable copy; on_batch still gets the records as
+    they came, and dead-letters the bad one."""
+    try:
+        return await parse(records)
+    except (UnicodeDecodeError, AttributeError):
+        readable = tuple(
+            replace(
+                record,
+                headers=[
+                    (name, (value or b"").decode(errors="replace").encode())
+                    for name, value in record.headers
+                ],
+            )
+            for record in records
+        )
+        message = await parse(readable)
+        message.raw_message = records
+        return message
+
+
+async def _skip_decoding(message: StreamMessage[Any]) -> None:
+    """on_batch decodes each raw record itself. FastStream's own JSON decoding
+    would fail a whole batch on one record that is not JSON, before on_batch
+    could dead-letter it, and the redelivered batch would fail again forever."""
+    return None
 
 
 class EventConsumers:
@@ -104,6 +139,8 @@ class EventConsumers:
             heartbeat_interval_ms=self._kafka.heartbeat_interval_ms,
             max_records=500,
             ack_policy=AckPolicy.NACK_ON_ERROR,
+            parser=_parse_leniently,
+            decoder=_skip_decoding,
             title=f"haunted.{consumer}",
             description=f"The {consumer} service's consumer group",
         )(on_batch)
@@ -169,7 +206,7 @@ class EventConsumers:
     async def _dead_letter(
         self, consumer: str, record: ConsumerRecord[bytes, bytes], error: Exception, attempts: int
     ) -> None:
-        headers = {name: value.decode(errors="replace") for name, value in record.headers}
+        headers = {name: (value or b"").decode(errors="replace") for name, value in record.headers}
         headers.update(
             {
                 "dlq_error": f"{type(error).__name__}: {error}"[:1000],

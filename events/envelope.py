@@ -87,7 +87,7 @@ class Envelope:
     @classmethod
     def from_record(
         cls,
-        headers: Iterable[tuple[str, bytes | str]] | Mapping[str, bytes | str],
+        headers: Iterable[tuple[str, bytes | str | None]] | Mapping[str, bytes | str | None],
         value: bytes | None,
     ) -> Envelope:
         """Decodes a Kafka record; raises MalformedEvent on anything off-contract."""
@@ -95,12 +95,14 @@ class Envelope:
         attrs: dict[str, str] = {}
         try:
             for name, raw in pairs:
-                attrs[name] = raw.decode() if isinstance(raw, bytes) else raw
+                if raw is not None:  # Kafka allows null header values
+                    attrs[name] = raw.decode() if isinstance(raw, bytes) else raw
         except UnicodeDecodeError as error:
             raise MalformedEvent("header is not UTF-8") from error
         if attrs.get("ce_specversion") != SPECVERSION:
             raise MalformedEvent(f"ce_specversion must be {SPECVERSION}")
-        missing = [n for n in ("ce_id", "ce_type", "ce_source", "ce_time") if not attrs.get(n)]
+        required = ("ce_id", "ce_type", "ce_source", "ce_time", "ce_subject")
+        missing = [n for n in required if not attrs.get(n)]
         if missing:
             raise MalformedEvent(f"missing headers: {', '.join(missing)}")
         try:
@@ -131,7 +133,7 @@ class Envelope:
             type=attrs["ce_type"],
             source=attrs["ce_source"],
             time=time,
-            subject=attrs.get("ce_subject", ""),
+            subject=attrs["ce_subject"],
             data=data,
             dataschema=attrs.get("ce_dataschema"),
             traceparent=attrs.get("traceparent"),

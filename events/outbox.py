@@ -154,7 +154,6 @@ class OutboxRelay:
 
     async def run(self) -> None:
         """Runs until `stop()`. On PostgreSQL one relay at a time publishes (advisory lock)."""
-        self._stopping.clear()
         if self._db.is_sqlite:
             await self._loop()
             return

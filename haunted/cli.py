@@ -33,6 +33,8 @@ topics_app = typer.Typer(help="Kafka topics of the event catalog.", no_args_is_h
 docs_app = typer.Typer(help="Generated documentation.", no_args_is_help=True)
 app.add_typer(topics_app, name="topics")
 app.add_typer(docs_app, name="docs")
+keys_app = typer.Typer(help="Signing keys of access tokens.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 
 console = Console(stderr=True)
 T = TypeVar("T")
@@ -212,6 +214,22 @@ def docs_asyncapi() -> None:
     settings = _settings()
     document: dict[str, Any] = asyncapi_document(settings)
     sys.stdout.write(json.dumps(document, indent=2) + "\n")
+
+
+@keys_app.command("rotate")
+def keys_rotate() -> None:
+    """A new key signs from now on; the old one verifies until its tokens expire.
+
+    Restart the processes (or roll them) to load the new key.
+    """
+    from haunted.keyring import rotate_signing_key
+
+    settings = _settings()
+    try:
+        kid = rotate_signing_key(settings)
+    except ConfigurationError as error:
+        _fail(str(error))
+    console.print(f"new signing key {kid}; the previous one verifies until its tokens expire")
 
 
 def main() -> None:

@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -203,7 +202,7 @@ class Haunted:
         if self.settings.env == "dev" or self.db.is_sqlite:
             await migrations.upgrade(self.settings.database_url)
         await ensure_topics(self.kafka)
-        await self.broker.start()
+        await self._start_broker()
         if self._fanout is not None:
             await pin_start_offsets(self._fanout)
         if self.gateway:
@@ -211,6 +210,16 @@ class Haunted:
         if self.workers:
             self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
         log.info("haunted started", gateway=self.gateway, workers=list(self.workers))
+
+    async def _start_broker(self) -> None:
+        # FastStream's broker.start() starts subscribers one after another, and each
+        # fetches metadata topic by topic (about a second for the catalog): start
+        # them together. Same steps as KafkaBroker.start otherwise.
+        await self.broker.connect()
+        await asyncio.gather(*(subscriber.start() for subscriber in self.broker.subscribers))
+        for publisher in self.broker.publishers:
+            await publisher.start()
+        self.broker.running = True
 
     async def stop(self) -> None:
         self.relay.stop()

@@ -41,8 +41,8 @@ class Settings(BaseSettings):
     kafka_partitions: int = Field(3, ge=1)
     kafka_replication_factor: int = Field(1, ge=1)
     # The embedded broker joins a group in about session_timeout/2.
-    kafka_session_timeout_ms: int = Field(6000, ge=1000)
-    kafka_heartbeat_interval_ms: int = Field(500, ge=100)
+    kafka_session_timeout_ms: int = Field(6000, ge=100)
+    kafka_heartbeat_interval_ms: int = Field(500, ge=10)
 
     outbox_batch_size: int = Field(500, ge=1, le=10_000)
     outbox_poll_interval_s: float = Field(0.2, gt=0)

@@ -231,7 +231,8 @@ async def server(settings: Settings) -> AsyncIterator[Server]:
 REGISTER = """
 mutation($email: String!, $password: String!, $teamName: String) {
   register(email: $email, password: $password, teamName: $teamName) {
-    token expiresAt user { id email memberships { team { id name } role } permissions }
+    token expiresAt refreshToken sessionId
+    user { id email memberships { team { id name } role } permissions }
   }
 }"""
 

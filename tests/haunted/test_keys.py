@@ -109,3 +109,27 @@ def test_a_missing_key_file_names_its_variable(
         load_signing_key(settings)
     assert str(error.value).startswith(f"{missing}: ")
     assert "nowhere" in str(error.value)
+
+
+def test_rotation_signs_with_a_new_key_and_keeps_verifying_old_tokens(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from haunted.keyring import load_previous_public_keys, rotate_signing_key
+    from services.auth import TokenIssuer
+
+    settings = make_settings(data_dir=tmp_path / ".haunted")
+    old_key = load_signing_key(settings)
+    old_token, _ = TokenIssuer(
+        old_key, issuer="haunted", audience="haunted", ttl=timedelta(hours=1)
+    ).issue("u1", "s1")
+    new_kid = rotate_signing_key(settings)
+    assert new_kid != old_key.kid
+    rotated = TokenIssuer(
+        load_signing_key(settings),
+        verify_only=load_previous_public_keys(settings),
+        issuer="haunted",
+        audience="haunted",
+        ttl=timedelta(hours=1),
+    )
+    assert rotated.verify(old_token).user_id == "u1"
+    assert {key["kid"] for key in rotated.jwks()["keys"]} == {old_key.kid, new_kid}

@@ -1,0 +1,139 @@
+"""The models of schemas/ against the catalog of the event contract (events.md)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from schemas import CATALOG, Event, NotificationRequested, UserLoginFailed
+
+CONTRACT = Path(__file__).resolve().parents[2] / "docs" / "contract" / "events.md"
+# ARCHITECTURE.md: services/ holds these six; every topic belongs to one of them.
+SERVICES = {"auth", "billing", "llm", "notifications", "analytics", "flags"}
+
+
+@dataclass(frozen=True)
+class Row:
+    topic: str
+    keys: tuple[str, ...]  # the key field, then any fallback fields
+    unknown_key: bool  # "or `unknown`": the key when the field is absent
+    audience: str
+    fields: dict[str, bool]  # name -> optional
+
+
+def parse_catalog(text: str) -> dict[str, Row]:
+    """The `## Catalog` table: | `type` | key | audience | data fields (`?` = optional) |."""
+    section = text.split("## Catalog", 1)[1].split("\n## ", 1)[0]
+    rows = {}
+    for line in section.splitlines():
+        if not line.startswith("| `"):
+            continue
+        topic, key, audience, data = (cell.strip() for cell in line.strip().strip("|").split("|"))
+        fields: dict[str, bool] = {}
+        # Parenthesized text is commentary; "x? or y?" is two optional fields.
+        for token in re.split(r",|\bor\b", re.sub(r"\([^)]*\)", "", data)):
+            name = token.strip()
+            if name:
+                fields[name.rstrip("?")] = name.endswith("?")
+        key_words = re.findall(r"[a-z_]+", key.replace("`unknown`", ""))
+        rows[topic.strip("`")] = Row(
+            topic=topic.strip("`"),
+            keys=tuple(word for word in key_words if word != "or"),
+            unknown_key="`unknown`" in key,
+            audience=audience,
+            fields=fields,
+        )
+    return rows
+
+
+@pytest.fixture(scope="module")
+def contract() -> dict[str, Row]:
+    assert CONTRACT.exists(), f"the event contract is missing: {CONTRACT}"
+    rows = parse_catalog(CONTRACT.read_text(encoding="utf-8"))
+    assert len(rows) >= 20, "the catalog table did not parse"
+    return rows
+
+
+def models() -> list[type[Event]]:
+    return list(CATALOG.values())
+
+
+def model_id(model: type[Event]) -> str:
+    return model.topic
+
+
+def test_every_contract_topic_has_a_model_and_no_more(contract: dict[str, Row]) -> None:
+    assert sorted(CATALOG) == sorted(contract)
+
+
+def test_the_parser_reads_the_odd_rows(contract: dict[str, Row]) -> None:
+    assert contract["user.login_failed"] == Row(
+        "user.login_failed",
+        ("user_id",),
+        True,
+        "internal",
+        {"user_id": True, "reason": False, "attempt": False},
+    )
+    assert contract["notification.requested"].keys == ("user_id", "team_id")
+    assert contract["notification.requested"].fields["team_id"] is True
+    assert "count" in contract["flag.evaluated"].fields
+    assert contract["session.revoked"].fields["session_id"] is True
+
+
+@pytest.mark.parametrize("model", models(), ids=model_id)
+def test_model_matches_its_contract_row(model: type[Event], contract: dict[str, Row]) -> None:
+    row = contract[model.topic]
+    assert CATALOG[model.topic] is model
+    assert model.key_field == row.keys[0]
+    assert str(model.audience) == row.audience
+    optional = {name: not info.is_required() for name, info in model.model_fields.items()}
+    assert optional == row.fields
+    assert set(row.keys) <= set(optional), "a key must be a data field"
+
+
+@pytest.mark.parametrize("model", models(), ids=model_id)
+def test_model_belongs_to_a_haunted_service(model: type[Event]) -> None:
+    assert model.source in SERVICES
+    assert model.dataschema() == f"urn:haunted:{model.topic}:v{model.version}"
+    assert model.version >= 1
+
+
+@pytest.mark.parametrize("model", models(), ids=model_id)
+def test_field_types_follow_the_contract_conventions(model: type[Event]) -> None:
+    """All ids are strings; times are RFC 3339; money is integer cents; no secrets."""
+    properties: dict[str, Any] = model.model_json_schema()["properties"]
+    for name, schema in properties.items():
+        types = [
+            {k: v for k, v in option.items() if k not in ("title", "default")}
+            for option in schema.get("anyOf", [schema])
+            if option != {"type": "null"}
+        ]
+        if name.endswith("_id"):
+            assert types == [{"type": "string"}], name
+        if name.endswith(("_at", "_until", "_end")):
+            assert types == [{"type": "string", "format": "date-time"}], name
+        if name.endswith("_cents"):
+            assert types == [{"type": "integer"}], name
+        words = set(name.split("_"))
+        assert not words & {"password", "token", "secret", "email", "jwt"}, name
+
+
+def test_optional_fields_default_to_absent() -> None:
+    for model in models():
+        for name, info in model.model_fields.items():
+            if not info.is_required():
+                assert info.default is None, f"{model.topic}.{name}"
+
+
+def test_absent_keys_fall_back_as_the_contract_says(contract: dict[str, Row]) -> None:
+    assert contract["user.login_failed"].unknown_key
+    assert UserLoginFailed(reason="unknown_email", attempt=1).key() == "unknown"
+    assert UserLoginFailed(user_id="u1", reason="bad_password", attempt=2).key() == "u1"
+    assert contract["notification.requested"].keys == ("user_id", "team_id")
+    to_team = NotificationRequested(team_id="t1", type="billing", title="Card expires")
+    assert to_team.key() == "t1"
+    assert NotificationRequested(user_id="u1", type="t", title="x").key() == "u1"

@@ -1,0 +1,206 @@
+"""Committed schema snapshots (schemas/snapshot.py): a contract changes compatibly
+within a version, or gets a new version."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+
+from schemas import CATALOG, Audience, Event, Timestamp
+from schemas.snapshot import (
+    SNAPSHOTS,
+    IncompatibleSnapshot,
+    audit,
+    check,
+    committed,
+    incompatibilities,
+    load,
+    schema_of,
+    snapshot_path,
+    write_snapshots,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("model", list(CATALOG.values()), ids=lambda m: m.topic)
+def test_each_model_is_compatible_with_its_committed_snapshot(model: type[Event]) -> None:
+    problems = check(model)
+    assert not problems, (
+        f"{model.topic} v{model.version} breaks its contract: {problems}. A breaking change "
+        f"needs a new version: bump {model.__name__}.version and run `python -m schemas.snapshot`."
+    )
+
+
+def test_snapshots_are_current() -> None:
+    assert audit() == [], "run `python -m schemas.snapshot` and commit schemas/snapshots/"
+
+
+def test_every_snapshot_belongs_to_a_catalog_topic_at_or_below_its_version() -> None:
+    snapshots = committed()
+    assert snapshots, f"no snapshots in {SNAPSHOTS}"
+    for topic, version in snapshots:
+        # A topic never leaves the catalog, and a version never goes back.
+        assert topic in CATALOG, f"{topic} was removed from the catalog"
+        assert version <= CATALOG[topic].version, f"{topic} went back below v{version}"
+
+
+def test_snapshot_files_say_what_they_describe() -> None:
+    for model in CATALOG.values():
+        snapshot = load(snapshot_path(model.topic, model.version))
+        assert snapshot["$id"] == model.dataschema()
+        assert snapshot["x-haunted-topic"] == model.topic
+        assert snapshot["x-haunted-source"] == f"haunted/{model.source}"
+        assert snapshot["x-haunted-key"] == model.key_field
+
+
+def test_the_command_line_check_passes_on_the_committed_snapshots() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "schemas.snapshot", "--check"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+# Small models for the comparison itself: one topic, changed in one way each.
+
+
+class Before(Event):
+    topic: ClassVar[str] = "test.thing"
+    source: ClassVar[str] = "auth"
+    key_field: ClassVar[str] = "thing_id"
+    audience: ClassVar[Audience] = Audience.INTERNAL
+    thing_id: str
+    size: int
+    happened_at: Timestamp
+    note: str | None = None
+
+
+class Removed(Event):
+    topic: ClassVar[str] = "test.thing"
+    source: ClassVar[str] = "auth"
+    key_field: ClassVar[str] = "thing_id"
+    audience: ClassVar[Audience] = Audience.INTERNAL
+    thing_id: str
+    happened_at: Timestamp
+    note: str | None = None
+
+
+class Retyped(Removed):
+    size: str  # was int
+
+
+class TimeRetyped(Removed):
+    size: int
+    happened_at: str  # type: ignore[assignment]  # was a timestamp
+
+
+class MadeRequired(Removed):
+    size: int
+    note: str  # was optional
+
+
+class MadeOptional(Removed):
+    size: int | None = None
+
+
+class NoLongerNullable(Removed):
+    size: int
+    note: str = ""  # was str | None
+
+
+class NewRequired(Removed):
+    size: int
+    color: str
+
+
+class NewOptional(Removed):
+    """A new docstring and a new optional field: nothing breaks."""
+
+    size: int
+    color: str | None = None
+    tags: list[str] | None = None
+
+
+class KeyChanged(Removed):
+    key_field: ClassVar[str] = "size"
+    size: int
+
+
+def diff(new: type[Event]) -> list[str]:
+    return incompatibilities(schema_of(Before), schema_of(new))
+
+
+def test_the_same_model_is_compatible() -> None:
+    assert diff(Before) == []
+
+
+@pytest.mark.parametrize(
+    ("model", "expected"),
+    [
+        (Removed, ["field 'size' removed"]),
+        (Retyped, ["field 'size' retyped"]),
+        (TimeRetyped, ["field 'happened_at' retyped"]),
+        (MadeRequired, ["field 'note' retyped", "field 'note' made required"]),
+        (MadeOptional, ["field 'size' made optional"]),
+        (NoLongerNullable, ["field 'note' retyped"]),
+        (NewRequired, ["new field 'color' is required"]),
+        (KeyChanged, ["partition key changed: thing_id -> size"]),
+    ],
+    ids=lambda value: value.__name__ if isinstance(value, type) else "",
+)
+def test_breaking_changes_are_flagged(model: type[Event], expected: list[str]) -> None:
+    problems = diff(model)
+    assert len(problems) == len(expected), problems
+    for problem, start in zip(problems, expected, strict=True):
+        assert problem.startswith(start), problems
+
+
+def test_a_new_optional_field_is_compatible() -> None:
+    assert diff(NewOptional) == []
+
+
+def test_write_refuses_an_incompatible_change_of_the_same_version(tmp_path: Path) -> None:
+    assert write_snapshots({"test.thing": Before}, tmp_path) == [
+        snapshot_path("test.thing", 1, tmp_path)
+    ]
+    path = snapshot_path("test.thing", 1, tmp_path)
+    original = path.read_text()
+    assert write_snapshots({"test.thing": Before}, tmp_path) == []  # unchanged: not rewritten
+
+    with pytest.raises(IncompatibleSnapshot, match="field 'size' removed"):
+        write_snapshots({"test.thing": Removed}, tmp_path)
+    assert path.read_text() == original
+
+    assert write_snapshots({"test.thing": NewOptional}, tmp_path) == [path]
+    assert "color" in json.loads(path.read_text())["properties"]
+
+
+def test_a_breaking_change_with_a_new_version_gets_a_new_file(tmp_path: Path) -> None:
+    write_snapshots({"test.thing": Before}, tmp_path)
+
+    class RemovedV2(Removed):
+        version: ClassVar[int] = 2
+
+    assert write_snapshots({"test.thing": RemovedV2}, tmp_path) == [
+        snapshot_path("test.thing", 2, tmp_path)
+    ]
+    assert set(committed(tmp_path)) == {("test.thing", 1), ("test.thing", 2)}
+    assert check(RemovedV2, tmp_path) == []
+    assert check(Removed, tmp_path) == ["field 'size' removed"]
+    # And the version cannot go back under the newest snapshot.
+    with pytest.raises(IncompatibleSnapshot, match="older than snapshot v2"):
+        write_snapshots({"test.thing": Before}, tmp_path)
+
+
+def test_snapshots_keep_timestamps_as_date_time() -> None:
+    properties = schema_of(Before)["properties"]
+    assert properties["happened_at"]["format"] == "date-time"
