@@ -1,0 +1,151 @@
+"""Auth benchmarks (issue 3), each with its baseline measured in the same run.
+
+1. Logins per second through the gateway at bcrypt cost 12, against raw
+   `bcrypt.checkpw` per second at the same cost on the same cores (two
+   threads, as the gateway's thread pool uses both cores).
+2. Authenticated `{ me { id } }` throughput (JWT verify + one Redis round trip
+   + one database read) against unauthenticated `{ __typename }` on the same
+   gateway, same client, same concurrency.
+3. Token verification: microseconds per token, keys parsed once.
+
+Run: `python -m bench.auth [--backend embedded|real] [--logins N] [--seconds S]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import bcrypt
+import httpx
+
+from bench.common import (
+    Backend,
+    embedded_broker,
+    free_port,
+    heading,
+    line,
+    quiet_logs,
+    serving,
+    stores,
+)
+from haunted.runtime import Haunted
+from haunted.settings import Settings
+from services.auth import TokenIssuer, generate_signing_key
+
+COST = 12
+UNLIMITED = "1000000/second"
+PASSWORD = "correct horse battery staple"  # noqa: S105 - a benchmark account
+REGISTER = "mutation($e: String!, $p: String!) { register(email: $e, password: $p) { token } }"
+LOGIN = "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token } }"
+CONCURRENCY = 16
+
+
+def raw_bcrypt_per_second(rounds: int, workers: int = 2) -> float:
+    hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(COST))
+    started = time.perf_counter()
+    with ThreadPoolExecutor(workers) as pool:
+        results = list(pool.map(lambda _: bcrypt.checkpw(PASSWORD.encode(), hashed), range(rounds)))
+    assert all(results)
+    return rounds / (time.perf_counter() - started)
+
+
+def token_verify_microseconds(rounds: int = 2000) -> float:
+    issuer = TokenIssuer(
+        generate_signing_key(), issuer="haunted", audience="haunted", ttl=timedelta(hours=1)
+    )
+    token, _ = issuer.issue("user", "session")
+    started = time.perf_counter()
+    for _ in range(rounds):
+        issuer.verify(token)
+    return (time.perf_counter() - started) / rounds * 1e6
+
+
+async def _graphql(http: httpx.AsyncClient, query: str, variables: dict[str, Any]) -> Any:
+    body = (await http.post("/graphql", json={"query": query, "variables": variables})).json()
+    if body.get("errors"):
+        raise RuntimeError(f"GraphQL refused the benchmark's request: {body['errors']}")
+    return body["data"]
+
+
+async def _rate(http: httpx.AsyncClient, query: str, seconds: float) -> float:
+    """Requests per second of `query` at CONCURRENCY requests in flight."""
+    done = 0
+    deadline = time.perf_counter() + seconds
+
+    async def worker() -> None:
+        nonlocal done
+        while time.perf_counter() < deadline:
+            response = await http.post("/graphql", json={"query": query})
+            assert response.status_code == 200 and "errors" not in response.json()
+            done += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+    return done / (time.perf_counter() - started)
+
+
+async def gateway_figures(backend: Backend, logins: int, seconds: float) -> dict[str, float]:
+    with tempfile.TemporaryDirectory(prefix="haunted-bench-") as directory:
+        async with stores(backend, Path(directory)) as found, embedded_broker() as tansu:
+            port = free_port()
+            settings = Settings(
+                _env_file=None,
+                env="test",
+                port=port,
+                data_dir=Path(directory) / ".haunted",
+                log_level="WARNING",
+                log_json=True,
+                database_url=found.database_url,
+                redis_url=found.redis_url,
+                kafka_bootstrap=tansu.bootstrap_servers,
+                bcrypt_rounds=COST,
+                auth_rate_limit_per_ip=UNLIMITED,
+                auth_rate_limit_per_account=UNLIMITED,
+            )
+            async with serving(Haunted.build(settings).asgi_app(), port) as url:
+                limits = httpx.Limits(max_connections=CONCURRENCY)
+                async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as http:
+                    email = f"bench-{uuid.uuid4().hex[:10]}@example.com"
+                    token = (await _graphql(http, REGISTER, {"e": email, "p": PASSWORD}))[
+                        "register"
+                    ]["token"]
+                    started = time.perf_counter()
+                    await asyncio.gather(
+                        *(_graphql(http, LOGIN, {"e": email, "p": PASSWORD}) for _ in range(logins))
+                    )
+                    logins_per_s = logins / (time.perf_counter() - started)
+                    typename = await _rate(http, "{ __typename }", seconds)
+                    http.headers["Authorization"] = f"Bearer {token}"
+                    me = await _rate(http, "{ me { id } }", seconds)
+    return {"logins_per_s": logins_per_s, "typename_per_s": typename, "me_per_s": me}
+
+
+def main(backend: Backend, logins: int, seconds: float) -> None:
+    quiet_logs()
+    heading(f"auth ({backend})")
+    raw = raw_bcrypt_per_second(max(logins, 8))
+    figures = asyncio.run(gateway_figures(backend, logins, seconds))
+    line("raw bcrypt checkpw/s (cost 12)", f"{raw:.1f}")
+    line("logins/s through the gateway", f"{figures['logins_per_s']:.1f}")
+    line("ratio (aim >= 0.9)", f"{figures['logins_per_s'] / raw:.2f}")
+    line("{ __typename }/s, no token", f"{figures['typename_per_s']:.0f}")
+    line("{ me { id } }/s, with a token", f"{figures['me_per_s']:.0f}")
+    line("ratio (aim >= 0.7)", f"{figures['me_per_s'] / figures['typename_per_s']:.2f}")
+    line("token verification", f"{token_verify_microseconds():.0f} us/token")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(prog="python -m bench.auth")
+    parser.add_argument("--backend", choices=["embedded", "real"], default="embedded")
+    parser.add_argument("--logins", type=int, default=24)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    options = parser.parse_args()
+    main(options.backend, options.logins, options.seconds)
