@@ -6,7 +6,7 @@ import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from events.outbox import add_event
@@ -202,10 +202,14 @@ class TeamService:
 
     @staticmethod
     async def _keep_an_owner(session: AsyncSession, team_id: str) -> None:
-        owners = await session.scalar(
-            select(func.count())
-            .select_from(Membership)
-            .where(Membership.team_id == team_id, Membership.role == "owner")
-        )
-        if (owners or 0) <= 1:
+        # Row locks on the owners: two owners demoting each other at once must
+        # not both see "another owner remains" (SQLite serializes writers anyway).
+        owners = (
+            await session.scalars(
+                select(Membership.user_id)
+                .where(Membership.team_id == team_id, Membership.role == "owner")
+                .with_for_update()
+            )
+        ).all()
+        if len(owners) <= 1:
             raise Conflict("a team keeps at least one owner")
