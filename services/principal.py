@@ -88,11 +88,15 @@ def requires(
         signature = inspect.signature(method)
         if "team_id" not in signature.parameters:
             raise TypeError(f"{method.__qualname__} must take team_id to be guarded")
+        keyword_only = signature.parameters["team_id"].kind is inspect.Parameter.KEYWORD_ONLY
 
         @functools.wraps(method)
         async def guarded(self: S, principal: Principal, *args: P.args, **kwargs: P.kwargs) -> R:
             if not isinstance(principal, Principal):
                 raise Unauthenticated("authentication required")
+            if keyword_only:  # the common case, and a hot path: no signature binding
+                kwargs["team_id"] = principal.require(permission, kwargs.get("team_id"))  # type: ignore[arg-type]
+                return await method(self, principal, *args, **kwargs)
             bound = signature.bind(self, principal, *args, **kwargs)
             bound.apply_defaults()
             bound.arguments["team_id"] = principal.require(permission, bound.arguments["team_id"])
