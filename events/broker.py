@@ -30,6 +30,9 @@ class KafkaSettings:
     replication_factor: int = 1
     session_timeout_ms: int = 6000
     heartbeat_interval_ms: int = 500
+    # How long a fetch may wait for data. Kafka answers as soon as a record
+    # arrives; the embedded broker often waits the full time, so keep it short.
+    fetch_max_wait_ms: int = 100
     request_timeout_ms: int = 15000
 
 

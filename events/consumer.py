@@ -37,6 +37,9 @@ from schemas import Event
 log = structlog.get_logger(__name__)
 
 EventHandler = Callable[[AsyncSession, Event, Envelope], Awaitable[None]]
+# Writes many events in one transaction; must be idempotent on its own (e.g. keyed
+# by the event id), since batch consumers keep no processed-event rows.
+BatchHandler = Callable[[AsyncSession, Sequence[tuple[Envelope, Event]]], Awaitable[None]]
 
 
 class ProcessedEvent(Base):
@@ -137,6 +140,7 @@ class EventConsumers:
             auto_offset_reset="earliest",
             session_timeout_ms=self._kafka.session_timeout_ms,
             heartbeat_interval_ms=self._kafka.heartbeat_interval_ms,
+            fetch_max_wait_ms=self._kafka.fetch_max_wait_ms,
             max_records=500,
             ack_policy=AckPolicy.NACK_ON_ERROR,
             parser=_parse_leniently,
@@ -144,6 +148,103 @@ class EventConsumers:
             title=f"haunted.{consumer}",
             description=f"The {consumer} service's consumer group",
         )(on_batch)
+
+    def subscribe_batch(
+        self,
+        router: KafkaRouter,
+        consumer: str,
+        topics: Iterable[str],
+        handler: BatchHandler,
+        *,
+        max_records: int = 500,
+    ) -> None:
+        """Like `subscribe`, but each fetched batch is written in one transaction."""
+        topics = list(topics)
+
+        async def on_batch(message: KafkaMessage) -> None:
+            await self.handle_batch(consumer, message.raw_message, handler)
+
+        on_batch.__name__ = f"{consumer}_batch_consumer"
+        router.subscriber(
+            *topics,
+            batch=True,
+            group_id=f"haunted.{consumer}",
+            auto_offset_reset="earliest",
+            session_timeout_ms=self._kafka.session_timeout_ms,
+            heartbeat_interval_ms=self._kafka.heartbeat_interval_ms,
+            fetch_max_wait_ms=self._kafka.fetch_max_wait_ms,
+            max_records=max_records,
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+            parser=_parse_leniently,
+            decoder=_skip_decoding,
+            title=f"haunted.{consumer}",
+            description=f"The {consumer} service's consumer group (batched writes)",
+        )(on_batch)
+
+    async def handle_batch(
+        self,
+        consumer: str,
+        records: Sequence[ConsumerRecord[bytes, bytes]],
+        handler: BatchHandler,
+    ) -> list[Outcome]:
+        """Writes the batch's events in one transaction. Malformed records go to
+        the DLQ; if the batch fails, each record is retried alone, so one poison
+        record is dead-lettered and the others land."""
+        started = time.perf_counter()
+        outcomes: list[Outcome] = []
+        decoded: list[tuple[ConsumerRecord[bytes, bytes], Envelope, Event]] = []
+        for record in records:
+            try:
+                envelope = Envelope.from_record(record.headers, record.value)
+                decoded.append((record, envelope, envelope.decode()))
+            except MalformedEvent as error:
+                await self._dead_letter(consumer, record, error, attempts=0)
+                EVENTS_HANDLED.labels(consumer, "malformed", Outcome.DEAD_LETTERED).inc()
+                outcomes.append(Outcome.DEAD_LETTERED)
+        if not decoded:
+            return outcomes
+        try:
+            async with self._db.transaction() as session:
+                await handler(session, [(envelope, event) for _, envelope, event in decoded])
+        except Exception as error:
+            log.warning("batch failed; handling its records one by one", error=repr(error))
+            outcomes += [await self._handle_one(consumer, item, handler) for item in decoded]
+        else:
+            outcomes += [Outcome.HANDLED] * len(decoded)
+            for _, envelope, _ in decoded:
+                EVENTS_HANDLED.labels(consumer, envelope.type, Outcome.HANDLED).inc()
+        HANDLE_SECONDS.labels(consumer).observe(time.perf_counter() - started)
+        return outcomes
+
+    async def _handle_one(
+        self,
+        consumer: str,
+        item: tuple[ConsumerRecord[bytes, bytes], Envelope, Event],
+        handler: BatchHandler,
+    ) -> Outcome:
+        record, envelope, event = item
+        try:
+            async for attempt in AsyncRetrying(
+                stop=stop_after_attempt(self._retry.max_attempts),
+                wait=wait_exponential(multiplier=self._retry.backoff_s, max=5),
+                reraise=True,
+            ):
+                with attempt:
+                    async with self._db.transaction() as session:
+                        await handler(session, [(envelope, event)])
+        except Exception as error:
+            log.warning(
+                "event dead-lettered",
+                consumer=consumer,
+                event_id=envelope.id,
+                type=envelope.type,
+                error=repr(error),
+            )
+            await self._dead_letter(consumer, record, error, attempts=self._retry.max_attempts)
+            EVENTS_HANDLED.labels(consumer, envelope.type, Outcome.DEAD_LETTERED).inc()
+            return Outcome.DEAD_LETTERED
+        EVENTS_HANDLED.labels(consumer, envelope.type, Outcome.HANDLED).inc()
+        return Outcome.HANDLED
 
     async def handle_record(
         self, consumer: str, record: ConsumerRecord[bytes, bytes], handler: EventHandler

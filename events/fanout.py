@@ -29,7 +29,11 @@ def pushable_topics() -> list[str]:
 
 
 def subscribe_fanout(
-    router: KafkaRouter, deliver: Deliver, topics: Iterable[str] | None = None
+    router: KafkaRouter,
+    deliver: Deliver,
+    topics: Iterable[str] | None = None,
+    *,
+    fetch_max_wait_ms: int = 100,
 ) -> LogicSubscriber[Any]:
     async def on_event(message: KafkaMessage) -> None:
         record = message.raw_message
@@ -48,6 +52,8 @@ def subscribe_fanout(
         *(topics if topics is not None else pushable_topics()),
         group_id=None,
         auto_offset_reset="latest",
+        # Push latency: a fetch that waits for more data delays every event.
+        fetch_max_wait_ms=fetch_max_wait_ms,
         ack_policy=AckPolicy.ACK_FIRST,
         title="gateway.fanout",
         description="Each gateway process: every pushable event to its own connections",

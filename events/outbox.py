@@ -16,6 +16,7 @@ import structlog
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -41,6 +42,15 @@ _RELAY_LOCK_KEY = 0x4A0715
 
 class OutboxRecord(Base):
     __tablename__ = "outbox"
+    __table_args__ = (
+        # The relay's query: pending rows in order, without scanning the sent ones.
+        Index(
+            "ix_outbox_pending",
+            "seq",
+            postgresql_where=text("sent_at IS NULL"),
+            sqlite_where=text("sent_at IS NULL"),
+        ),
+    )
 
     seq: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True

@@ -1,64 +1,466 @@
-"""One ASGI app on one port: GraphQL, Socket.IO, health, metrics and keys."""
+"""One ASGI app on one port: GraphQL, Socket.IO, health, metrics and keys.
+
+The GraphQL HTTP path is Ariadne's handler with the gateway's pipeline: the
+body read with a cap, persisted queries resolved, the document parsed and
+validated through the document cache, the limits checked before any resolver
+runs, and each operation run under a timeout.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
-from contextlib import AbstractAsyncContextManager
-from typing import Any
+import gc
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from dataclasses import dataclass
+from functools import partial
+from http import HTTPStatus
+from inspect import isawaitable
+from typing import Any, cast
 
 import socketio
 import structlog
 from ariadne.asgi import GraphQL
 from ariadne.asgi.handlers import GraphQLHTTPHandler, GraphQLTransportWSHandler
+from ariadne.asgi.handlers.base import GraphQLWebsocketHandlerBase
 from ariadne.exceptions import HttpError
+from ariadne.graphql import graphql as run_graphql
+from ariadne.graphql import (
+    handle_graphql_errors,
+    handle_query_result,
+    validate_data,
+    validate_operation_is_not_subscription,
+    validate_operation_is_query,
+)
+from ariadne.types import ContextValue, GraphQLResult, QueryValidator
+from ariadne.validation.introspection_disabled import IntrospectionDisabledRule
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from graphql import (
+    ASTValidationRule,
+    DocumentNode,
+    GraphQLError,
+    GraphQLSchema,
+    execute,
+    parse,
+    specified_rules,
+    validate,
+)
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from redis.asyncio import Redis
 from starlette.websockets import WebSocket
 
-from gateway.errors import format_error
+from gateway.documents import DocumentCache
+from gateway.errors import format_error, internal_error, request_error
 from gateway.graphql import Services, build_schema
+from gateway.limits import LimitExceeded, QueryLimits
+from gateway.persisted import PersistedQueries, PersistedQueryError
 from gateway.push import PushHub
+from gateway.webhooks import stripe_webhook_router
 from services.errors import DomainError, Unauthenticated
 
 log = structlog.get_logger(__name__)
 
 ReadinessCheck = Callable[[], Awaitable[object]]
 
+REQUEST_SECONDS = Histogram(
+    "haunted_graphql_request_seconds", "GraphQL HTTP requests, from body read to response"
+)
+OPERATIONS = Counter(
+    "haunted_graphql_operations_total", "GraphQL operations over HTTP", ["outcome"]
+)
+_OK = OPERATIONS.labels("ok")
+_ERRORS = OPERATIONS.labels("errors")
+_TIMEOUT = OPERATIONS.labels("timeout")
 
-def _graphql_error(message: str, code: str, status: int) -> JSONResponse:
-    return JSONResponse(
-        {"errors": [{"message": message, "extensions": {"code": code}}]}, status_code=status
+
+@dataclass(frozen=True, slots=True)
+class GraphQLConfig:
+    """The GraphQL knobs of the gateway (settings HAUNTED_GRAPHQL_*); defaults are sane."""
+
+    max_body_bytes: int = 1_000_000
+    max_tokens: int = 5_000
+    max_depth: int = 15
+    max_aliases: int = 30
+    max_cost: int = 10_000
+    default_list_size: int = 10
+    max_batch: int = 10
+    timeout_s: float = 10.0
+    introspection: bool = True
+    suggestions: bool = True
+    document_cache_entries: int = 1_000
+    document_cache_max_document_chars: int = 10_000
+    document_cache_max_total_chars: int = 1_000_000
+    persisted_queries: bool = True
+    persisted_query_ttl_s: int = 7 * 24 * 3600
+    # sha256 -> document: when set, only these documents run.
+    allowlist: Mapping[str, str] | None = None
+
+
+class _Refused(Exception):
+    """A request refused before any operation runs: its status and GraphQL error."""
+
+    def __init__(self, status: int, error: dict[str, Any]) -> None:
+        super().__init__(error["message"])
+        self.status = status
+        self.error = error
+
+
+def _json(content: Any, status: int = 200) -> JSONResponse:
+    return JSONResponse(content, status_code=status)
+
+
+class GatewayHTTPHandler(GraphQLHTTPHandler):
+    """Ariadne's HTTP handler with the gateway's limits, persisted queries and batching.
+
+    A JSON array of operations is a batch (at most `max_batch`): they run one
+    after the other with one context (one authentication) and the answer is
+    the array of their results. GET runs queries only (no mutation over GET),
+    from the `query`, `variables`, `operationName` and `extensions` parameters.
+    """
+
+    def __init__(
+        self, config: GraphQLConfig, limits: QueryLimits, persisted: PersistedQueries
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.limits = limits
+        self.persisted = persisted
+        self.hide_suggestions = not config.suggestions
+        self._static_rules: tuple[type[ASTValidationRule], ...] | None = None
+
+    async def handle_request(self, request: Request) -> Response:
+        method = request.method
+        if method == "POST":
+            return await self.graphql_http_server(request)
+        if method == "GET":
+            params = request.query_params
+            if "query" in params or "extensions" in params:
+                return await self.graphql_http_server(request)
+            if self.introspection and self.explorer:
+                return await self.render_explorer(request, self.explorer)
+        return self.handle_not_allowed_method(request)
+
+    async def graphql_http_server(self, request: Request) -> Response:
+        started = time.perf_counter()
+        try:
+            response = await self._serve(request)
+        except _Refused as refused:
+            response = _json({"errors": [refused.error]}, refused.status)
+        except Exception as error:  # never a stack trace: a request id to find it in the log
+            response = _json(
+                {"errors": [internal_error(error, "unexpected error serving GraphQL")]}, 500
+            )
+        REQUEST_SECONDS.observe(time.perf_counter() - started)
+        return response
+
+    async def _serve(self, request: Request) -> Response:
+        data = await self._request_data(request)
+        context = await self.get_context_for_request(request, data)
+        require_query = request.method == "GET"
+        if isinstance(data, list):
+            if not data:
+                raise _Refused(400, request_error("a batch needs at least one operation"))
+            if len(data) > self.config.max_batch:
+                refusal = LimitExceeded(
+                    "batch",
+                    f"batch limit exceeded: the request has {len(data)} operations, "
+                    f"over the limit of {self.config.max_batch}",
+                    self.config.max_batch,
+                    len(data),
+                )
+                raise _Refused(400, format_error(refusal))
+            results = []
+            for operation in data:
+                _, result = await self.run_operation(request, operation, context, require_query)
+                results.append(result)
+            return _json(results)
+        status, result = await self.run_operation(request, data, context, require_query)
+        return _json(result, status)
+
+    async def _request_data(self, request: Request) -> Any:
+        if request.method == "GET":
+            return self._data_from_query_string(request)
+        limit = self.config.max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            raise _Refused(413, request_error(f"request body exceeds {limit} bytes"))
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():  # capped as it arrives, declared length or not
+            size += len(chunk)
+            if size > limit:
+                raise _Refused(413, request_error(f"request body exceeds {limit} bytes"))
+            chunks.append(chunk)
+        body = b"".join(chunks)
+        request._body = body  # Starlette's own cache: form parsing reads it from there
+        content_type = request.headers.get("content-type", "")
+        if content_type.partition(";")[0].strip().lower() == "application/json":
+            try:
+                return json.loads(body)
+            except (ValueError, RecursionError):
+                raise _Refused(400, request_error("request body is not valid JSON")) from None
+        try:
+            return await self.extract_data_from_request(request)
+        except HttpError as error:
+            raise _Refused(400, request_error(error.message or "bad request")) from None
+
+    def _data_from_query_string(self, request: Request) -> dict[str, Any]:
+        params = request.query_params
+        data: dict[str, Any] = {
+            "query": params.get("query") or None,
+            "operationName": params.get("operationName") or None,
+        }
+        for name in ("variables", "extensions"):
+            raw = params.get(name)
+            if raw:
+                try:
+                    data[name] = json.loads(raw)
+                except (ValueError, RecursionError):
+                    raise _Refused(
+                        400, request_error(f"the {name} parameter is not valid JSON")
+                    ) from None
+        return data
+
+    async def run_operation(
+        self, request: Any, data: Any, context: Any, require_query: bool = False
+    ) -> tuple[int, dict[str, Any]]:
+        """One operation, as (HTTP status, GraphQL response)."""
+        register: str | None = None
+        if isinstance(data, dict) and self.persisted.applies_to(data):
+            try:
+                data, register = await self.persisted.resolve(data)
+            except PersistedQueryError as error:
+                _ERRORS.inc()
+                # 200: Apollo clients read PersistedQueryNotFound from a successful response.
+                return 200, {"errors": [self.error_formatter(error, self.debug)]}
+        root_value = (
+            self.before_execution
+            if register is None
+            else partial(self._before_execution_registering, register, data["query"])
+        )
+        try:
+            async with asyncio.timeout(self.config.timeout_s):
+                success, result = await self._execute(
+                    request, data, context, root_value, require_query
+                )
+        except TimeoutError:
+            _TIMEOUT.inc()
+            timeout = request_error(
+                f"the operation did not finish within its {self.config.timeout_s:g} s limit",
+                "INTERNAL",
+                limit="timeout",
+                max=self.config.timeout_s,
+            )
+            return 504, {"data": None, "errors": [timeout]}
+        (_OK if success and "errors" not in result else _ERRORS).inc()
+        status = HTTPStatus.OK if success or result.get("data") is not None else 400
+        return status, result
+
+    async def execute_graphql_query(
+        self,
+        request: Any,
+        data: Any,
+        *,
+        context_value: Any = None,
+        query_document: DocumentNode | None = None,
+    ) -> GraphQLResult:
+        if context_value is None:
+            context_value = await self.get_context_for_request(request, data)
+        return await self._execute(request, data, context_value, self.before_execution, False)
+
+    async def _execute(
+        self,
+        request: Any,
+        data: Any,
+        context: ContextValue,
+        root_value: Callable[..., Any],
+        require_query: bool,
+    ) -> GraphQLResult:
+        if self.schema is None:
+            raise TypeError("schema is not set, call configure method to initialize it")
+        if self.extensions or self.middleware or self.execution_context_class:
+            return await run_graphql(
+                self.schema,
+                data,
+                context_value=context,
+                root_value=root_value,
+                query_parser=self.query_parser,
+                query_validator=self.query_validator,
+                validation_rules=self.validation_rules,
+                require_query=require_query,
+                debug=self.debug,
+                introspection=self.introspection,
+                logger=self.logger,
+                error_formatter=self.error_formatter,
+                extensions=await self.get_extensions_for_request(request, context),
+                middleware=await self.get_middleware_for_request(request, context),
+                middleware_manager_class=self.middleware_manager_class,
+                execution_context_class=self.execution_context_class,
+                hide_suggestions=self.hide_suggestions,
+            )
+        return await self._execute_lean(self.schema, data, context, root_value, require_query)
+
+    async def _execute_lean(
+        self,
+        schema: GraphQLSchema,
+        data: Any,
+        context: ContextValue,
+        root_value: Callable[..., Any],
+        require_query: bool,
+    ) -> GraphQLResult:
+        """Ariadne's `graphql()` without extensions or middleware (none are configured):
+        the same hooks, rules, checks and error formatting, less per-request set-up."""
+        try:
+            validate_data(data)
+            variables, operation_name = data.get("variables"), data.get("operationName")
+            document = (
+                self.query_parser(context, data) if self.query_parser else parse(data["query"])
+            )
+            errors = self._validator(schema, document, self._rules(context, document, data), None)
+            if errors:
+                return handle_graphql_errors(
+                    errors,
+                    logger=self.logger,
+                    error_formatter=self.error_formatter,
+                    debug=self.debug,
+                )
+            if require_query:
+                validate_operation_is_query(document, operation_name)
+            else:
+                validate_operation_is_not_subscription(document, operation_name)
+            ready = root_value(context, operation_name, variables, document)
+            if ready is not None:
+                await ready
+            result = execute(
+                schema,
+                document,
+                None,
+                context,
+                variables,
+                operation_name,
+                hide_suggestions=self.hide_suggestions,
+            )
+            if isawaitable(result):
+                result = await result
+        except GraphQLError as error:
+            return handle_graphql_errors(
+                [error], logger=self.logger, error_formatter=self.error_formatter, debug=self.debug
+            )
+        return handle_query_result(
+            result, logger=self.logger, error_formatter=self.error_formatter, debug=self.debug
+        )
+
+    def _rules(
+        self, context: Any, document: DocumentNode, data: dict[str, Any]
+    ) -> tuple[type[ASTValidationRule], ...]:
+        rules = self.validation_rules
+        if callable(rules):
+            rules = rules(context, document, data)
+        elif self._static_rules is not None:
+            return self._static_rules
+        extra = (*(rules or ()), *(() if self.introspection else (IntrospectionDisabledRule,)))
+        combined = (*specified_rules, *extra) if extra else specified_rules
+        if not callable(self.validation_rules):
+            self._static_rules = combined
+        return combined
+
+    @property
+    def _validator(self) -> QueryValidator:
+        return self.query_validator or cast(QueryValidator, validate)
+
+    def before_execution(
+        self, _context: Any, operation_name: str | None, variables: Any, document: DocumentNode
+    ) -> None:
+        """Ariadne's root_value hook: after validation, before any resolver."""
+        self.limits.check(document, operation_name, variables)
+
+    async def _before_execution_registering(
+        self,
+        sha: str,
+        query: str,
+        context: Any,
+        operation_name: str | None,
+        variables: Any,
+        document: DocumentNode,
+    ) -> None:
+        # Registered only once valid and within the limits: garbage is not stored.
+        self.before_execution(context, operation_name, variables, document)
+        await self.persisted.register(sha, query)
+
+
+def graphql_app(
+    schema: GraphQLSchema,
+    config: GraphQLConfig | None = None,
+    *,
+    redis: Redis | None = None,
+    context_value: ContextValue | None = None,
+    websocket_handler: GraphQLWebsocketHandlerBase | None = None,
+    debug: bool = False,
+) -> GraphQL:
+    """Ariadne's ASGI GraphQL app over `schema`, with the gateway's cache, limits and APQ."""
+    config = config or GraphQLConfig()
+    documents = DocumentCache(
+        max_entries=config.document_cache_entries,
+        max_document_chars=config.document_cache_max_document_chars,
+        max_total_chars=config.document_cache_max_total_chars,
+        max_tokens=config.max_tokens,
+        hide_suggestions=not config.suggestions,
+    )
+    limits = QueryLimits(
+        schema,
+        max_depth=config.max_depth,
+        max_aliases=config.max_aliases,
+        max_cost=config.max_cost,
+        default_list_size=config.default_list_size,
+        cache=documents,
+    )
+    persisted = PersistedQueries(
+        redis,
+        enabled=config.persisted_queries,
+        ttl_s=config.persisted_query_ttl_s,
+        allowlist=config.allowlist,
+        local_entries=config.document_cache_entries,
+        max_local_chars=config.document_cache_max_document_chars,
+    )
+    handler = GatewayHTTPHandler(config, limits, persisted)
+    return GraphQL(
+        schema,
+        context_value=context_value,
+        # Over WebSocket (no APQ there), the limits run from this hook too.
+        root_value=handler.before_execution,
+        query_parser=documents.query_parser,
+        query_validator=documents.validate,
+        introspection=config.introspection,
+        error_formatter=format_error,
+        debug=debug,
+        # Expected errors are answered, unexpected ones logged by format_error: no double log.
+        logger="haunted.graphql.ariadne",
+        http_handler=handler,
+        websocket_handler=websocket_handler or GraphQLTransportWSHandler(),
     )
 
 
-class _HTTPHandler(GraphQLHTTPHandler):
-    """Ariadne's handler, with refusals that are GraphQL errors rather than plain text."""
+def _frozen_once_started(
+    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None,
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Once started, what the process has built (schema, services, libraries: some
+    300,000 objects) is moved out of the garbage collector's sight: a full collection
+    otherwise rescans all of it, a pause of tens to hundreds of milliseconds every few
+    thousand requests. Unfrozen at shutdown, so that it can be freed."""
 
-    def __init__(self, max_body_bytes: int) -> None:
-        super().__init__()
-        self._max_body_bytes = max_body_bytes
+    @asynccontextmanager
+    async def frozen(app: FastAPI) -> AsyncIterator[None]:
+        async with lifespan(app) if lifespan is not None else nullcontext():
+            gc.freeze()
+            try:
+                yield
+            finally:
+                gc.unfreeze()
 
-    async def graphql_http_server(self, request: Request) -> Response:
-        declared = request.headers.get("content-length")
-        if declared is not None and (
-            not declared.isdigit() or int(declared) > self._max_body_bytes
-        ):
-            return _graphql_error(
-                f"request body exceeds {self._max_body_bytes} bytes", "BAD_USER_INPUT", 413
-            )
-        body = await request.body()
-        if len(body) > self._max_body_bytes:
-            return _graphql_error(
-                f"request body exceeds {self._max_body_bytes} bytes", "BAD_USER_INPUT", 413
-            )
-        try:
-            data = await self.extract_data_from_request(request)
-        except HttpError as error:
-            return _graphql_error(error.message or "bad request", "BAD_USER_INPUT", 400)
-        success, result = await self.execute_graphql_query(request, data)
-        return await self.create_json_response(request, result, success)
+    return frozen
 
 
 def _bearer(value: str | None) -> str | None:
@@ -75,11 +477,16 @@ def create_app(
     *,
     readiness: Mapping[str, ReadinessCheck],
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None,
-    max_body_bytes: int = 1_000_000,
+    graphql: GraphQLConfig | None = None,
+    redis: Redis | None = None,
     debug: bool = False,
 ) -> socketio.ASGIApp:
     app = FastAPI(
-        title="Haunted", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
+        title="Haunted",
+        lifespan=_frozen_once_started(lifespan),
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
     )
 
     async def context_for(request: Request | WebSocket, _data: Any = None) -> dict[str, Any]:
@@ -107,18 +514,17 @@ def create_app(
             await websocket.close(code=4403, reason="Forbidden")
             raise
 
-    graphql = GraphQL(
+    server = graphql_app(
         build_schema(services, hub),
+        graphql,
+        redis=redis,
         context_value=context_for,
-        error_formatter=format_error,
-        debug=debug,
-        # Expected errors are answered, unexpected ones logged by format_error: no double log.
-        logger="haunted.graphql.ariadne",
-        http_handler=_HTTPHandler(max_body_bytes),
         websocket_handler=GraphQLTransportWSHandler(on_connect=on_ws_connect),
+        debug=debug,
     )
-    app.add_route("/graphql", graphql.handle_request, methods=["GET", "POST", "OPTIONS"])
-    app.router.add_websocket_route("/graphql", graphql.handle_websocket)  # type: ignore[arg-type]
+    app.add_route("/graphql", server.handle_request, methods=["GET", "POST", "OPTIONS"])
+    app.include_router(stripe_webhook_router(services.billing))
+    app.router.add_websocket_route("/graphql", server.handle_websocket)  # type: ignore[arg-type]
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

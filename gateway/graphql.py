@@ -14,10 +14,14 @@ from ariadne import SchemaBindable, make_executable_schema
 from graphql import GraphQLObjectType, GraphQLSchema
 
 from gateway.push import PushHub
-from gateway.resolvers import analytics, auth, events
+from gateway.resolvers import analytics, auth, billing, events, flags, llm, notifications
 from gateway.resolvers.common import SCALARS, not_available
 from services.analytics import AnalyticsService
 from services.auth import ApiKeyService, AuthService, TeamService
+from services.billing import BillingService
+from services.flags import FlagsService
+from services.llm import LlmService
+from services.notifications import NotificationsService
 
 CONTRACT = "contract.graphql"
 
@@ -30,6 +34,10 @@ class Services:
     teams: TeamService
     api_keys: ApiKeyService
     analytics: AnalyticsService
+    notifications: NotificationsService
+    billing: BillingService
+    flags: FlagsService
+    llm: LlmService
 
 
 def type_defs() -> list[str]:
@@ -47,6 +55,10 @@ def build_schema(services: Services, hub: PushHub) -> GraphQLSchema:
         *auth.bindables(services.auth, services.teams, services.api_keys),
         *analytics.bindables(services.analytics),
         *events.bindables(hub),
+        *notifications.bindables(services.notifications, hub),
+        *billing.bindables(services.billing),
+        *flags.bindables(services.flags),
+        *llm.bindables(services.llm),
     ]
     schema = make_executable_schema(type_defs(), *bindables)
     _answer_unbound_fields(schema)

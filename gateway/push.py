@@ -2,27 +2,68 @@
 
 The fan-out consumer hands every pushable event to `PushHub.deliver`, which
 feeds both the Socket.IO rooms and the GraphQL subscriptions of this process.
+
+Socket.IO connections go through three steps, all in the hub:
+- open: rooms joined, but live events for it are buffered, not sent;
+- catch-up: `connection_ready`, then with `since` the missed notifications
+  read from the notifications facade, in order;
+- live: the buffer is flushed, and from then on events go out as they come.
+Each connection remembers the highest notification id it was sent, and a
+notification at or below it is never sent again (its push may still be on
+its way from the broker after the catch-up read it): no gap, no duplicate.
+A user's notification ids grow in the order their pushes arrive (one key,
+one partition), so that mark is all it takes.
+
+Limits: a connection whose outgoing queue (Engine.IO's, per connection)
+grows past `max_queued_packets` is dropped with its queue, so one slow
+client costs bounded memory and never holds the others back; it reconnects
+and recovers with `since`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Collection
+import math
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import socketio
 import structlog
+from prometheus_client import Counter, Gauge
+from redis.asyncio import Redis
 
 from events.envelope import Envelope
-from schemas import Audience, Event, NotificationCreated, SessionRevoked, UserLoggedOut
+from schemas import (
+    Audience,
+    Event,
+    NotificationCreated,
+    SessionRevoked,
+    TeamMemberAdded,
+    TeamMemberRemoved,
+    UserLoggedOut,
+)
+from services.notifications import NotificationsService, NotificationView
 from services.principal import Principal
 
 log = structlog.get_logger(__name__)
 
 AUTHENTICATED_ROOM = "authenticated"
-_QUEUE_LIMIT = 1000
+NAMESPACE = "/"
+
+CONNECTIONS = Gauge("haunted_socketio_connections", "Socket.IO connections of this process")
+REFUSED = Counter("haunted_socketio_refused_total", "Socket.IO connections refused", ["reason"])
+SLOW_DISCONNECTS = Counter(
+    "haunted_socketio_slow_disconnects_total",
+    "Socket.IO connections dropped because their outgoing queue overflowed",
+)
+RECOVERED = Counter(
+    "haunted_socketio_recovered_notifications_total",
+    "Missed notifications sent on reconnection with since",
+)
 
 
 def user_room(user_id: str) -> str:
@@ -49,56 +90,517 @@ def rooms_for(event: Event) -> list[str]:
     return []
 
 
-def may_see(principal: Principal, event: Event) -> bool:
+def may_see(user_id: str, teams: Collection[str], event: Event) -> bool:
     audience = type(event).audience
     if audience is Audience.USER:
-        return principal.user_id == getattr(event, "user_id", None)
+        return user_id == getattr(event, "user_id", None)
     if audience is Audience.TEAM:
-        return getattr(event, "team_id", None) in principal.teams
+        return getattr(event, "team_id", None) in teams
     return audience is Audience.PUBLIC
 
 
-def notification_payload(event: NotificationCreated) -> dict[str, Any]:
+def _rfc3339(value: Any) -> str | None:
+    if value is None:
+        return None
+    return str(value.isoformat().replace("+00:00", "Z"))
+
+
+def notification_payload(item: NotificationCreated | NotificationView) -> dict[str, Any]:
     """A notification in the Notification shape of schema.graphql."""
+    if isinstance(item, NotificationCreated):
+        identifier, created_at, read_at = item.notification_id, item.created_at, None
+    else:
+        identifier, created_at, read_at = item.id, item.created_at, item.read_at
     return {
-        "id": event.notification_id,
-        "type": event.type,
-        "title": event.title,
-        "body": event.body,
-        "data": event.data,
-        "createdAt": event.created_at.isoformat().replace("+00:00", "Z"),
-        "readAt": None,
+        "id": identifier,
+        "type": item.type,
+        "title": item.title,
+        "body": item.body,
+        "data": item.data,
+        "createdAt": _rfc3339(created_at),
+        "readAt": _rfc3339(read_at),
     }
+
+
+def socket_messages(envelope: Envelope, event: Event) -> list[tuple[str, dict[str, Any]]]:
+    """What Socket.IO clients receive for one event: its type name, and for a new
+    notification also `notification` (runtime.md)."""
+    messages = [(envelope.type, envelope.to_push())]
+    if isinstance(event, NotificationCreated):
+        messages.append(("notification", notification_payload(event)))
+    return messages
+
+
+@dataclass(frozen=True, slots=True)
+class RealtimeLimits:
+    max_connections: int = 10_000
+    max_queued_packets: int = 1000
+    subscription_queue: int = 1000
+    presence_heartbeat_s: float = 10.0
+    # How long a catch-up page may wait for the client to read the previous one.
+    catch_up_drain_timeout_s: float = 20.0
+
+
+PresenceChange = tuple[bool, str, str, tuple[str, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class OnlineMember:
+    user_id: str
+    connections: int
+
+
+class Presence:
+    """Who is connected, per team, in Redis.
+
+    One sorted set per team; each member is "<user id> <connection id>" scored
+    by when it expires. The process holding the connection renews it every
+    heartbeat and removes it on disconnect; a process that dies stops renewing,
+    so its entries are gone from answers after the TTL (and the keys expire).
+    """
+
+    def __init__(self, redis: Redis, ttl_s: float, prefix: str = "haunted:presence:team:") -> None:
+        self._redis = redis
+        self.ttl_s = ttl_s
+        self._prefix = prefix
+
+    def _key(self, team_id: str) -> str:
+        return self._prefix + team_id
+
+    async def apply(self, changes: Iterable[PresenceChange]) -> None:
+        """Applies (present, connection id, user id, teams) changes in order, in one
+        round trip: present ones are added or renewed for one more TTL, others removed."""
+        expires = time.time() + self.ttl_s
+        renewed: set[str] = set()
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for present, connection_id, user_id, teams in changes:
+                member = f"{user_id} {connection_id}"
+                for team_id in teams:
+                    key = self._key(team_id)
+                    if present:
+                        pipe.zadd(key, {member: expires})
+                        renewed.add(key)
+                    else:
+                        pipe.zrem(key, member)
+            for key in renewed:
+                pipe.expire(key, math.ceil(self.ttl_s) + 1)
+            if len(pipe):
+                await pipe.execute()
+
+    async def add(self, entries: Iterable[tuple[str, str, Iterable[str]]]) -> None:
+        """Adds or renews (connection id, user id, teams) entries."""
+        await self.apply((True, c, u, tuple(t)) for c, u, t in entries)
+
+    async def remove(self, connection_id: str, user_id: str, teams: Iterable[str]) -> None:
+        await self.apply([(False, connection_id, user_id, tuple(teams))])
+
+    async def online(self, team_id: str) -> list[OnlineMember]:
+        """The team's members with a live connection on any gateway, by user id."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.zremrangebyscore(self._key(team_id), "-inf", time.time())
+            pipe.zrange(self._key(team_id), 0, -1)
+            _, members = await pipe.execute()
+        counts: dict[str, int] = {}
+        for member in members:
+            user_id = (member.decode() if isinstance(member, bytes) else member).split(" ")[0]
+            counts[user_id] = counts.get(user_id, 0) + 1
+        return [OnlineMember(user_id, counts[user_id]) for user_id in sorted(counts)]
+
+
+class _PresenceWriter:
+    """Coalesces the presence changes of one moment into one Redis round trip: a burst
+    of connections (a gateway restart, a deploy) would otherwise cost one each."""
+
+    def __init__(self, presence: Presence) -> None:
+        self._presence = presence
+        self._changes: list[PresenceChange] = []
+        self._batch: asyncio.Future[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def change(self, present: bool, sid: str, user_id: str, teams: Iterable[str]) -> None:
+        """Returns once the change is in Redis (or failed: presence is best effort)."""
+        self._changes.append((present, sid, user_id, tuple(teams)))
+        if self._batch is None:
+            self._batch = asyncio.get_running_loop().create_future()
+            task = asyncio.create_task(self._write(self._batch))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        await asyncio.shield(self._batch)
+
+    async def _write(self, batch: asyncio.Future[None]) -> None:
+        await asyncio.sleep(0.002)  # what else arrives meanwhile goes along
+        self._batch = None
+        changes, self._changes = self._changes, []
+        try:
+            await self._presence.apply(changes)
+        except Exception as error:  # Redis away: entries lapse, heartbeats restore them
+            log.warning("presence update failed", error=repr(error), changes=len(changes))
+        finally:
+            batch.set_result(None)
+
+
+@dataclass(eq=False)
+class SocketConnection:
+    sid: str
+    principal: Principal
+    teams: set[str]
+    # Live events held back while the connection catches up; None once it is live.
+    buffer: list[Envelope] | None = field(default_factory=list)
+    # The highest notification id this connection was sent (or had, with `since`).
+    last_notification_id: str | None = None
+
+    @property
+    def user_id(self) -> str:
+        return self.principal.user_id
+
+    def rooms(self) -> list[str]:
+        return [
+            user_room(self.user_id),
+            *(team_room(t) for t in self.teams),
+            session_room(self.principal.session_id),
+            AUTHENTICATED_ROOM,
+        ]
+
+    def in_any(self, rooms: Iterable[str]) -> bool:
+        for room in rooms:
+            kind, _, name = room.partition(":")
+            if (
+                room == AUTHENTICATED_ROOM
+                or (kind == "user" and name == self.user_id)
+                or (kind == "team" and name in self.teams)
+                or (kind == "session" and name == self.principal.session_id)
+            ):
+                return True
+        return False
 
 
 @dataclass(eq=False)
 class _Listener:
     principal: Principal
     types: frozenset[str] | None
-    queue: asyncio.Queue[Envelope | None] = field(
-        default_factory=lambda: asyncio.Queue(maxsize=_QUEUE_LIMIT)
-    )
+    teams: set[str]
+    queue: asyncio.Queue[Envelope | None]
+
+
+class _RecentIds:
+    """The last N ids seen (bounded memory): the broker delivers at least once, and
+    clients should get each event once."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self._order: deque[str] = deque()
+        self._ids: set[str] = set()
+        self._size = size
+
+    def __contains__(self, event_id: object) -> bool:
+        return event_id in self._ids
+
+    def add(self, event_id: str) -> bool:
+        """Remembers `event_id`; False when it was already there."""
+        if event_id in self._ids:
+            return False
+        self._ids.add(event_id)
+        self._order.append(event_id)
+        if len(self._order) > self._size:
+            self._ids.discard(self._order.popleft())
+        return True
 
 
 class PushHub:
-    def __init__(self, sio: socketio.AsyncServer) -> None:
-        self._sio = sio
+    def __init__(
+        self,
+        sio: socketio.AsyncServer,
+        notifications: NotificationsService,
+        presence: Presence,
+        limits: RealtimeLimits | None = None,
+    ) -> None:
+        self.sio = sio
+        self.presence = presence
+        self._presence_writer = _PresenceWriter(presence)
+        self.limits = limits or RealtimeLimits()
+        self._notifications = notifications
+        self._connections: dict[str, SocketConnection] = {}
+        self._catching_up: dict[str, SocketConnection] = {}
+        self._by_user: dict[str, set[str]] = {}
         self._listeners: set[_Listener] = set()
+        self._recent = _RecentIds()
+        self._ended_sessions = _RecentIds()
+        self._heartbeat: asyncio.Task[None] | None = None
+
+    # -- lifecycle -------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._heartbeat = asyncio.create_task(self._renew_presence(), name="presence-heartbeat")
+
+    async def stop(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeat
+            self._heartbeat = None
+        # A clean stop leaves no presence behind; a crash leaves it for one TTL.
+        with contextlib.suppress(Exception):
+            await self.presence.apply(
+                (False, c.sid, c.user_id, tuple(c.teams)) for c in self._connections.values()
+            )
+
+    async def _renew_presence(self) -> None:
+        interval = min(self.limits.presence_heartbeat_s, self.presence.ttl_s / 3)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.presence.add(
+                    (c.sid, c.user_id, c.teams) for c in list(self._connections.values())
+                )
+            except Exception as error:  # Redis away: entries lapse, then come back
+                log.warning("presence heartbeat failed", error=repr(error))
+
+    # -- Socket.IO connections -------------------------------------------------
+
+    @property
+    def connection_count(self) -> int:
+        return len(self._connections)
+
+    @property
+    def full(self) -> bool:
+        return len(self._connections) >= self.limits.max_connections
+
+    async def open(self, sid: str, principal: Principal, since: str | None = None) -> None:
+        """Registers an authenticated connection; catch-up and `connection_ready`
+        follow once the client has its CONNECT packet."""
+        connection = SocketConnection(sid, principal, set(principal.teams))
+        connection.last_notification_id = since
+        self._connections[sid] = connection
+        self._catching_up[sid] = connection
+        self._by_user.setdefault(principal.user_id, set()).add(sid)
+        CONNECTIONS.set(len(self._connections))
+        for room in connection.rooms():
+            await self.sio.enter_room(sid, room)
+        self.sio.start_background_task(self._start, connection, since)
+
+    async def close(self, sid: str) -> None:
+        connection = self._connections.pop(sid, None)
+        self._catching_up.pop(sid, None)
+        if connection is None:
+            return
+        CONNECTIONS.set(len(self._connections))
+        sids = self._by_user.get(connection.user_id)
+        if sids is not None:
+            sids.discard(sid)
+            if not sids:
+                del self._by_user[connection.user_id]
+        await self._presence_writer.change(False, sid, connection.user_id, connection.teams)
+
+    async def _start(self, connection: SocketConnection, since: str | None) -> None:
+        sid = connection.sid
+        # The server sends its CONNECT packet after the connect handler returns; an
+        # event emitted before it would reach the client before the connection does.
+        for _ in range(400):
+            if self.sio.manager.is_connected(sid, NAMESPACE):
+                break
+            await asyncio.sleep(0.005)
+        else:  # gone while it authenticated: no disconnect event will come for it
+            await self.close(sid)
+            return
+        if sid not in self._connections:
+            return
+        # Online before it is told it is ready: onlineMembers right after includes it.
+        await self._presence_writer.change(True, sid, connection.user_id, connection.teams)
+        rooms = [user_room(connection.user_id), *(team_room(t) for t in connection.teams)]
+        await self.sio.emit(
+            "connection_ready", {"userId": connection.user_id, "rooms": rooms}, to=sid
+        )
+        if since is not None and not await self._catch_up(connection, since):
+            return  # dropped while catching up
+        await self._go_live(connection)
+
+    async def _catch_up(self, connection: SocketConnection, since: str) -> bool:
+        """Sends the notifications after `since`, oldest first, a page at a time, each
+        page once the client has read the one before. False if the client went away."""
+        page = max(1, min(500, self.limits.max_queued_packets // 2))
+        last = since
+        while connection.sid in self._connections:
+            missed = await self._notifications.missed(connection.principal, last, page)
+            for item in missed:
+                await self.sio.emit("notification", notification_payload(item), to=connection.sid)
+            RECOVERED.inc(len(missed))
+            if missed:
+                last = connection.last_notification_id = missed[-1].id
+            if len(missed) < page:
+                return True
+            if not await self._drained(connection.sid):
+                await self._drop_slow(connection.sid)
+                return False
+        return False
+
+    async def _drained(self, sid: str) -> bool:
+        socket = self._engineio_socket(sid)
+        if socket is None:
+            return False
+        try:
+            await asyncio.wait_for(socket.queue.join(), self.limits.catch_up_drain_timeout_s)
+        except TimeoutError:
+            return False
+        return True
+
+    def _is_new_to(self, connection: SocketConnection, event: NotificationCreated) -> bool:
+        """Whether `connection` still lacks this notification; if so it has it from now on."""
+        last = connection.last_notification_id
+        if last is not None and event.notification_id <= last:
+            return False
+        connection.last_notification_id = event.notification_id
+        return True
+
+    async def _go_live(self, connection: SocketConnection) -> None:
+        """Flushes what arrived during catch-up, then lets events through as they come."""
+        while connection.buffer:
+            envelope = connection.buffer.pop(0)
+            event = envelope.decode()
+            if isinstance(event, NotificationCreated) and not self._is_new_to(connection, event):
+                continue  # sent by the catch-up already
+            for name, payload in socket_messages(envelope, event):
+                await self.sio.emit(name, payload, to=connection.sid)
+        # No await between the empty check above and this: nothing can slip in between.
+        connection.buffer = None
+        self._catching_up.pop(connection.sid, None)
+        await self._drop_slow_among([connection.sid])
+
+    # -- delivery ----------------------------------------------------------------
 
     async def deliver(self, envelope: Envelope) -> None:
+        if not self._recent.add(envelope.id):
+            return
         event = envelope.decode()
+        if isinstance(event, TeamMemberAdded):
+            # A new member hears of their own arrival: join before the emit.
+            await self._join_team(event.user_id, event.team_id)
         rooms = rooms_for(event)
-        if rooms:
-            await self._sio.emit(envelope.type, envelope.to_push(), room=rooms)
         if isinstance(event, NotificationCreated):
-            await self._sio.emit("notification", notification_payload(event), room=rooms)
+            await self._deliver_notification(envelope, event)
+        elif rooms:
+            skip = self._hold_for_catch_up(rooms, envelope)
+            for name, payload in socket_messages(envelope, event):
+                await self.sio.emit(name, payload, room=rooms, skip_sid=skip)
+            await self._drop_slow_among(
+                [sid for sid, _ in self.sio.manager.get_participants(NAMESPACE, rooms)]
+            )
         for listener in list(self._listeners):
             if (listener.types is None or envelope.type in listener.types) and may_see(
-                listener.principal, event
+                listener.principal.user_id, listener.teams, event
             ):
                 self._offer(listener, envelope)
+        if isinstance(event, TeamMemberRemoved):
+            # ...and a removed one of their removal: leave after the emit.
+            await self._leave_team(event.user_id, event.team_id)
         if isinstance(event, UserLoggedOut | SessionRevoked):
             await self._end_sessions(event)
+
+    async def _deliver_notification(self, envelope: Envelope, event: NotificationCreated) -> None:
+        """To each of the user's connections that does not have it yet (see the top)."""
+        targets = []
+        for sid in list(self._by_user.get(event.user_id, ())):
+            connection = self._connections.get(sid)
+            if connection is None:
+                continue
+            if connection.buffer is not None:
+                self._hold(connection, envelope)
+            elif self._is_new_to(connection, event):
+                targets.append(sid)
+        if targets:
+            for name, payload in socket_messages(envelope, event):
+                await self.sio.emit(name, payload, to=targets)
+            await self._drop_slow_among(targets)
+
+    def _hold_for_catch_up(self, rooms: list[str], envelope: Envelope) -> list[str]:
+        held = []
+        for connection in list(self._catching_up.values()):
+            if connection.buffer is not None and connection.in_any(rooms):
+                self._hold(connection, envelope)
+                held.append(connection.sid)
+        return held
+
+    def _hold(self, connection: SocketConnection, envelope: Envelope) -> None:
+        assert connection.buffer is not None
+        connection.buffer.append(envelope)
+        if len(connection.buffer) > self.limits.max_queued_packets:
+            self.sio.start_background_task(self._drop_slow, connection.sid)
+
+    def _engineio_socket(self, sid: str) -> Any:
+        eio_sid = self.sio.manager.eio_sid_from_sid(sid, NAMESPACE)
+        return self.sio.eio.sockets.get(eio_sid) if eio_sid is not None else None
+
+    async def _drop_slow_among(self, sids: Iterable[str]) -> None:
+        limit = self.limits.max_queued_packets
+        for sid in list(sids):
+            socket = self._engineio_socket(sid)
+            if socket is not None and socket.queue.qsize() > limit:
+                await self._drop_slow(sid)
+
+    async def _drop_slow(self, sid: str) -> None:
+        """Drops a connection whose client stopped reading, and the packets queued for it.
+
+        The Engine.IO transport closes (not a Socket.IO disconnect), so clients
+        reconnect by themselves and recover with `since`.
+        """
+        socket = self._engineio_socket(sid)
+        if socket is None or socket.closed or socket.closing:
+            return
+        connection = self._connections.get(sid)
+        SLOW_DISCONNECTS.inc()
+        log.warning(
+            "slow client disconnected",
+            sid=sid,
+            user_id=connection.user_id if connection else None,
+            queued=socket.queue.qsize(),
+        )
+        with contextlib.suppress(asyncio.QueueEmpty):
+            while True:
+                socket.queue.get_nowait()
+                socket.queue.task_done()
+        await socket.close(wait=False, abort=False)
+
+    async def _join_team(self, user_id: str, team_id: str) -> None:
+        for sid in list(self._by_user.get(user_id, ())):
+            connection = self._connections.get(sid)
+            if connection is None or team_id in connection.teams:
+                continue
+            connection.teams.add(team_id)
+            await self.sio.enter_room(sid, team_room(team_id))
+            await self._presence_writer.change(True, sid, user_id, [team_id])
+        for listener in self._listeners:
+            if listener.principal.user_id == user_id:
+                listener.teams.add(team_id)
+
+    async def _leave_team(self, user_id: str, team_id: str) -> None:
+        for sid in list(self._by_user.get(user_id, ())):
+            connection = self._connections.get(sid)
+            if connection is None or team_id not in connection.teams:
+                continue
+            connection.teams.discard(team_id)
+            await self.sio.leave_room(sid, team_room(team_id))
+            await self._presence_writer.change(False, sid, user_id, [team_id])
+        for listener in self._listeners:
+            if listener.principal.user_id == user_id:
+                listener.teams.discard(team_id)
+
+    async def _end_sessions(self, event: UserLoggedOut | SessionRevoked) -> None:
+        """A logged-out or revoked session loses its sockets and its subscriptions."""
+        ended_session = event.session_id
+        if ended_session:
+            self._ended_sessions.add(ended_session)
+        room = session_room(ended_session) if ended_session else user_room(event.user_id)
+        for sid, _ in list(self.sio.manager.get_participants(NAMESPACE, room)):
+            await self.sio.disconnect(sid)
+        for listener in list(self._listeners):
+            principal = listener.principal
+            if principal.user_id == event.user_id and ended_session in (None, principal.session_id):
+                self._ended_sessions.add(principal.session_id)
+                self._end_listener(listener)
+
+    # -- GraphQL subscriptions ---------------------------------------------------
+
+    def session_ended(self, session_id: str) -> bool:
+        """Whether this process saw `session_id` end (logout or revocation)."""
+        return session_id in self._ended_sessions
 
     def _offer(self, listener: _Listener, envelope: Envelope) -> None:
         try:
@@ -106,28 +608,26 @@ class PushHub:
         except asyncio.QueueFull:
             # A subscriber this far behind is gone or stuck: end it rather than grow.
             log.warning("subscription dropped: too far behind", user_id=listener.principal.user_id)
-            self._listeners.discard(listener)
-            with contextlib.suppress(asyncio.QueueEmpty):
-                listener.queue.get_nowait()
-            listener.queue.put_nowait(None)
+            self._end_listener(listener)
 
-    async def _end_sessions(self, event: UserLoggedOut | SessionRevoked) -> None:
-        """A logged-out or revoked session loses its sockets and its subscriptions."""
-        ended_session = event.session_id
-        room = session_room(ended_session) if ended_session else user_room(event.user_id)
-        for sid in list(self._sio.manager.get_participants("/", room)):
-            await self._sio.disconnect(sid[0] if isinstance(sid, tuple) else sid)
-        for listener in list(self._listeners):
-            principal = listener.principal
-            if principal.user_id == event.user_id and ended_session in (None, principal.session_id):
-                self._listeners.discard(listener)
-                listener.queue.put_nowait(None)
+    def _end_listener(self, listener: _Listener) -> None:
+        self._listeners.discard(listener)
+        with contextlib.suppress(asyncio.QueueEmpty):
+            listener.queue.get_nowait()
+        listener.queue.put_nowait(None)
 
     async def listen(
         self, principal: Principal, types: Collection[str] | None = None
     ) -> AsyncIterator[Envelope]:
         """The events `principal` may see, as they arrive, until the session ends."""
-        listener = _Listener(principal, frozenset(types) if types is not None else None)
+        if self.session_ended(principal.session_id):
+            return
+        listener = _Listener(
+            principal,
+            frozenset(types) if types is not None else None,
+            set(principal.teams),
+            asyncio.Queue(maxsize=self.limits.subscription_queue),
+        )
         self._listeners.add(listener)
         try:
             while (envelope := await listener.queue.get()) is not None:

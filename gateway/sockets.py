@@ -1,53 +1,71 @@
-"""Socket.IO on the gateway's port: the protocol of runtime.md."""
+"""Socket.IO on the gateway's port: the protocol of runtime.md.
+
+Connect with `auth: {token, since?}`. Refusals arrive as `connect_error`:
+`unauthorized` for a bad, expired or revoked token; a sentence naming the
+problem for a bad `since` or a full server. The connection's life after that
+(rooms, catch-up, live events, revocation, slow clients) is in gateway/push.py.
+"""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import socketio
 import structlog
 
-from gateway.push import AUTHENTICATED_ROOM, session_room, team_room, user_room
+from gateway.push import REFUSED, PushHub
 from services.auth import AuthService
 from services.errors import DomainError
+from services.notifications import is_notification_id
 
 log = structlog.get_logger(__name__)
 
+UNAUTHORIZED = "unauthorized"
+BAD_SINCE = "since must be the id of a notification"
 
-def build_socketio(
-    auth: AuthService, *, cors_origins: list[str] | str = "*"
-) -> socketio.AsyncServer:
-    sio = socketio.AsyncServer(
+
+def socketio_server(*, cors_origins: list[str] | str = "*") -> socketio.AsyncServer:
+    return socketio.AsyncServer(
         async_mode="asgi", cors_allowed_origins=cors_origins, logger=False, engineio_logger=False
     )
 
-    async def announce_when_connected(sid: str, payload: dict[str, Any]) -> None:
-        # The server sends its CONNECT packet after the handler returns; an event
-        # emitted before it would reach the client before the connection does.
-        for _ in range(200):
-            if sio.manager.is_connected(sid, "/"):
-                await sio.emit("connection_ready", payload, to=sid)
-                return
-            await asyncio.sleep(0.005)
+
+def _refuse(reason: str, message: str) -> socketio.exceptions.ConnectionRefusedError:
+    REFUSED.labels(reason).inc()
+    return socketio.exceptions.ConnectionRefusedError(message)
+
+
+def build_socketio(auth: AuthService, hub: PushHub) -> socketio.AsyncServer:
+    """Registers the protocol's handlers on the hub's server and returns it."""
+    sio = hub.sio
+
+    def full() -> socketio.exceptions.ConnectionRefusedError:
+        return _refuse(
+            "limit",
+            f"server full: this gateway holds its limit of {hub.limits.max_connections} "
+            "connections; retry later or connect to another gateway",
+        )
 
     @sio.event
     async def connect(sid: str, environ: dict[str, Any], auth_data: Any = None) -> None:
-        token = auth_data.get("token") if isinstance(auth_data, dict) else None
+        if hub.full:
+            raise full()
+        data = auth_data if isinstance(auth_data, dict) else {}
+        token, since = data.get("token"), data.get("since")
         if not isinstance(token, str) or not token:
-            raise socketio.exceptions.ConnectionRefusedError("unauthorized")
+            raise _refuse("unauthorized", UNAUTHORIZED)
+        if since is not None and not is_notification_id(since):
+            raise _refuse("since", BAD_SINCE)
         try:
             principal = await auth.authenticate(token)
         except DomainError as error:
-            raise socketio.exceptions.ConnectionRefusedError("unauthorized") from error
-        rooms = [user_room(principal.user_id), *(team_room(t) for t in principal.teams)]
-        for room in (*rooms, session_room(principal.session_id), AUTHENTICATED_ROOM):
-            await sio.enter_room(sid, room)
-        await sio.save_session(
-            sid, {"user_id": principal.user_id, "session_id": principal.session_id}
-        )
-        sio.start_background_task(
-            announce_when_connected, sid, {"userId": principal.user_id, "rooms": rooms}
-        )
+            raise _refuse("unauthorized", UNAUTHORIZED) from error
+        if hub.full:  # others connected while this one authenticated
+            raise full()
+        await hub.open(sid, principal, since)
+
+    @sio.event
+    async def disconnect(sid: str, reason: Any = None) -> None:
+        await hub.close(sid)
 
     return sio

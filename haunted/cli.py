@@ -35,6 +35,8 @@ app.add_typer(topics_app, name="topics")
 app.add_typer(docs_app, name="docs")
 keys_app = typer.Typer(help="Signing keys of access tokens.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+flags_app = typer.Typer(help="Feature flags (issue 8).", no_args_is_help=True)
+app.add_typer(flags_app, name="flags")
 
 console = Console(stderr=True)
 T = TypeVar("T")
@@ -206,6 +208,105 @@ def topics_create() -> None:
     console.print(f"{len(created)} topics created, {len(catalog_topics()) - len(created)} existed")
 
 
+@app.command()
+def replay(
+    service: Annotated[str, typer.Argument(help="the service whose handler replays")],
+    from_beginning: Annotated[
+        bool, typer.Option("--from-beginning", help="from the oldest retained event (default)")
+    ] = False,
+    since: Annotated[
+        str | None, typer.Option(help="from this time on (RFC 3339, e.g. 2026-01-01T00:00Z)")
+    ] = None,
+    topic: Annotated[
+        list[str] | None, typer.Option("--topic", help="only these topics (repeatable)")
+    ] = None,
+    rebuild: Annotated[
+        bool, typer.Option("--rebuild", help="empty the service's state first, then replay all")
+    ] = False,
+) -> None:
+    """Feeds retained topics through a service's handler again: backfill or rebuild."""
+    from datetime import datetime
+
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        ProgressColumn,
+        Task,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+    from rich.text import Text
+
+    from events.broker import KafkaProducer, build_broker
+    from events.consumer import EventConsumers, RetryPolicy
+    from events.db import Database
+    from events.replay import ReplayError
+    from events.replay import replay as run_replay
+    from haunted.runtime import replay_targets
+
+    settings = _settings()
+    targets = replay_targets()
+    if service not in targets:
+        _fail(f"unknown service {service}; replayable: {', '.join(sorted(targets))}")
+    if from_beginning and since is not None:
+        _fail("give --from-beginning or --since, not both")
+    moment: datetime | None = None
+    if since is not None:
+        try:
+            moment = datetime.fromisoformat(since)
+        except ValueError:
+            _fail(f"--since {since!r} is not an RFC 3339 time")
+        assert moment is not None
+        if moment.tzinfo is None:
+            _fail("--since needs a time zone (e.g. Z or +00:00)")
+
+    class RateColumn(ProgressColumn):
+        def render(self, task: Task) -> Text:
+            speed = task.finished_speed or task.speed
+            return Text("-- ev/s" if speed is None else f"{speed:,.0f} ev/s")
+
+    async def main() -> None:
+        kafka = kafka_settings(settings)
+        db = Database(settings.database_url)
+        broker = build_broker(kafka)
+        await broker.connect()
+        retry = RetryPolicy(settings.consumer_max_attempts, settings.consumer_retry_backoff_s)
+        consumers = EventConsumers(db, KafkaProducer(broker), kafka, retry)
+        columns = (
+            TextColumn(f"replay {service}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            RateColumn(),
+            TimeRemainingColumn(),
+        )
+        try:
+            with Progress(*columns, console=console, transient=False) as bar:
+                task = bar.add_task(service, total=None)
+                report = await run_replay(
+                    targets[service],
+                    consumers,
+                    db,
+                    kafka,
+                    topics=topic,
+                    since=moment,
+                    rebuild=rebuild,
+                    progress=lambda done, total: bar.update(task, completed=done, total=total),
+                )
+        except ReplayError as error:
+            _fail(str(error))
+            return
+        finally:
+            await broker.stop()
+            await db.dispose()
+        console.print(
+            f"replayed {report.records} records: {report.handled} handled, "
+            f"{report.duplicates} duplicates, {report.dead_lettered} dead-lettered"
+        )
+
+    _run(main, until_signal=True)
+
+
 @docs_app.command("asyncapi")
 def docs_asyncapi() -> None:
     """Prints the AsyncAPI document of every topic."""
@@ -230,6 +331,49 @@ def keys_rotate() -> None:
     except ConfigurationError as error:
         _fail(str(error))
     console.print(f"new signing key {kid}; the previous one verifies until its tokens expire")
+
+
+@flags_app.command("list")
+def flags_list() -> None:
+    """Each flag with its state and strategies, from the active source (Unleash or the file)."""
+    from rich.table import Table
+
+    from events.db import Database
+    from haunted.runtime import build_flags, build_redis
+    from services.flags import FlagInfo, FlagsSourceError
+
+    settings = _settings()
+
+    async def load() -> tuple[str, list[FlagInfo]]:
+        db = Database(settings.database_url)
+        redis = build_redis(settings.redis_url)
+        try:
+            service = build_flags(settings, db, redis)
+            await service.load()
+            return service.source_name, service.flags()
+        finally:
+            await redis.aclose()
+            await db.dispose()
+
+    try:
+        source, flags = asyncio.run(load())
+    except FlagsSourceError as error:
+        _fail(str(error))
+    table = Table(title=f"Feature flags from {source}")
+    table.add_column("flag", no_wrap=True)
+    table.add_column("state")
+    table.add_column("strategies")
+    table.add_column("variants")
+    table.add_column("requires")
+    for flag in flags:
+        table.add_row(
+            flag.name,
+            "[green]on[/green]" if flag.enabled else "[red]off[/red]",
+            "\n".join(flag.strategies) or "-",
+            ", ".join(flag.variants) or "-",
+            flag.required_permission or "-",
+        )
+    Console(width=max(Console().width, 120)).print(table)
 
 
 def main() -> None:

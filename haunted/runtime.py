@@ -26,6 +26,7 @@ from events.consumer import EventConsumers, RetryPolicy
 from events.db import Database
 from events.fanout import pin_start_offsets, subscribe_fanout
 from events.outbox import OutboxRelay
+from events.replay import ReplayTarget
 from gateway import PushHub, Services, build_socketio, create_app
 from gateway.push import Presence, RealtimeLimits
 from gateway.sockets import socketio_server
@@ -33,8 +34,8 @@ from haunted import migrations
 from haunted.keyring import load_pii_keys, load_previous_public_keys
 from haunted.keys import load_signing_key
 from haunted.settings import MEMORY, Settings
-from services import analytics, notifications
-from services.analytics import AnalyticsService
+from services import analytics, flags, llm, notifications
+from services.analytics import AnalyticsLimits, AnalyticsService
 from services.auth import (
     Accounts,
     ApiKeyService,
@@ -47,6 +48,7 @@ from services.auth import (
     TeamService,
     TokenIssuer,
 )
+from services.billing import BillingConfig, BillingService, StripeGateway, load_plans
 
 log = structlog.get_logger(__name__)
 
@@ -66,6 +68,100 @@ def kafka_settings(settings: Settings, bootstrap: str | None = None) -> KafkaSet
         replication_factor=settings.kafka_replication_factor,
         session_timeout_ms=settings.kafka_session_timeout_ms,
         heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
+        fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
+    )
+
+
+def replay_targets() -> dict[str, ReplayTarget]:
+    """What `haunted replay SERVICE` can replay: each service's consumer, topics and handler."""
+    from sqlalchemy import delete
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from events.envelope import Envelope
+    from schemas import Event
+    from services.notifications.handlers import MEMBERSHIP_TOPICS, follow_memberships
+    from services.notifications.models import TeamMember as NotificationMember
+
+    async def notification_members(session: AsyncSession, event: Event, _: Envelope) -> None:
+        await follow_memberships(session, event)
+
+    async def clear_notification_members(session: AsyncSession) -> None:
+        await session.execute(delete(NotificationMember))
+
+    return {
+        "analytics": ReplayTarget(
+            analytics.CONSUMER,
+            analytics.TOPICS,
+            batch_handler=analytics.record_batch,
+            rebuild=analytics.clear_store,
+        ),
+        "notifications": ReplayTarget(
+            notifications.CONSUMER, notifications.TOPICS, handler=notifications.on_event
+        ),
+        "llm": ReplayTarget(
+            llm.CONSUMER, llm.TOPICS, handler=llm.on_subscription, rebuild=llm.clear_store
+        ),
+        # Only the membership read model: a rebuild must not notify anyone twice.
+        "notifications.memberships": ReplayTarget(
+            "notifications.memberships",
+            (*MEMBERSHIP_TOPICS, "team.role_changed"),
+            handler=notification_members,
+            rebuild=clear_notification_members,
+        ),
+    }
+
+
+def build_flags(settings: Settings, db: Database, redis: Redis) -> flags.FlagsService:
+    """Flags from the Unleash server when one is configured, else from the flags file."""
+    source: flags.FileSource | flags.UnleashServerSource = flags.FileSource(settings.flags_file)
+    if settings.unleash_url:
+        token = settings.unleash_api_token.get_secret_value() if settings.unleash_api_token else ""
+        source = flags.UnleashServerSource(
+            settings.unleash_url, token, settings.flags_app_name, settings.flags_fetch_timeout_s
+        )
+    config = flags.FlagsConfig(
+        app_name=settings.flags_app_name,
+        environment=settings.env,
+        refresh_interval_s=settings.flags_refresh_interval_s,
+        flush_interval_s=settings.flags_flush_interval_s,
+        plan_cache_ttl_s=settings.flags_plan_cache_ttl_s,
+        default_plan=settings.flags_default_plan,
+        required_permissions=settings.flags_required_permissions,
+    )
+    return flags.FlagsService(db, redis, source, config)
+
+
+def build_llm(settings: Settings, db: Database, redis: Redis) -> llm.LlmService:
+    """The LLM gateway: prompt files checked now (a broken one stops the start)."""
+    api_key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
+    provider = llm.build_provider(
+        api_key=api_key,
+        base_url=settings.openai_base_url,
+        timeout_s=settings.llm_timeout_s,
+        connect_timeout_s=settings.llm_connect_timeout_s,
+    )
+    offline = api_key is None and settings.openai_base_url is None
+    reload = settings.llm_prompts_reload
+    return llm.LlmService(
+        db,
+        redis,
+        llm.PromptLibrary(settings.llm_prompts_dir),
+        provider,
+        llm.LlmConfig(
+            default_plan_id=settings.llm_default_plan_id,
+            default_tokens_per_period=settings.llm_default_tokens_per_period,
+            tokens_per_period=settings.llm_tokens_per_period,
+            requests_per_minute=settings.llm_requests_per_minute,
+            tokens_per_minute=settings.llm_tokens_per_minute,
+            default_requests_per_minute=settings.llm_default_requests_per_minute,
+            default_tokens_per_minute=settings.llm_default_tokens_per_minute,
+            prices=settings.llm_prices,
+            max_retries=settings.llm_max_retries,
+            retry_backoff_s=settings.llm_retry_backoff_s,
+            retry_max_wait_s=settings.llm_retry_max_wait_s,
+            reload_prompts=settings.env == "dev" if reload is None else reload,
+            force_model=llm.OFFLINE_MODEL if offline else None,
+        ),
     )
 
 
@@ -98,12 +194,49 @@ def build_services(settings: Settings, db: Database, redis: Redis) -> Services:
             lockout_duration=timedelta(seconds=settings.lockout_duration_s),
         ),
     )
+    billing = BillingService(
+        db,
+        load_plans(settings.plans_file),
+        BillingConfig(
+            env=settings.env,
+            public_url=settings.billing_public_url or f"http://{settings.host}:{settings.port}",
+            webhook_secret=(
+                settings.stripe_webhook_secret.get_secret_value()
+                if settings.stripe_webhook_secret
+                else None
+            ),
+            webhook_tolerance_s=settings.stripe_webhook_tolerance_s,
+            webhook_max_body_bytes=settings.stripe_webhook_max_body_bytes,
+        ),
+        (
+            StripeGateway(
+                settings.stripe_api_key.get_secret_value(),
+                api_base=settings.stripe_api_base,
+                timeout_s=settings.stripe_timeout_s,
+            )
+            if settings.stripe_api_key
+            else None
+        ),
+    )
     return Services(
         auth=auth,
         teams=TeamService(accounts, timedelta(seconds=settings.invite_ttl_s)),
         api_keys=api_keys,
-        analytics=AnalyticsService(db),
+        analytics=AnalyticsService(
+            db,
+            redis,
+            AnalyticsLimits(
+                cache_ttl_s=settings.analytics_cache_ttl_s,
+                track_rate_limit=settings.analytics_track_rate_limit,
+                track_max_bytes=settings.analytics_track_max_bytes,
+                track_max_depth=settings.analytics_track_max_depth,
+            ),
+            redis_url=settings.redis_url,
+        ),
         notifications=notifications.NotificationsService(db),
+        flags=build_flags(settings, db, redis),
+        billing=billing,
+        llm=build_llm(settings, db, redis),
     )
 
 
@@ -189,13 +322,19 @@ class Haunted:
         routers: dict[str, Callable[[EventConsumers], KafkaRouter]] = {
             "analytics": analytics.build_router,
             "notifications": notifications.build_router,
+            "llm": llm.build_router,
+            "flags": lambda consumers: flags.build_router(
+                consumers, self.services.flags.forget_plan
+            ),
         }
         for name in self.workers:
             if name in routers:
                 self.broker.include_router(routers[name](self.consumers))
         if self.gateway:
             fanout = KafkaRouter()
-            self._fanout = subscribe_fanout(fanout, self.hub.deliver)
+            self._fanout = subscribe_fanout(
+                fanout, self.hub.deliver, fetch_max_wait_ms=self.kafka.fetch_max_wait_ms
+            )
             self.broker.include_router(fanout)
 
     async def start(self) -> None:
@@ -207,6 +346,7 @@ class Haunted:
             await pin_start_offsets(self._fanout)
         if self.gateway:
             await self.hub.start()
+            await self.services.flags.start()
         if self.workers:
             self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
         log.info("haunted started", gateway=self.gateway, workers=list(self.workers))
@@ -222,6 +362,8 @@ class Haunted:
         self.broker.running = True
 
     async def stop(self) -> None:
+        if self.gateway:
+            await self.services.flags.stop()
         self.relay.stop()
         for task in self._tasks:
             try:
@@ -231,6 +373,7 @@ class Haunted:
                 task.cancel()
         self._tasks.clear()
         await self.broker.stop()
+        await self.services.llm.close()
         await self.redis.aclose()
         await self.db.dispose()
 

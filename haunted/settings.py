@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     # The embedded broker joins a group in about session_timeout/2.
     kafka_session_timeout_ms: int = Field(6000, ge=100)
     kafka_heartbeat_interval_ms: int = Field(500, ge=10)
+    kafka_fetch_max_wait_ms: int = Field(100, ge=1, le=10_000)
 
     outbox_batch_size: int = Field(500, ge=1, le=10_000)
     outbox_poll_interval_s: float = Field(0.2, gt=0)
@@ -115,6 +116,69 @@ class Settings(BaseSettings):
     # Presence entries expire unless renewed: a dead gateway's connections vanish after the TTL.
     presence_ttl_s: float = Field(30.0, gt=0)
     presence_heartbeat_s: float = Field(10.0, gt=0)
+    # Analytics (issue 7)
+    analytics_cache_ttl_s: int = Field(300, ge=0)
+    analytics_track_rate_limit: str = "120/minute"
+    analytics_track_max_bytes: int = Field(8_192, ge=2)
+    analytics_track_max_depth: int = Field(5, ge=1)
+
+    # Billing (issue 5)
+    # Unset: infra/plans.yaml of this checkout.
+    plans_file: Path | None = None
+    stripe_webhook_tolerance_s: int = Field(300, ge=1)
+    stripe_webhook_max_body_bytes: int = Field(512 * 1024, ge=1024)
+    stripe_timeout_s: float = Field(20.0, gt=0)
+    # Where buyers come back to (checkout success, portal return, the local test
+    # checkout). Unset: http://HOST:PORT.
+    billing_public_url: str | None = None
+
+    # Feature flags (issue 8)
+    flags_file: Path = Path(__file__).resolve().parents[1] / "infra" / "flags.json"
+    flags_app_name: str = "haunted"
+    flags_refresh_interval_s: float = Field(15.0, gt=0)
+    flags_flush_interval_s: float = Field(5.0, gt=0)
+    flags_fetch_timeout_s: float = Field(5.0, gt=0)
+    flags_plan_cache_ttl_s: float = Field(30.0, ge=0)
+    flags_default_plan: str = "free"
+    # flag -> permission, for flags on an Unleash server (the file declares its own)
+    flags_required_permissions: dict[str, str] = Field(default_factory=dict)
+
+    # LLM gateway (issue 6)
+    # Prompt files; unset: prompts/ at the repository root. Reloaded on change when
+    # llm_prompts_reload is on (unset: on in dev).
+    llm_prompts_dir: Path | None = None
+    llm_prompts_reload: bool | None = None
+    llm_timeout_s: float = Field(60.0, gt=0)
+    llm_connect_timeout_s: float = Field(5.0, gt=0)
+    # Attempts per model after the first, on 429/5xx/timeouts; then the fallback models.
+    llm_max_retries: int = Field(2, ge=0)
+    llm_retry_backoff_s: float = Field(0.5, ge=0)
+    llm_retry_max_wait_s: float = Field(20.0, ge=0)
+    # Teams without a subscription (mirrors the default plan of infra/plans.yaml).
+    llm_default_plan_id: str = "free"
+    llm_default_tokens_per_period: int = Field(100_000, ge=0)
+    # Per plan id, when subscription events carry no llm_tokens_per_month entitlement.
+    llm_tokens_per_period: dict[str, int] = Field(
+        default_factory=lambda: {"free": 100_000, "pro": 5_000_000, "team": 50_000_000}
+    )
+    # Per plan id; subscription entitlements llm_requests/tokens_per_minute override.
+    llm_requests_per_minute: dict[str, int] = Field(
+        default_factory=lambda: {"free": 20, "pro": 600, "team": 3_000}
+    )
+    llm_tokens_per_minute: dict[str, int] = Field(
+        default_factory=lambda: {"free": 40_000, "pro": 1_000_000, "team": 5_000_000}
+    )
+    llm_default_requests_per_minute: int = Field(20, ge=1)
+    llm_default_tokens_per_minute: int = Field(40_000, ge=1)
+    # USD per million tokens, [prompt, completion]; unknown models cost 0.
+    llm_prices: dict[str, tuple[float, float]] = Field(
+        default_factory=lambda: {
+            "gpt-4o-mini": (0.15, 0.60),
+            "gpt-4.1-mini": (0.40, 1.60),
+            "gpt-4o": (2.50, 10.00),
+            "offline-echo": (0.0, 0.0),
+        }
+    )
 
     @model_validator(mode="after")
     def _production_refuses_defaults(self) -> Settings:

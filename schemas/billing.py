@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from schemas.base import Audience, Event, Timestamp
 
@@ -22,6 +22,9 @@ class SubscriptionActivated(_BillingEvent):
     plan_id: str
     status: str
     current_period_end: Timestamp
+    # The plan's entitlements (infra/plans.yaml); on cancel, the default plan's.
+    # A project addition to the contract: optional, so older records still read.
+    entitlements: dict[str, Any] | None = None
 
 
 class SubscriptionUpdated(_BillingEvent):
@@ -33,6 +36,9 @@ class SubscriptionUpdated(_BillingEvent):
     plan_id: str
     status: str
     current_period_end: Timestamp
+    # The plan's entitlements (infra/plans.yaml); on cancel, the default plan's.
+    # A project addition to the contract: optional, so older records still read.
+    entitlements: dict[str, Any] | None = None
 
 
 class SubscriptionCanceled(_BillingEvent):
@@ -41,6 +47,9 @@ class SubscriptionCanceled(_BillingEvent):
     subscription_id: str
     plan_id: str
     canceled_at: Timestamp
+    # The plan's entitlements (infra/plans.yaml); on cancel, the default plan's.
+    # A project addition to the contract: optional, so older records still read.
+    entitlements: dict[str, Any] | None = None
 
 
 class InvoicePaid(_BillingEvent):

@@ -157,7 +157,7 @@ def make_settings(**values: Any) -> Settings:
         "consumer_retry_backoff_s": 0.01,
         "log_json": False,
     }
-    return Settings(_env_file=None, **{**defaults, **values})  # type: ignore[call-arg]
+    return Settings(_env_file=None, **{**defaults, **values})
 
 
 @pytest.fixture

@@ -1,18 +1,28 @@
-"""Product questions: resolvers over the analytics facade."""
+"""Tracking and product questions: resolvers over the analytics facade."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from ariadne import QueryType, SchemaBindable
+from ariadne import EnumType, MutationType, ObjectType, QueryType, SchemaBindable
 from graphql import GraphQLResolveInfo
 
 from gateway.resolvers.common import caller
-from services.analytics import AnalyticsService, EventCount
+from services.analytics import (
+    ActiveUsers,
+    AnalyticsService,
+    EventCount,
+    FunnelStep,
+    Period,
+    Usage,
+)
 
 
 def bindables(analytics: AnalyticsService) -> list[SchemaBindable]:
     query = QueryType()
+    mutation = MutationType()
+    usage_point = ObjectType("UsagePoint")
 
     @query.field("eventCounts")
     async def resolve_event_counts(
@@ -24,4 +34,45 @@ def bindables(analytics: AnalyticsService) -> list[SchemaBindable]:
     ) -> list[EventCount]:
         return await analytics.event_counts(caller(info), names, since, team_id=teamId)
 
-    return [query]
+    @query.field("activeUsers")
+    async def resolve_active_users(
+        _: None, info: GraphQLResolveInfo, period: Period, teamId: str | None = None, **args: Any
+    ) -> list[ActiveUsers]:
+        return await analytics.active_users(
+            caller(info), period, args["from"], args["to"], team_id=teamId
+        )
+
+    @query.field("funnel")
+    async def resolve_funnel(
+        _: None,
+        info: GraphQLResolveInfo,
+        steps: list[str],
+        window: int = 604800,
+        since: datetime | None = None,
+        teamId: str | None = None,
+    ) -> list[FunnelStep]:
+        return await analytics.funnel(caller(info), steps, window, since, team_id=teamId)
+
+    @query.field("usage")
+    async def resolve_usage(
+        _: None,
+        info: GraphQLResolveInfo,
+        period: Period = Period.DAY,
+        teamId: str | None = None,
+        **args: Any,
+    ) -> list[Usage]:
+        return await analytics.usage(
+            caller(info), period, args.get("from"), args.get("to"), team_id=teamId
+        )
+
+    @mutation.field("track")
+    async def resolve_track(
+        _: None, info: GraphQLResolveInfo, name: str, properties: Any = None
+    ) -> bool:
+        await analytics.track(caller(info), name, properties)
+        return True
+
+    usage_point.set_alias("promptTokens", "prompt_tokens")
+    usage_point.set_alias("completionTokens", "completion_tokens")
+    usage_point.set_alias("costUsd", "cost_usd")
+    return [query, mutation, usage_point, EnumType("AnalyticsPeriod", Period)]

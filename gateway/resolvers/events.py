@@ -1,15 +1,39 @@
-"""Subscriptions: the events a caller may see, fed by this process's fan-out consumer."""
+"""Subscriptions: the events a caller may see, fed by this process's fan-out consumer.
+
+A subscription lasts until the client completes it, or until the caller's
+session ends (logout, revocation): then the whole WebSocket closes with 4403.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncGenerator
 from typing import Any
 
 from ariadne import SchemaBindable, SubscriptionType
 from graphql import GraphQLResolveInfo
+from starlette.websockets import WebSocket
 
-from gateway.push import PushHub
+from gateway.push import PushHub, notification_payload
 from gateway.resolvers.common import caller
+from schemas import NotificationCreated
+from services.principal import Principal
+
+SESSION_ENDED = 4403
+
+
+async def _close_if_session_ended(
+    hub: PushHub, principal: Principal, info: GraphQLResolveInfo
+) -> None:
+    if not hub.session_ended(principal.session_id):
+        return  # the hub dropped a subscriber too far behind: this operation completes
+    websocket = info.context.get("request")
+    if isinstance(websocket, WebSocket):
+        with contextlib.suppress(Exception):
+            await websocket.close(code=SESSION_ENDED, reason="session ended")
+        # The closing connection cancels its operations, this one included.
+        await asyncio.Future()
 
 
 def bindables(hub: PushHub) -> list[SchemaBindable]:
@@ -19,8 +43,10 @@ def bindables(hub: PushHub) -> list[SchemaBindable]:
     async def events_source(
         _: None, info: GraphQLResolveInfo, types: list[str] | None = None
     ) -> AsyncGenerator[dict[str, Any], None]:
-        async for envelope in hub.listen(caller(info), types):
+        principal = caller(info)
+        async for envelope in hub.listen(principal, types):
             yield envelope.to_push()
+        await _close_if_session_ended(hub, principal, info)
 
     @subscription.field("events")
     def events_field(event: dict[str, Any], info: GraphQLResolveInfo, **_: Any) -> dict[str, Any]:
@@ -30,17 +56,12 @@ def bindables(hub: PushHub) -> list[SchemaBindable]:
     async def notifications_source(
         _: None, info: GraphQLResolveInfo
     ) -> AsyncGenerator[dict[str, Any], None]:
-        async for envelope in hub.listen(caller(info), ["notification.created"]):
-            data = envelope.data
-            yield {
-                "id": data["notification_id"],
-                "type": data["type"],
-                "title": data["title"],
-                "body": data.get("body"),
-                "data": data.get("data"),
-                "createdAt": data["created_at"],
-                "readAt": None,
-            }
+        principal = caller(info)
+        async for envelope in hub.listen(principal, ["notification.created"]):
+            event = envelope.decode()
+            if isinstance(event, NotificationCreated):
+                yield notification_payload(event)
+        await _close_if_session_ended(hub, principal, info)
 
     @subscription.field("notifications")
     def notifications_field(item: dict[str, Any], info: GraphQLResolveInfo) -> dict[str, Any]:

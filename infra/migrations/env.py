@@ -13,7 +13,11 @@ from sqlalchemy.pool import NullPool
 import events.consumer
 import events.outbox  # noqa: F401
 import services.analytics.models
-import services.auth.models  # noqa: F401 - registers the tables on Base
+import services.auth.models
+import services.billing.models
+import services.flags.models
+import services.llm.models
+import services.notifications.models  # noqa: F401 - registers the tables on Base
 from events.db import Base, UTCDateTime
 
 target_metadata = Base.metadata

@@ -1,19 +1,51 @@
-"""The analytics facade: product questions, answered from analytics' own store."""
+"""The analytics facade: tracking, and product questions answered from analytics' own store.
+
+Answers are cached in Redis for a few minutes per (question, team, arguments):
+they go stale by time only. Redis down or cold means computing, never failing.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
+import hashlib
+import json
+import math
+import re
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any, TypeVar
 
-from sqlalchemy import and_, func, or_, select
+import structlog
+from limits import parse
+from limits.aio.strategies import MovingWindowRateLimiter
+from limits.storage import storage_from_string
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+from sqlalchemy import ColumnElement, and_, func, literal_column, or_, select
 
 from events.db import Database
+from events.outbox import add_event
+from schemas import CATALOG, AnalyticsTracked
 from services.analytics.models import AnalyticsEvent, TeamMember
-from services.errors import BadUserInput
+from services.errors import BadUserInput, RateLimited, Unauthenticated
 from services.principal import Principal, requires
 
+log = structlog.get_logger(__name__)
+
 MAX_NAMES = 100
+MAX_STEPS = 10
+MAX_BUCKETS = 400
+NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.:-]{0,99}")
+T = TypeVar("T")
+
+
+class Period(StrEnum):
+    DAY = "DAY"
+    WEEK = "WEEK"
+    MONTH = "MONTH"
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,9 +54,133 @@ class EventCount:
     count: int
 
 
+@dataclass(frozen=True, slots=True)
+class ActiveUsers:
+    start: datetime
+    users: int
+
+
+@dataclass(frozen=True, slots=True)
+class FunnelStep:
+    name: str
+    users: int
+    conversion: float  # of the first step's users
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    start: datetime
+    prompts: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+
+
+@dataclass(frozen=True, slots=True)
+class AnalyticsLimits:
+    cache_ttl_s: int = 300
+    track_rate_limit: str = "120/minute"
+    track_max_bytes: int = 8_192
+    track_max_depth: int = 5
+
+
+def _limits_storage(redis_url: str) -> tuple[str, dict[str, str]]:
+    """The `limits` storage for the app's Redis URL (memory:// stays in-process)."""
+    if redis_url == "memory://":
+        return "async+memory://", {}
+    return "async+" + redis_url, {"implementation": "redispy"}
+
+
+def bucket_start(moment: datetime, period: Period) -> datetime:
+    day = moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    if period is Period.WEEK:
+        return day - timedelta(days=day.weekday())  # ISO weeks start on Monday
+    if period is Period.MONTH:
+        return day.replace(day=1)
+    return day
+
+
+def next_bucket(start: datetime, period: Period) -> datetime:
+    if period is Period.DAY:
+        return start + timedelta(days=1)
+    if period is Period.WEEK:
+        return start + timedelta(weeks=1)
+    return (start + timedelta(days=32)).replace(day=1)
+
+
+def _depth(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + max((_depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_depth(v) for v in value), default=0)
+    return 0
+
+
 class AnalyticsService:
-    def __init__(self, db: Database) -> None:
+    def __init__(
+        self,
+        db: Database,
+        redis: Redis | None = None,
+        limits: AnalyticsLimits | None = None,
+        *,
+        redis_url: str = "memory://",
+    ) -> None:
         self._db = db
+        self._redis = redis
+        self._limits = limits or AnalyticsLimits()
+        uri, options = _limits_storage(redis_url)
+        self._limiter = MovingWindowRateLimiter(storage_from_string(uri, **options))
+        self._track_rate = parse(self._limits.track_rate_limit)
+
+    # Tracking
+
+    async def track(
+        self, principal: Principal, name: str, properties: dict[str, Any] | None = None
+    ) -> None:
+        """Publishes analytics.tracked for the caller, in the caller's default team."""
+        if not isinstance(principal, Principal):
+            raise Unauthenticated("authentication required")
+        if not NAME.fullmatch(name) or name in CATALOG:
+            raise BadUserInput(
+                "name must be 1-100 letters, digits, '_', '.', ':' or '-', start with a "
+                "letter, and not be a domain event type",
+                field="name",
+            )
+        properties = {} if properties is None else properties
+        if not isinstance(properties, dict):
+            raise BadUserInput("properties must be a JSON object", field="properties")
+        size = len(json.dumps(properties, separators=(",", ":")).encode())
+        if size > self._limits.track_max_bytes:
+            raise BadUserInput(
+                f"properties take at most {self._limits.track_max_bytes} bytes as JSON",
+                field="properties",
+            )
+        if _depth(properties) > self._limits.track_max_depth:
+            raise BadUserInput(
+                f"properties nest at most {self._limits.track_max_depth} levels",
+                field="properties",
+            )
+        await self._hit_rate_limit(principal.user_id)
+        event = AnalyticsTracked(
+            name=name,
+            user_id=principal.user_id,
+            team_id=principal.default_team_id,
+            properties=properties,
+        )
+        async with self._db.transaction() as session:
+            add_event(session, event)
+
+    async def _hit_rate_limit(self, user_id: str) -> None:
+        if not await self._limiter.hit(self._track_rate, "analytics", "track", user_id):
+            stats = await self._limiter.get_window_stats(
+                self._track_rate, "analytics", "track", user_id
+            )
+            retry_after = max(1, math.ceil(stats.reset_time - time.time()))
+            raise RateLimited(
+                f"too many tracked events; retry in {retry_after} s", retryAfter=retry_after
+            )
+
+    # Questions
 
     @requires("analytics:read")
     async def event_counts(
@@ -36,21 +192,232 @@ class AnalyticsService:
         team_id: str | None = None,
     ) -> list[EventCount]:
         """How often each event type occurred in the caller's team."""
-        team = team_id
+        team = team_id or ""
         if names is not None and len(names) > MAX_NAMES:
             raise BadUserInput(f"names takes at most {MAX_NAMES} entries", field="names")
-        members = select(TeamMember.user_id).where(TeamMember.team_id == team)
-        # Events that name the team, and team-less events of its members (e.g. logins).
-        in_team = or_(
-            AnalyticsEvent.team_id == team,
-            and_(AnalyticsEvent.team_id.is_(None), AnalyticsEvent.user_id.in_(members)),
-        )
-        query = select(AnalyticsEvent.type, func.count()).where(in_team)
-        if names is not None:
-            query = query.where(AnalyticsEvent.type.in_(list(names)))
-        if since is not None:
-            query = query.where(AnalyticsEvent.time >= since)
-        query = query.group_by(AnalyticsEvent.type).order_by(AnalyticsEvent.type)
-        async with self._db.read() as session:
-            rows = (await session.execute(query)).all()
-        return [EventCount(name, count) for name, count in rows]
+        args = {"names": sorted(names) if names is not None else None, "since": since}
+
+        async def compute() -> list[EventCount]:
+            query = select(AnalyticsEvent.type, func.count()).where(_in_team(team))
+            if names is not None:
+                query = query.where(AnalyticsEvent.type.in_(list(names)))
+            if since is not None:
+                query = query.where(AnalyticsEvent.time >= since)
+            query = query.group_by(AnalyticsEvent.type).order_by(AnalyticsEvent.type)
+            async with self._db.read() as session:
+                rows = (await session.execute(query)).all()
+            return [EventCount(name, count) for name, count in rows]
+
+        return await self._cached("event_counts", team, args, compute, EventCount)
+
+    @requires("analytics:read")
+    async def active_users(
+        self,
+        principal: Principal,
+        period: Period,
+        start: datetime,
+        end: datetime,
+        *,
+        team_id: str | None = None,
+    ) -> list[ActiveUsers]:
+        """Distinct users with any event per period in [start, end), empty periods as 0."""
+        team = team_id or ""
+        buckets = self._buckets(period, start, end)
+
+        async def compute() -> list[ActiveUsers]:
+            grouped = (
+                select(
+                    self._bucket_expression(period).label("bucket"),
+                    func.count(func.distinct(AnalyticsEvent.user_id)),
+                )
+                .where(_in_team(team), AnalyticsEvent.user_id.is_not(None))
+                .where(AnalyticsEvent.time >= start, AnalyticsEvent.time < end)
+                .group_by(literal_column("bucket"))
+            )
+            async with self._db.read() as session:
+                rows = (await session.execute(grouped)).all()
+            counts = {_bucket_key(value): users for value, users in rows}
+            return [ActiveUsers(b, counts.get(b.date().isoformat(), 0)) for b in buckets]
+
+        args = {"period": period.value, "from": start, "to": end}
+        return await self._cached("active_users", team, args, compute, ActiveUsers)
+
+    @requires("analytics:read")
+    async def funnel(
+        self,
+        principal: Principal,
+        steps: Sequence[str],
+        window_s: int = 7 * 24 * 3600,
+        since: datetime | None = None,
+        *,
+        team_id: str | None = None,
+    ) -> list[FunnelStep]:
+        """Users who did the steps in order, each within `window_s` of their first step."""
+        team = team_id or ""
+        if not 1 <= len(steps) <= MAX_STEPS:
+            raise BadUserInput(f"steps takes 1 to {MAX_STEPS} event names", field="steps")
+        if window_s < 1:
+            raise BadUserInput("window must be at least 1 second", field="window")
+        args = {"steps": list(steps), "window": window_s, "since": since}
+
+        async def compute() -> list[FunnelStep]:
+            query = (
+                select(AnalyticsEvent.user_id, AnalyticsEvent.type, AnalyticsEvent.time)
+                .where(_in_team(team), AnalyticsEvent.user_id.is_not(None))
+                .where(AnalyticsEvent.type.in_(set(steps)))
+                .order_by(AnalyticsEvent.user_id, AnalyticsEvent.time, AnalyticsEvent.id)
+            )
+            if since is not None:
+                query = query.where(AnalyticsEvent.time >= since)
+            per_user: dict[str, list[tuple[str, datetime]]] = defaultdict(list)
+            async with self._db.read() as session:
+                for user_id, kind, moment in await session.execute(query):
+                    per_user[user_id or ""].append((kind, moment))
+            reached = [0] * len(steps)
+            window = timedelta(seconds=window_s)
+            for events in per_user.values():
+                for level in range(_furthest_step(events, steps, window)):
+                    reached[level] += 1
+            first = reached[0]
+            return [
+                FunnelStep(name, users, users / first if first else 0.0)
+                for name, users in zip(steps, reached, strict=True)
+            ]
+
+        return await self._cached("funnel", team, args, compute, FunnelStep)
+
+    @requires("analytics:read")
+    async def usage(
+        self,
+        principal: Principal,
+        period: Period = Period.DAY,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        *,
+        team_id: str | None = None,
+    ) -> list[Usage]:
+        """LLM prompts, tokens and cost per period from prompt.completed (default: 30 days)."""
+        team = team_id or ""
+        end = end or next_bucket(bucket_start(datetime.now(UTC), period), period)
+        start = start or end - timedelta(days=30)
+        buckets = self._buckets(period, start, end)
+
+        async def compute() -> list[Usage]:
+            props = AnalyticsEvent.properties
+            query = (
+                select(
+                    self._bucket_expression(period).label("bucket"),
+                    func.count(),
+                    func.coalesce(func.sum(props["prompt_tokens"].as_integer()), 0),
+                    func.coalesce(func.sum(props["completion_tokens"].as_integer()), 0),
+                    func.coalesce(func.sum(props["cost_usd"].as_float()), 0.0),
+                )
+                .where(AnalyticsEvent.team_id == team, AnalyticsEvent.type == "prompt.completed")
+                .where(AnalyticsEvent.time >= start, AnalyticsEvent.time < end)
+                .group_by(literal_column("bucket"))
+            )
+            async with self._db.read() as session:
+                rows = (await session.execute(query)).all()
+            found = {_bucket_key(b): (n, p, c, cost) for b, n, p, c, cost in rows}
+            out = []
+            for b in buckets:
+                n, p, c, cost = found.get(b.date().isoformat(), (0, 0, 0, 0.0))
+                out.append(Usage(b, int(n), int(p), int(c), round(float(cost), 6)))
+            return out
+
+        args = {"period": period.value, "from": start, "to": end}
+        return await self._cached("usage", team, args, compute, Usage)
+
+    # Helpers
+
+    def _buckets(self, period: Period, start: datetime, end: datetime) -> list[datetime]:
+        if end <= start:
+            raise BadUserInput("to must be after from", field="to")
+        buckets = [bucket_start(start, period)]
+        while (following := next_bucket(buckets[-1], period)) < end:
+            buckets.append(following)
+            if len(buckets) > MAX_BUCKETS:
+                raise BadUserInput(f"at most {MAX_BUCKETS} periods per question", field="from")
+        return buckets
+
+    def _bucket_expression(self, period: Period) -> ColumnElement[Any]:
+        """The period's first day as 'YYYY-MM-DD' text (UTC), on either database."""
+        column = AnalyticsEvent.time
+        if self._db.is_sqlite:
+            if period is Period.DAY:
+                return func.strftime("%Y-%m-%d", column)
+            if period is Period.WEEK:
+                return func.date(column, "-6 days", "weekday 1")
+            return func.strftime("%Y-%m-01", column)
+        unit = {Period.DAY: "day", Period.WEEK: "week", Period.MONTH: "month"}[period]
+        truncated = func.date_trunc(unit, func.timezone("UTC", column))
+        return func.to_char(truncated, "YYYY-MM-DD")
+
+    async def _cached(
+        self,
+        question: str,
+        team: str,
+        args: dict[str, Any],
+        compute: Callable[[], Awaitable[list[T]]],
+        kind: type[T],
+    ) -> list[T]:
+        ttl = self._limits.cache_ttl_s
+        if self._redis is None or ttl <= 0:
+            return await compute()
+        digest = hashlib.sha256(json.dumps(args, default=str, sort_keys=True).encode()).hexdigest()
+        key = f"analytics:v1:{question}:{team}:{digest[:32]}"
+        try:
+            hit = await self._redis.get(key)
+        except (RedisError, OSError) as error:
+            log.warning("analytics cache unavailable", error=repr(error))
+            return await compute()
+        if hit is not None:
+            return [_load(kind, item) for item in json.loads(hit)]
+        result = await compute()
+        try:
+            payload = json.dumps([asdict(item) for item in result], default=str)  # type: ignore[call-overload]
+            await self._redis.set(key, payload, ex=ttl)
+        except (RedisError, OSError) as error:
+            log.warning("analytics cache unavailable", error=repr(error))
+        return result
+
+
+def _in_team(team: str) -> ColumnElement[bool]:
+    """Events that name the team, and team-less events of its members (e.g. logins)."""
+    members = select(TeamMember.user_id).where(TeamMember.team_id == team, TeamMember.active)
+    return or_(
+        AnalyticsEvent.team_id == team,
+        and_(AnalyticsEvent.team_id.is_(None), AnalyticsEvent.user_id.in_(members)),
+    )
+
+
+def _bucket_key(value: Any) -> str:
+    return str(value)[:10]
+
+
+def _furthest_step(
+    events: list[tuple[str, datetime]], steps: Sequence[str], window: timedelta
+) -> int:
+    """How many steps in order the user reached from their best first step."""
+    best = 0
+    for index, (kind, began) in enumerate(events):
+        if kind != steps[0]:
+            continue
+        level = 1
+        for later_kind, moment in events[index + 1 :]:
+            if level == len(steps) or moment - began > window:
+                break
+            if later_kind == steps[level]:
+                level += 1
+        best = max(best, level)
+        if best == len(steps):
+            break
+    return best
+
+
+def _load(kind: type[T], item: dict[str, Any]) -> T:
+    values = {
+        name: datetime.fromisoformat(value) if name == "start" else value
+        for name, value in item.items()
+    }
+    return kind(**values)

@@ -14,6 +14,7 @@ from sqlalchemy import select, update
 from services.auth.accounts import Accounts
 from services.auth.crypto import token_hash
 from services.auth.models import ApiKey
+from services.auth.sessions import TOMBSTONE, TOMBSTONE_TTL_S
 from services.auth.views import ApiKeyView
 from services.errors import BadUserInput, Forbidden, NotFound, Unauthenticated
 from services.principal import ALL_PERMISSIONS, Principal, requires
@@ -103,7 +104,7 @@ class ApiKeyService:
                 .where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
                 .values(revoked_at=datetime.now(UTC))
             )
-        await self._redis.delete(_CACHE + key_id)
+        await self._redis.set(_CACHE + key_id, TOMBSTONE, ex=TOMBSTONE_TTL_S)
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def authenticate(self, token: str) -> Principal:
@@ -133,7 +134,7 @@ class ApiKeyService:
 
     async def _record(self, key_id: str) -> dict[str, Any] | None:
         cached = await self._redis.get(_CACHE + key_id)
-        if cached is not None:
+        if cached is not None and cached != TOMBSTONE:
             record: dict[str, Any] | None = json.loads(cached)
             return record
         async with self._db.read() as session:
@@ -146,5 +147,5 @@ class ApiKeyService:
             "permissions": list(key.permissions),
             "revoked": key.revoked_at is not None,
         }
-        await self._redis.set(_CACHE + key_id, json.dumps(record), ex=_CACHE_TTL_S)
+        await self._redis.set(_CACHE + key_id, json.dumps(record), ex=_CACHE_TTL_S, nx=True)
         return record

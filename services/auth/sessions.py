@@ -8,6 +8,10 @@ from redis.asyncio import Redis
 
 _SESSION = "haunted:session:"
 _ROLES = "haunted:roles:"
+# Left in place of dropped roles for a moment: a request that read the old
+# memberships just before the change cannot cache them back (fills are NX).
+TOMBSTONE = b"-"
+TOMBSTONE_TTL_S = 10
 
 
 class SessionStore:
@@ -29,15 +33,19 @@ class SessionStore:
             pipe.get(_ROLES + user_id)
             owner, roles = await pipe.execute()
         alive = owner is not None and owner.decode() == user_id
-        return alive, (json.loads(roles) if roles is not None else None)
+        if roles is None or roles == TOMBSTONE:
+            return alive, None
+        return alive, json.loads(roles)
 
     async def cache_roles(self, user_id: str, roles: dict[str, str]) -> None:
-        await self._redis.set(_ROLES + user_id, json.dumps(roles), ex=self._roles_ttl_s)
+        await self._redis.set(_ROLES + user_id, json.dumps(roles), ex=self._roles_ttl_s, nx=True)
 
     async def forget_roles(self, *user_ids: str) -> None:
         """Called right after a membership change commits: the next request reloads."""
-        if user_ids:
-            await self._redis.delete(*(_ROLES + user_id for user_id in user_ids))
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for user_id in user_ids:
+                pipe.set(_ROLES + user_id, TOMBSTONE, ex=TOMBSTONE_TTL_S)
+            await pipe.execute()
 
     async def delete(self, *session_ids: str) -> int:
         if not session_ids:

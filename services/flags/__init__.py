@@ -1,1 +1,23 @@
-"""Feature flags: Unleash-backed, evaluated in-process (issue: feature flags)."""
+"""Feature flags: Unleash definitions from a server or the flags file, evaluated in-process."""
+
+from services.flags.handlers import CONSUMER, build_router
+from services.flags.service import FlagInfo, FlagsConfig, FlagsService, FlagVariant
+from services.flags.unleash import (
+    FileSource,
+    FlagsSourceError,
+    UnleashServerSource,
+    parse_definitions,
+)
+
+__all__ = [
+    "CONSUMER",
+    "FileSource",
+    "FlagInfo",
+    "FlagVariant",
+    "FlagsConfig",
+    "FlagsService",
+    "FlagsSourceError",
+    "UnleashServerSource",
+    "build_router",
+    "parse_definitions",
+]

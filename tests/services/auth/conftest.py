@@ -74,12 +74,11 @@ async def facades(settings: Settings) -> AsyncIterator[Haunted]:
 
 @pytest.fixture
 async def role_team(facades: Haunted) -> RoleTeam:
-    haunted = facades
-    owner = await sign_up(haunted)
+    owner = await sign_up(facades)
     accounts = {"owner": owner}
     for role in ROLES:
         if role != "owner":
-            accounts[role] = await join(haunted, owner, owner.own_team_id, role)
+            accounts[role] = await join(facades, owner, owner.own_team_id, role)
     return RoleTeam(owner.own_team_id, accounts)
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import inspect
 import uuid
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any, get_type_hints
 
 from gateway import Services
 from haunted.runtime import Haunted
-from services.analytics import AnalyticsService
+from services.analytics import AnalyticsService, Period
 from services.auth import ApiKeyService, TeamService
 from services.errors import DomainError
 from services.principal import ROLE_PERMISSIONS, ROLES, Principal, guarded_permission
@@ -24,6 +25,8 @@ OWNER = ADMIN | {"team:delete"}
 ISSUE_MATRIX = {"viewer": VIEWER, "member": MEMBER, "admin": ADMIN, "owner": OWNER}
 
 FACADES = (TeamService, ApiKeyService, AnalyticsService)
+
+WEEK_START = datetime(2026, 1, 5, tzinfo=UTC)
 
 Call = Callable[[Services, Principal, RoleTeam], Awaitable[object]]
 
@@ -50,14 +53,26 @@ CALLS: dict[str, Call] = {
         p, "no-such-key", team_id=t.team_id
     ),
     "AnalyticsService.event_counts": lambda s, p, t: s.analytics.event_counts(p, team_id=t.team_id),
+    "AnalyticsService.active_users": lambda s, p, t: s.analytics.active_users(
+        p, Period.DAY, WEEK_START, WEEK_START + timedelta(days=7), team_id=t.team_id
+    ),
+    "AnalyticsService.funnel": lambda s, p, t: s.analytics.funnel(
+        p, ["user.registered", "user.logged_in"], team_id=t.team_id
+    ),
+    "AnalyticsService.usage": lambda s, p, t: s.analytics.usage(p, team_id=t.team_id),
 }
 LAST = ("TeamService.leave",)
 
 
-def guarded_operations() -> dict[str, str]:
-    """ "Class.method" -> permission, for every method carrying the guard."""
+def all_facades() -> dict[str, type]:
+    """Services field -> facade class: every facade the gateway calls."""
+    return {name: hint for name, hint in get_type_hints(Services).items() if isinstance(hint, type)}
+
+
+def guarded_operations(facades: Iterable[type] = FACADES) -> dict[str, str]:
+    """Class.method -> permission, for every method carrying the guard."""
     found: dict[str, str] = {}
-    for facade in FACADES:
+    for facade in facades:
         for name, method in inspect.getmembers(facade, inspect.isfunction):
             permission = guarded_permission(method)
             if permission is not None:
@@ -68,6 +83,14 @@ def guarded_operations() -> dict[str, str]:
 def test_role_permissions_are_the_issues_matrix() -> None:
     assert tuple(ROLES) == ("owner", "admin", "member", "viewer")
     assert {role: set(perms) for role, perms in ROLE_PERMISSIONS.items()} == ISSUE_MATRIX
+
+
+def test_every_guard_names_a_permission_some_role_grants() -> None:
+    """A misspelt permission would lock every role out of an operation."""
+    facades = all_facades()
+    assert set(FACADES) <= set(facades.values())
+    everywhere = guarded_operations(facades.values())
+    assert {name: perm for name, perm in everywhere.items() if perm not in OWNER} == {}
 
 
 def test_every_guarded_operation_is_in_the_matrix() -> None:
@@ -109,6 +132,35 @@ async def test_every_role_against_every_guarded_operation(
             if not allowed:
                 assert await snapshot(facades) == before, f"{role} {name} changed rows"
     assert mismatches == []
+
+
+async def test_other_facades_refuse_every_role_without_the_permission(
+    facades: Haunted, role_team: RoleTeam
+) -> None:
+    """The facades whose allowed calls reach outside (Stripe, LLM providers): the
+    refusals only, which the guard decides before the method runs."""
+    mismatches: list[str] = []
+    principals = {role: await principal_of(facades, role_team[role]) for role in ROLES}
+    before = await snapshot(facades)
+    for field, facade in all_facades().items():
+        if facade in FACADES:
+            continue
+        for name, permission in guarded_operations([facade]).items():
+            method = getattr(getattr(facades.services, field), name.split(".")[1])
+            parameters = list(inspect.signature(method).parameters.values())[1:]
+            filler = [None for p in parameters if p.kind is p.POSITIONAL_OR_KEYWORD]
+            for role in ROLES:
+                if permission in ISSUE_MATRIX[role]:
+                    continue
+                try:
+                    await method(principals[role], *filler, team_id=role_team.team_id)
+                    code = "OK"
+                except DomainError as error:
+                    code = error.code
+                if code != "FORBIDDEN":
+                    mismatches.append(f"{role} {name} ({permission}): {code}")
+    assert mismatches == []
+    assert await snapshot(facades) == before
 
 
 GUARDED_DOCUMENTS = {

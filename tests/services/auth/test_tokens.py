@@ -27,16 +27,23 @@ def issuer(key: SigningKey) -> TokenIssuer:
 def _claims(**overrides: object) -> dict[str, object]:
     now = int(time.time())
     claims: dict[str, object] = {
-        "iss": "haunted", "aud": "haunted", "sub": "u1", "sid": "s1",
-        "iat": now, "nbf": now, "exp": now + 60, "jti": "j1",
+        "iss": "haunted",
+        "aud": "haunted",
+        "sub": "u1",
+        "sid": "s1",
+        "iat": now,
+        "nbf": now,
+        "exp": now + 60,
+        "jti": "j1",
     }
     claims.update(overrides)
     return {k: v for k, v in claims.items() if v is not None}
 
 
 def _sign(key: SigningKey, claims: dict[str, object], **headers: str) -> str:
-    return jwt.encode(claims, key.private_pem.decode(), algorithm="RS256",
-                      headers={"kid": key.kid, **headers})
+    return jwt.encode(
+        claims, key.private_pem.decode(), algorithm="RS256", headers={"kid": key.kid, **headers}
+    )
 
 
 def _b64(data: dict[str, object]) -> str:
@@ -85,8 +92,9 @@ def test_unknown_kid_is_refused(issuer: TokenIssuer, key: SigningKey) -> None:
 
 def test_a_key_not_ours_is_refused(issuer: TokenIssuer, key: SigningKey) -> None:
     other = generate_signing_key()
-    forged = jwt.encode(_claims(), other.private_pem.decode(), algorithm="RS256",
-                        headers={"kid": key.kid})
+    forged = jwt.encode(
+        _claims(), other.private_pem.decode(), algorithm="RS256", headers={"kid": key.kid}
+    )
     with pytest.raises(Unauthenticated):
         issuer.verify(forged)
 
@@ -130,8 +138,13 @@ def test_rotated_out_key_still_verifies_until_dropped(key: SigningKey) -> None:
     old = TokenIssuer(key, issuer="haunted", audience="haunted", ttl=timedelta(hours=1))
     token, _ = old.issue("u1", "s1")
     new_key = generate_signing_key()
-    rotated = TokenIssuer(new_key, verify_only=[key.public_pem], issuer="haunted",
-                          audience="haunted", ttl=timedelta(hours=1))
+    rotated = TokenIssuer(
+        new_key,
+        verify_only=[key.public_pem],
+        issuer="haunted",
+        audience="haunted",
+        ttl=timedelta(hours=1),
+    )
     assert rotated.verify(token).user_id == "u1"
     assert jwt.get_unverified_header(rotated.issue("u2", "s2")[0])["kid"] == new_key.kid
     assert {k["kid"] for k in rotated.jwks()["keys"]} == {key.kid, new_key.kid}

@@ -1,0 +1,1 @@
+"""Benchmarks of the foundation (`make bench`): each against a baseline of the same run."""

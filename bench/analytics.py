@@ -1,0 +1,158 @@
+"""Analytics ingest and replay against a raw consumer baseline, in one run.
+
+    python -m bench.analytics [--events N] [--backend real|embedded]
+
+A topic is pre-filled with N `analytics.tracked` events. The baseline is a raw
+aiokafka consumer reading them without storing anything. Then:
+- live ingest: the analytics consumer group (FastStream, batched multi-row
+  INSERT ... ON CONFLICT DO NOTHING per fetched batch) from offset 0 until all
+  N rows are stored;
+- replay --rebuild: the store emptied and rebuilt by `events.replay.replay`
+  through the same batch handler.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from faststream.kafka import KafkaRouter
+from sqlalchemy import func, select
+
+from bench.common import BACKENDS, Backend, embedded_broker, heading, line, quiet_logs, stores
+from events.broker import KafkaProducer, KafkaSettings, build_broker, ensure_topics
+from events.consumer import EventConsumers
+from events.db import Database
+from events.envelope import Envelope
+from events.replay import replay
+from haunted.runtime import replay_targets
+from schemas import AnalyticsTracked
+from services import analytics
+from services.analytics.models import AnalyticsEvent
+
+TOPIC = AnalyticsTracked.topic
+
+
+async def prefill(bootstrap: str, count: int) -> None:
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=512 * 1024, acks=1
+    )
+    await producer.start()
+    try:
+        pending = []
+        for index in range(count):
+            envelope = Envelope.wrap(
+                AnalyticsTracked(
+                    name=f"step{index % 5}",
+                    user_id=f"u{index % 5000}",
+                    team_id=f"t{index % 50}",
+                    properties={"n": index, "plan": "pro"},
+                )
+            )
+            headers = [(k, v.encode()) for k, v in envelope.headers().items()]
+            pending.append(
+                await producer.send(TOPIC, envelope.value(), key=envelope.key, headers=headers)
+            )
+            if len(pending) >= 5_000:
+                await asyncio.gather(*pending)
+                pending.clear()
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+
+
+async def raw_read(bootstrap: str, count: int) -> float:
+    """Seconds for a raw consumer to read `count` records of the topic (no decoding)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(TOPIC, p) for p in consumer.partitions_for_topic(TOPIC) or ()]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        seen = 0
+        started = time.perf_counter()
+        while seen < count:
+            batches = await consumer.getmany(timeout_ms=1000, max_records=1000)
+            seen += sum(len(records) for records in batches.values())
+        return time.perf_counter() - started
+    finally:
+        await consumer.stop()
+
+
+async def stored(db: Database) -> int:
+    async with db.read() as session:
+        return int(await session.scalar(select(func.count()).select_from(AnalyticsEvent)) or 0)
+
+
+async def live_ingest(db: Database, kafka: KafkaSettings, count: int) -> float:
+    broker = build_broker(kafka)
+    consumers = EventConsumers(db, KafkaProducer(broker), kafka)
+    router = KafkaRouter()
+    # A fresh group name per run: it starts from offset 0.
+    consumers.subscribe_batch(
+        router, f"bench-{uuid.uuid4().hex[:6]}", [TOPIC], analytics.record_batch
+    )
+    broker.include_router(router)
+    started = time.perf_counter()
+    await broker.start()
+    try:
+        while await stored(db) < count:
+            await asyncio.sleep(0.2)
+        return time.perf_counter() - started
+    finally:
+        await broker.stop()
+
+
+async def run(backend: Backend, count: int) -> None:
+    quiet_logs()
+    with tempfile.TemporaryDirectory() as directory:
+        async with embedded_broker() as tansu, stores(backend, Path(directory)) as store:
+            kafka = KafkaSettings(tansu.bootstrap_servers, session_timeout_ms=6000)
+            await ensure_topics(kafka)
+            heading(f"analytics ingest, {count:,} events, {backend} backend")
+            started = time.perf_counter()
+            await prefill(tansu.bootstrap_servers, count)
+            line("pre-fill", f"{time.perf_counter() - started:.1f} s")
+            raw = count / await raw_read(tansu.bootstrap_servers, count)
+            line("raw aiokafka read (baseline)", f"{raw:,.0f} events/s")
+
+            db = Database(store.database_url)
+            try:
+                live = count / await live_ingest(db, kafka, count)
+                line("live ingest into the store", f"{live:,.0f} events/s")
+                line("ratio live / raw", f"{live / raw:.2f}")
+
+                broker = build_broker(kafka)
+                await broker.connect()
+                consumers = EventConsumers(db, KafkaProducer(broker), kafka)
+                started = time.perf_counter()
+                report = await replay(
+                    replay_targets()["analytics"], consumers, db, kafka, rebuild=True
+                )
+                seconds = time.perf_counter() - started
+                await broker.stop()
+                rebuilt = await stored(db)
+                assert rebuilt == count, f"the rebuild stored {rebuilt}, not {count}: {report}"
+                line("replay --rebuild", f"{seconds:.1f} s ({report.records / seconds:,.0f} ev/s)")
+                line("ratio replay / raw", f"{report.records / seconds / raw:.2f}")
+            finally:
+                await db.dispose()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.analytics")
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--backend", choices=[*BACKENDS, "both"], default="real")
+    args = parser.parse_args(argv)
+    for backend in BACKENDS if args.backend == "both" else (args.backend,):
+        asyncio.run(run(backend, args.events))
+
+
+if __name__ == "__main__":
+    main()

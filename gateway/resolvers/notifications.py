@@ -1,0 +1,68 @@
+"""The inbox and presence: resolvers over the notifications facade and the push hub."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ariadne import MutationType, ObjectType, QueryType, SchemaBindable
+from graphql import GraphQLArgument, GraphQLID, GraphQLObjectType, GraphQLResolveInfo, GraphQLSchema
+
+from gateway.push import OnlineMember, PushHub, notification_payload
+from gateway.resolvers.common import caller
+from services.notifications import NotificationsService
+
+
+class NotificationsCursor(SchemaBindable):
+    """Adds `after: ID` to the contract's Query.notifications (an SDL extension
+    cannot add an argument to an existing field; the contract allows adding one)."""
+
+    def bind_to_schema(self, schema: GraphQLSchema) -> None:
+        query = schema.query_type
+        assert isinstance(query, GraphQLObjectType)
+        query.fields["notifications"].args.setdefault(
+            "after",
+            GraphQLArgument(
+                GraphQLID,
+                description="The id of the last notification of the previous page: "
+                "the page starts just below it.",
+            ),
+        )
+
+
+def bindables(notifications: NotificationsService, hub: PushHub) -> list[SchemaBindable]:
+    query, mutation = QueryType(), MutationType()
+    online_member = ObjectType("OnlineMember")
+
+    @query.field("notifications")
+    async def resolve_notifications(
+        _: None,
+        info: GraphQLResolveInfo,
+        first: int = 20,
+        unreadOnly: bool = False,
+        after: str | None = None,
+    ) -> list[dict[str, Any]]:
+        page = await notifications.notifications(caller(info), first, unreadOnly, after)
+        return [notification_payload(item) for item in page]
+
+    @query.field("unreadCount")
+    async def resolve_unread_count(_: None, info: GraphQLResolveInfo) -> int:
+        return await notifications.unread_count(caller(info))
+
+    @query.field("onlineMembers")
+    async def resolve_online_members(
+        _: None, info: GraphQLResolveInfo, teamId: str | None = None
+    ) -> list[OnlineMember]:
+        team_id = caller(info).require("team:read", teamId)
+        return await hub.presence.online(team_id)
+
+    @mutation.field("markNotificationRead")
+    async def resolve_mark_read(_: None, info: GraphQLResolveInfo, id: str) -> bool:
+        return await notifications.mark_read(caller(info), id)
+
+    @mutation.field("markAllNotificationsRead")
+    async def resolve_mark_all_read(_: None, info: GraphQLResolveInfo) -> int:
+        return await notifications.mark_all_read(caller(info))
+
+    online_member.set_alias("userId", "user_id")
+
+    return [query, mutation, online_member, NotificationsCursor()]

@@ -1,0 +1,65 @@
+"""The LLM gateway's read model of plans, fed by subscription events (replayable)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from faststream.kafka import KafkaRouter
+from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from events.consumer import EventConsumers
+from events.envelope import Envelope
+from schemas import Event, SubscriptionActivated, SubscriptionCanceled, SubscriptionUpdated
+from services.llm.models import TeamPlan
+
+CONSUMER = "llm"
+TOPICS = ("subscription.activated", "subscription.updated", "subscription.canceled")
+
+
+def _limit(entitlements: dict[str, Any] | None, name: str) -> int | None:
+    value = (entitlements or {}).get(name)
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+async def on_subscription(session: AsyncSession, event: Event, envelope: Envelope) -> None:
+    """Keeps the team's latest plan; an older event (replay, reordering) changes nothing."""
+    if not isinstance(event, SubscriptionActivated | SubscriptionUpdated | SubscriptionCanceled):
+        return
+    row = await session.get(TeamPlan, event.team_id)
+    if row is not None and row.event_time > envelope.time:
+        return
+    if row is None:
+        row = TeamPlan(team_id=event.team_id)
+        session.add(row)
+    # Entitlements travel in the event's data when billing sends them (read raw, so
+    # this works whatever the schema class declares); else settings give the plan's.
+    raw = envelope.data.get("entitlements")
+    entitlements = raw if isinstance(raw, dict) else None
+    row.subscription_id = event.subscription_id
+    row.event_time = envelope.time
+    row.tokens_per_period = _limit(entitlements, "llm_tokens_per_month")
+    row.requests_per_minute = _limit(entitlements, "llm_requests_per_minute")
+    row.tokens_per_minute = _limit(entitlements, "llm_tokens_per_minute")
+    if isinstance(event, SubscriptionCanceled):
+        row.plan_id = event.plan_id
+        row.status = "canceled"
+        row.period_end = None
+    else:
+        row.plan_id = event.plan_id
+        row.status = event.status
+        row.period_end = event.current_period_end
+
+
+async def clear_store(session: AsyncSession) -> None:
+    """Empties the read model, before a rebuild by replay."""
+    await session.execute(delete(TeamPlan))
+
+
+def build_router(consumers: EventConsumers) -> KafkaRouter:
+    router = KafkaRouter()
+    consumers.subscribe(router, CONSUMER, TOPICS, on_subscription)
+    return router
+
+
+__all__ = ["CONSUMER", "TOPICS", "build_router", "clear_store", "on_subscription"]

@@ -1,0 +1,466 @@
+"""The LLM gateway facade: runs prompt files against a provider, metered and within quota.
+
+Every call ends in exactly one event through the outbox: `prompt.completed`
+(tokens, latency, cost) or `prompt.failed` (an error code). Logs carry ids and
+counts only, never variables or text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import random
+import time
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from redis.asyncio import Redis
+
+from events.db import Database
+from events.outbox import add_event
+from schemas import PromptCompleted, PromptFailed
+from services.errors import DomainError, QuotaExceeded, RateLimited
+from services.llm.models import TeamPlan
+from services.llm.prompts import Prompt, PromptFileError, PromptLibrary
+from services.llm.provider import (
+    ChatRequest,
+    Completion,
+    Provider,
+    ProviderError,
+    StreamCut,
+    estimate_tokens,
+    messages_tokens,
+)
+from services.llm.quotas import PlanLimits, Quotas, Usage, month_end
+from services.principal import Principal, requires
+
+log = structlog.get_logger(__name__)
+
+ACTIVE_STATUSES = frozenset({"active", "trialing", "past_due"})
+_CACHE = "haunted:llm:cache:"
+
+
+class ProviderUnavailable(DomainError):
+    """Every attempt on every model failed; the code stays the contract's INTERNAL."""
+
+    code = "INTERNAL"
+
+
+@dataclass(frozen=True, slots=True)
+class LlmConfig:
+    default_plan_id: str = "free"
+    default_tokens_per_period: int = 100_000
+    tokens_per_period: Mapping[str, int] = field(default_factory=dict)
+    requests_per_minute: Mapping[str, int] = field(default_factory=dict)
+    tokens_per_minute: Mapping[str, int] = field(default_factory=dict)
+    default_requests_per_minute: int = 20
+    default_tokens_per_minute: int = 40_000
+    # USD per million tokens: (prompt, completion).
+    prices: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    max_retries: int = 2
+    retry_backoff_s: float = 0.5
+    retry_max_wait_s: float = 20.0
+    reload_prompts: bool = False
+    force_model: str | None = None  # the offline model answers for every prompt
+
+
+@dataclass(frozen=True, slots=True)
+class PromptResult:
+    """What callPrompt answers; fields are named as in the GraphQL schema."""
+
+    requestId: str
+    text: str
+    model: str
+    promptTokens: int
+    completionTokens: int
+    cached: bool = False
+    costUsd: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class StreamItem:
+    """A text delta, or (done) the final record with the usage."""
+
+    requestId: str
+    delta: str | None = None
+    done: bool = False
+    model: str | None = None
+    promptTokens: int | None = None
+    completionTokens: int | None = None
+    costUsd: float | None = None
+    cached: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LlmUsage:
+    teamId: str
+    planId: str
+    tokensUsed: int
+    tokensPerPeriod: int
+    periodEnd: datetime
+    requestsPerMinute: int
+    tokensPerMinute: int
+    requestsThisMinute: int
+    tokensThisMinute: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Call:
+    request_id: str
+    user_id: str
+    team_id: str
+    prompt: Prompt
+    messages: list[dict[str, str]]
+    limits: PlanLimits
+    started: float
+
+
+class LlmService:
+    def __init__(
+        self,
+        db: Database,
+        redis: Redis,
+        prompts: PromptLibrary,
+        provider: Provider,
+        config: LlmConfig | None = None,
+    ) -> None:
+        self._db = db
+        self._redis = redis
+        self._prompts = prompts
+        self._provider = provider
+        self._config = config or LlmConfig()
+        self.quotas = Quotas(redis)
+
+    @property
+    def provider(self) -> Provider:
+        return self._provider
+
+    async def close(self) -> None:
+        await self._provider.close()
+
+    def _library(self) -> PromptLibrary:
+        if self._config.reload_prompts:
+            try:
+                if self._prompts.refresh():
+                    log.info("prompts reloaded", count=len(self._prompts))
+            except PromptFileError as error:
+                log.error("prompt reload failed; serving the last good set", error=str(error))
+        return self._prompts
+
+    @requires("llm:call")
+    async def prompts(self, principal: Principal, *, team_id: str | None = None) -> list[Prompt]:
+        return list(self._library())
+
+    # --- plans and quotas -------------------------------------------------------------
+
+    async def limits(self, team_id: str) -> PlanLimits:
+        """The team's plan from the read model, read per call: a change applies at once."""
+        async with self._db.read() as session:
+            row = await session.get(TeamPlan, team_id)
+        config = self._config
+        now = datetime.now(UTC)
+        active = row is not None and row.status in ACTIVE_STATUSES
+        plan_id = row.plan_id if row is not None and active else config.default_plan_id
+        tokens = row.tokens_per_period if row is not None else None
+        if tokens is None:
+            tokens = config.tokens_per_period.get(plan_id, config.default_tokens_per_period)
+        period_end = row.period_end if row is not None and active else None
+        if period_end is None or period_end <= now:
+            period_end = month_end(now)
+        rpm = (
+            row.requests_per_minute if row is not None else None
+        ) or config.requests_per_minute.get(plan_id, config.default_requests_per_minute)
+        tpm = (row.tokens_per_minute if row is not None else None) or config.tokens_per_minute.get(
+            plan_id, config.default_tokens_per_minute
+        )
+        return PlanLimits(plan_id, tokens, rpm, tpm, period_end)
+
+    @requires("llm:call")
+    async def usage(self, principal: Principal, *, team_id: str | None = None) -> LlmUsage:
+        assert team_id is not None  # set by @requires
+        limits = await self.limits(team_id)
+        usage: Usage = await self.quotas.usage(team_id, limits)
+        return LlmUsage(
+            team_id,
+            limits.plan_id,
+            usage.tokens_used,
+            limits.tokens_per_period,
+            limits.period_end,
+            limits.requests_per_minute,
+            limits.tokens_per_minute,
+            usage.requests_this_minute,
+            usage.tokens_this_minute,
+        )
+
+    def cost_usd(self, model: str, prompt_tokens: int, completion_tokens: int) -> float:
+        prompt_price, completion_price = self._config.prices.get(model, (0.0, 0.0))
+        return round((prompt_tokens * prompt_price + completion_tokens * completion_price) / 1e6, 8)
+
+    # --- calls --------------------------------------------------------------------------
+
+    async def _begin(
+        self, principal: Principal, path: str, variables: Mapping[str, Any] | None, team_id: str
+    ) -> _Call:
+        prompt = self._library().get(path)
+        values = prompt.validate(variables)
+        messages = prompt.render(values)
+        call = _Call(
+            uuid.uuid4().hex,
+            principal.user_id,
+            team_id,
+            prompt,
+            messages,
+            await self.limits(team_id),
+            time.perf_counter(),
+        )
+        try:
+            await self.quotas.admit(team_id, call.limits)
+        except (QuotaExceeded, RateLimited) as error:
+            await self._failed(call, error.code)
+            raise
+        return call
+
+    def _requests(self, call: _Call) -> list[ChatRequest]:
+        spec = call.prompt.spec
+        models = (self._config.force_model,) if self._config.force_model else call.prompt.models
+        return [
+            ChatRequest(model, call.messages, spec.temperature, spec.max_tokens) for model in models
+        ]
+
+    async def _wait_before_retry(self, error: ProviderError, attempt: int) -> None:
+        if error.retry_after_s is not None:
+            delay = error.retry_after_s
+        else:
+            delay = self._config.retry_backoff_s * 2**attempt * (0.5 + random.random() / 2)  # noqa: S311
+        await asyncio.sleep(min(delay, self._config.retry_max_wait_s))
+
+    def _cache_key(self, call: _Call) -> str | None:
+        if call.prompt.spec.cache_ttl_s <= 0:
+            return None
+        model = self._config.force_model or call.prompt.spec.model
+        material = call.prompt.cache_key_material(call.messages, model)
+        return _CACHE + hashlib.sha256(material.encode()).hexdigest()
+
+    async def _cached(self, call: _Call) -> Completion | None:
+        key = self._cache_key(call)
+        if key is None:
+            return None
+        raw = await self._redis.get(key)
+        if raw is None:
+            return None
+        data = json.loads(raw)
+        return Completion(
+            data["text"], data["model"], data["prompt_tokens"], data["completion_tokens"]
+        )
+
+    async def _store(self, call: _Call, completion: Completion) -> None:
+        key = self._cache_key(call)
+        if key is None:
+            return
+        value = json.dumps(
+            {
+                "text": completion.text,
+                "model": completion.model,
+                "prompt_tokens": completion.prompt_tokens,
+                "completion_tokens": completion.completion_tokens,
+            }
+        )
+        await self._redis.set(key, value, ex=call.prompt.spec.cache_ttl_s)
+
+    @requires("llm:call")
+    async def call_prompt(
+        self,
+        principal: Principal,
+        path: str,
+        variables: Mapping[str, Any] | None = None,
+        *,
+        team_id: str | None = None,
+    ) -> PromptResult:
+        """Renders and runs a prompt: retries with backoff, then the fallback models."""
+        assert team_id is not None  # set by @requires
+        call = await self._begin(principal, path, variables, team_id)
+        cached = await self._cached(call)
+        if cached is not None:
+            await self._completed(call, cached, cached=True)
+            return self._result(call, cached, cached=True)
+        last: ProviderError | None = None
+        for request in self._requests(call):
+            for attempt in range(self._config.max_retries + 1):
+                try:
+                    completion = await self._provider.complete(request)
+                except ProviderError as error:
+                    last = error
+                    log.warning(
+                        "llm attempt failed",
+                        request_id=call.request_id,
+                        model=request.model,
+                        attempt=attempt,
+                        code=error.code,
+                    )
+                    if not error.retryable or attempt == self._config.max_retries:
+                        break
+                    await self._wait_before_retry(error, attempt)
+                    continue
+                await self.quotas.record(
+                    team_id, call.limits, completion.prompt_tokens + completion.completion_tokens
+                )
+                await self._store(call, completion)
+                await self._completed(call, completion, cached=False)
+                return self._result(call, completion, cached=False)
+        code = last.code if last is not None else "NO_MODEL"
+        await self._failed(call, code)
+        raise ProviderUnavailable(
+            f"the model provider failed for prompt {path} ({code})", requestId=call.request_id
+        )
+
+    @requires("llm:call")
+    async def stream_prompt(
+        self,
+        principal: Principal,
+        path: str,
+        variables: Mapping[str, Any] | None = None,
+        *,
+        team_id: str | None = None,
+    ) -> AsyncIterator[StreamItem]:
+        """Validates and admits the call now; the returned iterator streams it."""
+        assert team_id is not None  # set by @requires
+        call = await self._begin(principal, path, variables, team_id)
+        return self._stream(call)
+
+    async def _stream(self, call: _Call) -> AsyncIterator[StreamItem]:
+        cached = await self._cached(call)
+        if cached is not None:
+            await self._completed(call, cached, cached=True)
+            yield StreamItem(call.request_id, delta=cached.text)
+            yield self._final(call, cached, cached=True)
+            return
+        last: ProviderError | None = None
+        finished = False
+        sent: list[str] = []
+        try:
+            for request in self._requests(call):
+                for attempt in range(self._config.max_retries + 1):
+                    try:
+                        async for part in self._provider.stream(request):
+                            if isinstance(part, Completion):
+                                await self.quotas.record(
+                                    call.team_id,
+                                    call.limits,
+                                    part.prompt_tokens + part.completion_tokens,
+                                )
+                                await self._store(call, part)
+                                await self._completed(call, part, cached=False)
+                                finished = True
+                                yield self._final(call, part, cached=False)
+                                return
+                            sent.append(part)
+                            yield StreamItem(call.request_id, delta=part)
+                    except StreamCut as cut:
+                        # Text already went out: no retry; the tokens still count.
+                        partial = cut.partial
+                        await self.quotas.record(
+                            call.team_id,
+                            call.limits,
+                            partial.prompt_tokens + partial.completion_tokens,
+                        )
+                        await self._failed(call, cut.code)
+                        finished = True
+                        raise ProviderUnavailable(
+                            f"the model stream broke for prompt {call.prompt.path}",
+                            requestId=call.request_id,
+                        ) from None
+                    except ProviderError as error:
+                        last = error
+                        if not error.retryable or attempt == self._config.max_retries:
+                            break
+                        await self._wait_before_retry(error, attempt)
+            code = last.code if last is not None else "NO_MODEL"
+            await self._failed(call, code)
+            finished = True
+            raise ProviderUnavailable(
+                f"the model provider failed for prompt {call.prompt.path} ({code})",
+                requestId=call.request_id,
+            )
+        finally:
+            if not finished:  # the client went away mid-stream: what was generated counts
+                used = messages_tokens(call.messages) + estimate_tokens("".join(sent))
+                await asyncio.shield(self._abandoned(call, used))
+
+    # --- results and events -------------------------------------------------------------
+
+    def _result(self, call: _Call, completion: Completion, *, cached: bool) -> PromptResult:
+        return PromptResult(
+            call.request_id,
+            completion.text,
+            completion.model,
+            completion.prompt_tokens,
+            completion.completion_tokens,
+            cached,
+            0.0
+            if cached
+            else self.cost_usd(
+                completion.model, completion.prompt_tokens, completion.completion_tokens
+            ),
+        )
+
+    def _final(self, call: _Call, completion: Completion, *, cached: bool) -> StreamItem:
+        result = self._result(call, completion, cached=cached)
+        return StreamItem(
+            call.request_id,
+            done=True,
+            model=result.model,
+            promptTokens=result.promptTokens,
+            completionTokens=result.completionTokens,
+            costUsd=result.costUsd,
+            cached=cached,
+        )
+
+    async def _completed(self, call: _Call, completion: Completion, *, cached: bool) -> None:
+        latency_ms = round((time.perf_counter() - call.started) * 1000)
+        cost = (
+            0.0
+            if cached
+            else self.cost_usd(
+                completion.model, completion.prompt_tokens, completion.completion_tokens
+            )
+        )
+        async with self._db.transaction() as session:
+            add_event(
+                session,
+                PromptCompleted(
+                    request_id=call.request_id,
+                    user_id=call.user_id,
+                    team_id=call.team_id,
+                    prompt_path=call.prompt.path,
+                    prompt_version=call.prompt.version,
+                    model=completion.model,
+                    prompt_tokens=completion.prompt_tokens,
+                    completion_tokens=completion.completion_tokens,
+                    latency_ms=latency_ms,
+                    cost_usd=cost,
+                    cached=cached,
+                ),
+            )
+
+    async def _abandoned(self, call: _Call, tokens: int) -> None:
+        await self.quotas.record(call.team_id, call.limits, tokens)
+        await self._failed(call, "CLIENT_CLOSED")
+
+    async def _failed(self, call: _Call, code: str) -> None:
+        log.info("llm call failed", request_id=call.request_id, team_id=call.team_id, code=code)
+        async with self._db.transaction() as session:
+            add_event(
+                session,
+                PromptFailed(
+                    request_id=call.request_id,
+                    user_id=call.user_id,
+                    team_id=call.team_id,
+                    prompt_path=call.prompt.path,
+                    error_code=code,
+                ),
+            )

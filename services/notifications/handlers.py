@@ -1,0 +1,192 @@
+"""Notifications consumes requests and the domain events worth telling someone about.
+
+For each it decides the recipients (a user, or members of a team from its own
+read model of memberships), adds one inbox row per recipient and publishes
+`notification.created` for each, in the same transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+
+from faststream.kafka import KafkaRouter
+from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from events.consumer import EventConsumers
+from events.envelope import Envelope
+from events.outbox import add_event
+from schemas import (
+    Event,
+    NotificationCreated,
+    NotificationRequested,
+    TeamMemberAdded,
+    TeamMemberRemoved,
+    TeamRoleChanged,
+    UserRegistered,
+)
+from services.notifications.ids import encode, next_id
+from services.notifications.models import Inbox, Notification, TeamMember
+from services.notifications.templates import TEMPLATES, Recipients, Rendered, render, requested
+from services.principal import ROLE_PERMISSIONS
+
+CONSUMER = "notifications"
+MEMBERSHIP_TOPICS = (
+    "user.registered",
+    "team.member_added",
+    "team.member_removed",
+    "team.role_changed",
+)
+TOPICS = tuple(dict.fromkeys(["notification.requested", *MEMBERSHIP_TOPICS, *TEMPLATES]))
+_ZERO_ID = encode(0)
+
+
+async def on_event(session: AsyncSession, event: Event, envelope: Envelope) -> None:
+    """Follows memberships, then notifies whoever the event concerns."""
+    await follow_memberships(session, event)
+    if isinstance(event, NotificationRequested):
+        rendered = requested(event.type, event.title, event.body, event.data)
+        if event.user_id is not None:
+            recipients: list[str] = [event.user_id]
+        else:
+            recipients = await team_members(session, event.team_id or "")
+    else:
+        made = render(envelope.type, event)
+        if made is None:
+            return
+        rendered = made
+        recipients = await recipients_of(session, TEMPLATES[envelope.type].recipients, event)
+    await add_to_inboxes(session, recipients, rendered, envelope.id)
+
+
+async def follow_memberships(session: AsyncSession, event: Event) -> None:
+    if isinstance(event, UserRegistered):
+        await _upsert_member(session, event.team_id, event.user_id, "owner")
+    elif isinstance(event, TeamMemberAdded | TeamRoleChanged):
+        await _upsert_member(session, event.team_id, event.user_id, event.role)
+    elif isinstance(event, TeamMemberRemoved):
+        await session.execute(
+            delete(TeamMember).where(
+                TeamMember.team_id == event.team_id, TeamMember.user_id == event.user_id
+            )
+        )
+
+
+async def _upsert_member(session: AsyncSession, team_id: str, user_id: str, role: str) -> None:
+    member = await session.get(TeamMember, (team_id, user_id))
+    if member is None:
+        session.add(TeamMember(team_id=team_id, user_id=user_id, role=role))
+    else:
+        member.role = role
+
+
+async def team_members(
+    session: AsyncSession, team_id: str, permission: str | None = None
+) -> list[str]:
+    rows = (
+        await session.execute(
+            select(TeamMember.user_id, TeamMember.role).where(TeamMember.team_id == team_id)
+        )
+    ).all()
+    return [
+        user_id
+        for user_id, role in rows
+        if permission is None or permission in ROLE_PERMISSIONS.get(role, frozenset())
+    ]
+
+
+async def recipients_of(session: AsyncSession, recipients: Recipients, event: Event) -> list[str]:
+    if recipients is Recipients.USER:
+        return [event.user_id]  # type: ignore[attr-defined]
+    team_id: str = event.team_id  # type: ignore[attr-defined]
+    if recipients is Recipients.TEAM_BILLING:
+        return await team_members(session, team_id, "billing:read")
+    return await team_members(session, team_id)
+
+
+async def add_to_inboxes(
+    session: AsyncSession,
+    user_ids: Iterable[str],
+    rendered: Rendered,
+    source_event_id: str,
+    now: datetime | None = None,
+) -> list[str]:
+    """Adds the notification to each user's inbox once; returns the new notification ids."""
+    wanted = sorted(set(user_ids))
+    if not wanted:
+        return []
+    already = set(
+        await session.scalars(
+            select(Notification.user_id).where(
+                Notification.source_event_id == source_event_id,
+                Notification.user_id.in_(wanted),
+            )
+        )
+    )
+    wanted = [user_id for user_id in wanted if user_id not in already]
+    if not wanted:
+        return []
+    inboxes = await _lock_inboxes(session, wanted)
+    now = now or datetime.now(UTC)
+    created: list[str] = []
+    for user_id in wanted:
+        inbox = inboxes[user_id]
+        inbox.last_id = notification_id = next_id(now, inbox.last_id)
+        session.add(
+            Notification(
+                id=notification_id,
+                user_id=user_id,
+                type=rendered.type,
+                title=rendered.title,
+                body=rendered.body,
+                data=rendered.data,
+                source_event_id=source_event_id,
+                created_at=now,
+            )
+        )
+        add_event(
+            session,
+            NotificationCreated(
+                notification_id=notification_id,
+                user_id=user_id,
+                type=rendered.type,
+                title=rendered.title,
+                body=rendered.body,
+                data=rendered.data,
+                created_at=now,
+            ),
+        )
+        created.append(notification_id)
+    return created
+
+
+async def _lock_inboxes(session: AsyncSession, user_ids: Sequence[str]) -> dict[str, Inbox]:
+    """Each user's inbox row, created if missing, locked until commit (PostgreSQL; SQLite
+    has one writer at a time), in id order so that two transactions never deadlock."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    await session.execute(
+        insert(Inbox)
+        .values([{"user_id": user_id, "last_id": _ZERO_ID} for user_id in user_ids])
+        .on_conflict_do_nothing(index_elements=["user_id"])
+    )
+    rows = await session.scalars(
+        select(Inbox)
+        .where(Inbox.user_id.in_(list(user_ids)))
+        .order_by(Inbox.user_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return {inbox.user_id: inbox for inbox in rows}
+
+
+def build_router(consumers: EventConsumers) -> KafkaRouter:
+    router = KafkaRouter()
+    consumers.subscribe(router, CONSUMER, TOPICS, on_event)
+    return router
+
+
+__all__ = ["CONSUMER", "TOPICS", "add_to_inboxes", "build_router", "on_event"]

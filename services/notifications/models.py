@@ -1,0 +1,55 @@
+"""Tables only the notifications service touches: inboxes and its view of team memberships."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from events.db import Base
+
+
+class Notification(Base):
+    """One notification in one user's inbox."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        # A redelivered or replayed event never lands twice in an inbox.
+        UniqueConstraint("source_event_id", "user_id"),
+        Index("ix_notifications_user_id_id", "user_id", "id"),
+        Index("ix_notifications_user_id_read_at", "user_id", "read_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(26), primary_key=True)  # ids.py: grows per user
+    user_id: Mapped[str] = mapped_column(String(64))
+    type: Mapped[str] = mapped_column(String(100))
+    title: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str | None] = mapped_column(Text)
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    source_event_id: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column()
+    read_at: Mapped[datetime | None] = mapped_column()
+
+
+class Inbox(Base):
+    """Each user's last notification id: the row that orders a user's notifications.
+
+    Locking it while a notification is added makes ids grow in commit order.
+    """
+
+    __tablename__ = "notification_inboxes"
+
+    user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_id: Mapped[str] = mapped_column(String(26))
+
+
+class TeamMember(Base):
+    """Notifications' own read model of memberships, built from auth events."""
+
+    __tablename__ = "notification_team_members"
+
+    team_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+    role: Mapped[str] = mapped_column(String(20))

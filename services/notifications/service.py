@@ -1,0 +1,116 @@
+"""The notifications facade: a user's inbox, read and marked by its owner."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+
+from events.db import Database
+from services.errors import BadUserInput, NotFound
+from services.notifications.ids import is_notification_id
+from services.notifications.models import Notification
+from services.principal import Principal
+
+MAX_PAGE = 100
+MAX_MISSED = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationView:
+    id: str
+    type: str
+    title: str
+    body: str | None
+    data: dict[str, Any] | None
+    created_at: datetime
+    read_at: datetime | None
+
+
+def _view(row: Notification) -> NotificationView:
+    return NotificationView(
+        row.id, row.type, row.title, row.body, row.data, row.created_at, row.read_at
+    )
+
+
+def check_notification_id(value: str, field: str) -> str:
+    if not is_notification_id(value):
+        raise BadUserInput(f"{field} is not a notification id", field=field)
+    return value
+
+
+class NotificationsService:
+    """Each caller sees and changes only their own inbox."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def notifications(
+        self,
+        principal: Principal,
+        first: int = 20,
+        unread_only: bool = False,
+        after: str | None = None,
+    ) -> list[NotificationView]:
+        """The caller's notifications, newest first; `after` is the last id of the previous
+        page (a cursor: the next page starts just below it)."""
+        if not 1 <= first <= MAX_PAGE:
+            raise BadUserInput(f"first must be between 1 and {MAX_PAGE}", field="first")
+        query = select(Notification).where(Notification.user_id == principal.user_id)
+        if after is not None:
+            query = query.where(Notification.id < check_notification_id(after, "after"))
+        if unread_only:
+            query = query.where(Notification.read_at.is_(None))
+        query = query.order_by(Notification.id.desc()).limit(first)
+        async with self._db.read() as session:
+            rows = (await session.scalars(query)).all()
+        return [_view(row) for row in rows]
+
+    async def missed(
+        self, principal: Principal, since: str, limit: int = MAX_MISSED
+    ) -> list[NotificationView]:
+        """The caller's notifications created after `since`, oldest first (recovery).
+
+        Ids grow per user in commit order, so this is exact: nothing committed
+        after `since` is missing, nothing before it is repeated.
+        """
+        check_notification_id(since, "since")
+        query = (
+            select(Notification)
+            .where(Notification.user_id == principal.user_id, Notification.id > since)
+            .order_by(Notification.id)
+            .limit(limit)
+        )
+        async with self._db.read() as session:
+            rows = (await session.scalars(query)).all()
+        return [_view(row) for row in rows]
+
+    async def unread_count(self, principal: Principal) -> int:
+        query = select(func.count()).where(
+            Notification.user_id == principal.user_id, Notification.read_at.is_(None)
+        )
+        async with self._db.read() as session:
+            return int(await session.scalar(query) or 0)
+
+    async def mark_read(self, principal: Principal, notification_id: str) -> bool:
+        """Marks one of the caller's notifications read (again is fine); NOT_FOUND otherwise."""
+        check_notification_id(notification_id, "id")
+        async with self._db.transaction() as session:
+            row = await session.get(Notification, notification_id)
+            if row is None or row.user_id != principal.user_id:
+                raise NotFound("no such notification", field="id")
+            if row.read_at is None:
+                row.read_at = datetime.now(UTC)
+        return True
+
+    async def mark_all_read(self, principal: Principal) -> int:
+        """Marks every unread notification of the caller read; returns how many."""
+        async with self._db.transaction() as session:
+            result = await session.execute(
+                update(Notification)
+                .where(Notification.user_id == principal.user_id, Notification.read_at.is_(None))
+                .values(read_at=datetime.now(UTC))
+            )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -1,0 +1,90 @@
+"""Helpers for billing tests: Stripe-shaped events, signed as Stripe signs them."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select
+
+from events.db import Database
+from events.outbox import OutboxRecord
+from services.billing import LOCAL_WEBHOOK_SECRET, sign_payload
+from services.billing.models import BillingCustomer, StripeWebhookEvent
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:16]}"
+
+
+def stripe_event(
+    type_: str, obj: dict[str, Any], *, created: int | None = None, event_id: str | None = None
+) -> dict[str, Any]:
+    return {
+        "id": event_id or new_id("evt"),
+        "object": "event",
+        "type": type_,
+        "created": int(time.time()) if created is None else created,
+        "livemode": False,
+        "data": {"object": obj},
+    }
+
+
+def subscription(
+    sub_id: str, customer: str, status: str = "active", price: str = "price_pro_monthly_test"
+) -> dict[str, Any]:
+    return {
+        "id": sub_id,
+        "object": "subscription",
+        "customer": customer,
+        "status": status,
+        "cancel_at_period_end": False,
+        "current_period_end": int(time.time()) + 30 * 24 * 3600,
+        "metadata": {},
+        "items": {"object": "list", "data": [{"price": {"id": price}}]},
+    }
+
+
+def invoice(inv_id: str, customer: str, sub_id: str, attempt: int = 1) -> dict[str, Any]:
+    return {
+        "id": inv_id,
+        "object": "invoice",
+        "customer": customer,
+        "subscription": sub_id,
+        "amount_paid": 2900,
+        "amount_due": 2900,
+        "currency": "usd",
+        "attempt_count": attempt,
+    }
+
+
+def signed(event: dict[str, Any], *, secret: str = LOCAL_WEBHOOK_SECRET, at: int | None = None):
+    payload = json.dumps(event).encode()
+    return payload, sign_payload(payload, secret, at)
+
+
+async def link_customer(db: Database, team_id: str, customer: str) -> None:
+    async with db.transaction() as session:
+        session.add(
+            BillingCustomer(
+                team_id=team_id, stripe_customer_id=customer, created_at=datetime.now(UTC)
+            )
+        )
+
+
+async def outbox_topics(db: Database) -> list[str]:
+    async with db.read() as session:
+        rows = await session.scalars(select(OutboxRecord.topic).order_by(OutboxRecord.seq))
+    return [topic for topic in rows if not topic.startswith(("user.", "team."))]
+
+
+async def count(db: Database, model: Any) -> int:
+    async with db.read() as session:
+        return int(await session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+async def processed_events(db: Database) -> int:
+    return await count(db, StripeWebhookEvent)
