@@ -6,7 +6,7 @@ from dataclasses import asdict
 from typing import Any
 
 from ariadne import MutationType, ObjectType, QueryType, SchemaBindable
-from graphql import GraphQLResolveInfo
+from graphql import FieldNode, GraphQLResolveInfo
 from starlette.requests import HTTPConnection
 
 from gateway.resolvers.common import caller
@@ -31,6 +31,14 @@ def client_info(info: GraphQLResolveInfo) -> ClientInfo:
     return ClientInfo(
         ip=request.client.host if request.client else None,
         user_agent=request.headers.get("user-agent"),
+    )
+
+
+def _selects_only_id(info: GraphQLResolveInfo) -> bool:
+    selection_set = info.field_nodes[0].selection_set
+    return selection_set is not None and all(
+        isinstance(node, FieldNode) and node.name.value in ("id", "__typename")
+        for node in selection_set.selections
     )
 
 
@@ -68,8 +76,13 @@ def bindables(
 
     @query.field("me")
     async def resolve_me(_: None, info: GraphQLResolveInfo) -> UserView | None:
-        principal = info.context.get("principal")
-        return await auth.me(principal) if principal else None
+        principal: Principal | None = info.context.get("principal")
+        if principal is None:
+            return None
+        if principal.api_key_id is None and _selects_only_id(info):
+            # The token already proved who this is: no database read for `me { id }`.
+            return UserView(principal.user_id, "", [])
+        return await auth.me(principal)
 
     @query.field("sessions")
     async def resolve_sessions(_: None, info: GraphQLResolveInfo) -> list[dict[str, Any]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -65,6 +66,7 @@ class TokenIssuer:
         issuer: str,
         audience: str,
         ttl: timedelta,
+        cache_size: int = 10_000,
     ) -> None:
         self._kid = signing.kid
         self._signer = jwk.construct(signing.private_pem.decode(), ALGORITHM)
@@ -81,6 +83,8 @@ class TokenIssuer:
         self._issuer = issuer
         self._audience = audience
         self._ttl = ttl
+        self._cache_size = cache_size
+        self._verified: OrderedDict[str, AccessClaims] = OrderedDict()
 
     @staticmethod
     def _jwk(kid: str, public_pem: bytes) -> dict[str, str]:
@@ -116,7 +120,24 @@ class TokenIssuer:
         return token, expires_at.replace(microsecond=0)
 
     def verify(self, token: str) -> AccessClaims:
-        """Checks signature (RS256 only), issuer, audience and expiry."""
+        """Checks signature (RS256 only), issuer, audience and expiry.
+
+        A token verified before is answered from a bounded cache until it
+        expires: the same string, so the same signature, so the same answer.
+        """
+        cached = self._verified.get(token)
+        if cached is not None:
+            if cached.expires_at > datetime.now(UTC):
+                self._verified.move_to_end(token)
+                return cached
+            del self._verified[token]
+        claims = self._verify(token)
+        self._verified[token] = claims
+        if len(self._verified) > self._cache_size:
+            self._verified.popitem(last=False)
+        return claims
+
+    def _verify(self, token: str) -> AccessClaims:
         try:
             header = jwt.get_unverified_header(token)
             key = self._verifiers.get(header.get("kid", ""))
