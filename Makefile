@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: dev test lint typecheck architecture unit bench lock clean
+.PHONY: dev test lint typecheck architecture bench lock clean
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,7 @@ dev: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python -m schemas.snapshot --check
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -31,8 +32,17 @@ architecture: $(STAMP)
 test: $(STAMP) lint typecheck architecture
 	$(BIN)/pytest
 
+# Every benchmark against its baseline, with modest sizes (each module takes
+# larger ones: see bench/README.md). Needs wrk for the gateway's (apt-get install wrk).
 bench: $(STAMP)
 	$(BIN)/python -m bench
+	$(BIN)/python -m bench.auth
+	$(BIN)/python -m bench.graphql_gateway
+	$(BIN)/python -m bench.realtime --connections 2000
+	$(BIN)/python -m bench.analytics --events 50000
+	$(BIN)/python -m bench.billing
+	$(BIN)/python -m bench.llm
+	$(BIN)/python -m bench.flags
 
 # Re-resolve the locked versions from pyproject.toml's ranges.
 lock:
