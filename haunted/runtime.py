@@ -19,7 +19,7 @@ import structlog
 from fastapi import FastAPI
 from faststream.kafka import KafkaBroker, KafkaRouter
 from faststream.kafka.subscriber.usecase import LogicSubscriber
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 
 from events.broker import KafkaProducer, KafkaSettings, build_broker, ensure_topics
 from events.consumer import EventConsumers, RetryPolicy
@@ -55,10 +55,13 @@ log = structlog.get_logger(__name__)
 SERVICES = ("auth", "billing", "llm", "notifications", "analytics", "flags")
 
 
-def build_redis(url: str) -> Redis:
+def build_redis(url: str, max_connections: int = 200) -> Redis:
     if url == MEMORY:
         return fakeredis.FakeAsyncRedis()
-    return Redis.from_url(url)
+    # A burst (thousands of socket handshakes) waits for a connection instead of
+    # failing once the pool is full, which redis-py's default pool does.
+    pool = BlockingConnectionPool.from_url(url, max_connections=max_connections, timeout=10)
+    return Redis(connection_pool=pool)
 
 
 def kafka_settings(settings: Settings, bootstrap: str | None = None) -> KafkaSettings:

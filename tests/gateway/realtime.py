@@ -97,7 +97,7 @@ class Recorder:
         self.connects += 1
 
     async def connect(self, url: str, auth: dict[str, Any] | Callable[[], dict[str, Any]]) -> None:
-        await self.sio.connect(url, auth=auth, transports=["websocket"], wait_timeout=5)
+        await self.sio.connect(url, auth=auth, transports=["websocket"], wait_timeout=10)
 
     async def try_connect(self, url: str, auth: dict[str, Any]) -> Any:
         """Connects, expecting a refusal; returns the connect_error data."""

@@ -53,7 +53,9 @@ async def test_revoking_a_session_disconnects_its_sockets(server: Server) -> Non
     disconnected = asyncio.Event()
     sio = socketio.AsyncClient(reconnection=False)
     sio.on("disconnect", lambda *_: disconnected.set())
-    await sio.connect(server.url, auth={"token": user["token"]}, transports=["websocket"])
+    await sio.connect(
+        server.url, auth={"token": user["token"]}, transports=["websocket"], wait_timeout=10
+    )
     try:
         revoked = await server.graphql(
             "mutation($id: ID!) { revokeSession(id: $id) }",
@@ -112,7 +114,7 @@ async def test_jwks_serves_the_verifying_key(server: Server) -> None:
 async def test_logs_never_carry_passwords_tokens_or_emails(
     server: Server, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    configure_logging("DEBUG", json=True)
+    configure_logging("DEBUG", json=True, cache=False)
     try:
         email = unique_email()
         registered = await register(server, email)

@@ -44,7 +44,9 @@ async def test_login_reaches_socketio_subscription_and_analytics(server: Server)
     sio = socketio.AsyncClient(reconnection=False)
     sio.on("connection_ready", lambda data: received.put_nowait(("connection_ready", data)))
     sio.on("user.logged_in", lambda data: received.put_nowait(("user.logged_in", data)))
-    await sio.connect(server.url, auth={"token": registered["token"]}, transports=["websocket"])
+    await sio.connect(
+        server.url, auth={"token": registered["token"]}, transports=["websocket"], wait_timeout=10
+    )
 
     ws = await graphql_ws(server, registered["token"])
     await ws.send(
@@ -106,7 +108,9 @@ async def test_socketio_refuses_a_bad_token(server: Server) -> None:
     errors: list[Any] = []
     sio.on("connect_error", lambda data: errors.append(data))
     try:
-        await sio.connect(server.url, auth={"token": "not-a-jwt"}, transports=["websocket"])
+        await sio.connect(
+            server.url, auth={"token": "not-a-jwt"}, transports=["websocket"], wait_timeout=10
+        )
     except socketio.exceptions.ConnectionError:
         pass
     assert not sio.connected

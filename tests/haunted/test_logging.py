@@ -37,7 +37,7 @@ def _log_secrets() -> None:
 
 @pytest.mark.parametrize("as_json", [True, False])
 def test_secrets_are_never_printed(capsys: pytest.CaptureFixture[str], as_json: bool) -> None:
-    configure_logging("INFO", json=as_json)
+    configure_logging("INFO", json=as_json, cache=False)
     _log_secrets()
     captured = capsys.readouterr()
     printed = captured.out + captured.err
@@ -49,7 +49,7 @@ def test_secrets_are_never_printed(capsys: pytest.CaptureFixture[str], as_json: 
 
 
 def test_json_lines(capsys: pytest.CaptureFixture[str]) -> None:
-    configure_logging("INFO", json=True)
+    configure_logging("INFO", json=True, cache=False)
     _log_secrets()
     structlog.get_logger("haunted.test").debug("below the level")
     lines = capsys.readouterr().err.splitlines()
