@@ -133,21 +133,7 @@ class EventConsumers:
                 await self.handle_record(consumer, record, handler)
 
         on_batch.__name__ = f"{consumer}_consumer"
-        router.subscriber(
-            *topics,
-            batch=True,
-            group_id=f"haunted.{consumer}",
-            auto_offset_reset="earliest",
-            session_timeout_ms=self._kafka.session_timeout_ms,
-            heartbeat_interval_ms=self._kafka.heartbeat_interval_ms,
-            fetch_max_wait_ms=self._kafka.fetch_max_wait_ms,
-            max_records=500,
-            ack_policy=AckPolicy.NACK_ON_ERROR,
-            parser=_parse_leniently,
-            decoder=_skip_decoding,
-            title=f"haunted.{consumer}",
-            description=f"The {consumer} service's consumer group",
-        )(on_batch)
+        self._group_subscriber(router, consumer, topics, 500, "")(on_batch)
 
     def subscribe_batch(
         self,
@@ -165,7 +151,14 @@ class EventConsumers:
             await self.handle_batch(consumer, message.raw_message, handler)
 
         on_batch.__name__ = f"{consumer}_batch_consumer"
-        router.subscriber(
+        self._group_subscriber(router, consumer, topics, max_records, " (batched writes)")(on_batch)
+
+    def _group_subscriber(
+        self, router: KafkaRouter, consumer: str, topics: list[str], max_records: int, note: str
+    ) -> Any:
+        """The group `haunted.<consumer>`: from the earliest offset when new, offsets
+        committed after each batch, redelivery on error."""
+        return router.subscriber(
             *topics,
             batch=True,
             group_id=f"haunted.{consumer}",
@@ -178,8 +171,8 @@ class EventConsumers:
             parser=_parse_leniently,
             decoder=_skip_decoding,
             title=f"haunted.{consumer}",
-            description=f"The {consumer} service's consumer group (batched writes)",
-        )(on_batch)
+            description=f"The {consumer} service's consumer group{note}",
+        )
 
     async def handle_batch(
         self,
