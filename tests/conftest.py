@@ -12,7 +12,8 @@ import asyncio
 import shutil
 import socket
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from redis.asyncio import Redis
 
 from events.embedded import EmbeddedBroker
 from haunted import migrations
-from haunted.runtime import Haunted
+from haunted.runtime import SERVICES, Haunted
 from haunted.settings import Settings
 from services.auth import generate_signing_key
 
@@ -204,10 +205,14 @@ class Server:
         return body
 
 
-@pytest.fixture
-async def server(settings: Settings) -> AsyncIterator[Server]:
-    port = free_port()
-    haunted = Haunted.build(settings.model_copy(update={"port": port}))
+@asynccontextmanager
+async def serve(
+    settings: Settings, port: int | None = None, *, workers: Iterable[str] = SERVICES
+) -> AsyncIterator[Server]:
+    """A Haunted process with these settings serving on `port` (a free one by default);
+    `workers=()` makes it a gateway only (`haunted serve`)."""
+    port = port or free_port()
+    haunted = Haunted.build(settings.model_copy(update={"port": port}), workers=workers)
     config = uvicorn.Config(
         haunted.asgi_app(),
         host="127.0.0.1",
@@ -223,9 +228,17 @@ async def server(settings: Settings) -> AsyncIterator[Server]:
             task.result()
             raise RuntimeError("the server stopped before it started")
         await asyncio.sleep(0.02)
-    yield Server(f"http://127.0.0.1:{port}", haunted)
-    server.should_exit = True
-    await task
+    try:
+        yield Server(f"http://127.0.0.1:{port}", haunted)
+    finally:
+        server.should_exit = True
+        await task
+
+
+@pytest.fixture
+async def server(settings: Settings) -> AsyncIterator[Server]:
+    async with serve(settings) as running:
+        yield running
 
 
 REGISTER = """

@@ -3,24 +3,22 @@ Socket.IO client that records what it receives, a server with chosen settings.""
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import socketio
-import uvicorn
 from jose import jwt
 from redis.asyncio import Redis
 
 from events.embedded import EmbeddedBroker
 from events.envelope import Envelope
 from events.outbox import add_event
-from haunted.runtime import SERVICES, Haunted
+from haunted.runtime import Haunted
 from haunted.settings import Settings
 from schemas import Event, NotificationRequested
 from services.notifications import NotificationView
@@ -29,7 +27,6 @@ from tests.conftest import (
     PG_HOST,
     PG_PORT,
     PG_USER,
-    Server,
     eventually,
     free_port,
     make_settings,
@@ -171,33 +168,3 @@ async def shared_settings(
         if backend != "embedded":
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             await admin.close()
-
-
-@asynccontextmanager
-async def serve(
-    settings: Settings, port: int | None = None, *, workers: Iterable[str] = SERVICES
-) -> AsyncIterator[Server]:
-    """A Haunted process with these settings serving on `port` (a free one by default);
-    `workers=()` makes it a gateway only (`haunted serve`)."""
-    port = port or free_port()
-    haunted = Haunted.build(settings.model_copy(update={"port": port}), workers=workers)
-    config = uvicorn.Config(
-        haunted.asgi_app(),
-        host="127.0.0.1",
-        port=port,
-        lifespan="on",
-        log_config=None,
-        ws="websockets-sansio",
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-            raise RuntimeError("the server stopped before it started")
-        await asyncio.sleep(0.02)
-    try:
-        yield Server(f"http://127.0.0.1:{port}", haunted)
-    finally:
-        server.should_exit = True
-        await task

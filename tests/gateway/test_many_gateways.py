@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from haunted.settings import Settings
-from tests.conftest import Server, free_port, register
-from tests.gateway.realtime import Recorder, inbox, notify, serve, shared_settings
+from tests.conftest import Server, free_port, register, serve
+from tests.gateway.realtime import Recorder, inbox, notify, shared_settings
 
 ONLINE = "query($teamId: ID) { onlineMembers(teamId: $teamId) { userId connections } }"
 

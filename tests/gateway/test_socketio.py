@@ -36,13 +36,12 @@ from schemas import (
     UserLoginFailed,
 )
 from services.auth import TokenIssuer
-from tests.conftest import LOGIN, PASSWORD, Server, eventually, register
+from tests.conftest import LOGIN, PASSWORD, Server, eventually, register, serve
 from tests.gateway.realtime import (
     Recorder,
     inbox,
     notify,
     publish,
-    serve,
     session_id_of,
     shared_settings,
 )

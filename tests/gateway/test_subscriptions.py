@@ -18,8 +18,8 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from schemas import FlagUpdated, SubscriptionActivated, TeamMemberAdded, TeamMemberRemoved
-from tests.conftest import Server, eventually, register
-from tests.gateway.realtime import notify, publish, serve, shared_settings
+from tests.conftest import Server, eventually, register, serve
+from tests.gateway.realtime import notify, publish, shared_settings
 
 EVENTS = "subscription($types: [String!]) { events(types: $types) { id type subject data } }"
 NOTIFICATIONS = "subscription { notifications { id type title body data createdAt readAt } }"
