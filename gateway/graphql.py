@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from importlib.resources import files
 
 from ariadne import SchemaBindable, make_executable_schema
-from graphql import GraphQLObjectType, GraphQLSchema
+from graphql import GraphQLSchema
 
 from gateway.push import PushHub
 from gateway.resolvers import analytics, auth, billing, events, flags, llm, notifications
-from gateway.resolvers.common import SCALARS, not_available
+from gateway.resolvers.common import SCALARS
 from services.analytics import AnalyticsService
 from services.auth import ApiKeyService, AuthService, TeamService
 from services.billing import BillingService
@@ -60,15 +60,4 @@ def build_schema(services: Services, hub: PushHub) -> GraphQLSchema:
         *flags.bindables(services.flags),
         *llm.bindables(services.llm),
     ]
-    schema = make_executable_schema(type_defs(), *bindables)
-    _answer_unbound_fields(schema)
-    return schema
-
-
-def _answer_unbound_fields(schema: GraphQLSchema) -> None:
-    """A root field no service binds yet answers with a clear error, not a silent null."""
-    for root in (schema.query_type, schema.mutation_type):
-        if isinstance(root, GraphQLObjectType):
-            for field in root.fields.values():
-                if field.resolve is None:
-                    field.resolve = not_available
+    return make_executable_schema(type_defs(), *bindables)

@@ -1,4 +1,4 @@
-"""What every resolver module shares: the caller, the scalars, the missing-field answer."""
+"""What every resolver module shares: the caller and the scalars."""
 
 from __future__ import annotations
 
@@ -8,14 +8,8 @@ from typing import Any
 from ariadne import ScalarType
 from graphql import GraphQLResolveInfo
 
-from services.errors import BadUserInput, DomainError, Unauthenticated
+from services.errors import BadUserInput, Unauthenticated
 from services.principal import Principal
-
-
-class NotAvailable(DomainError):
-    """A contract field whose service is not built into this release yet."""
-
-    code = "INTERNAL"
 
 
 def caller(info: GraphQLResolveInfo) -> Principal:
@@ -24,10 +18,6 @@ def caller(info: GraphQLResolveInfo) -> Principal:
     if principal is None:
         raise info.context.get("auth_error") or Unauthenticated("authentication required")
     return principal
-
-
-def not_available(*_: Any, **__: Any) -> None:
-    raise NotAvailable("this field's service is not built into this release yet")
 
 
 datetime_scalar = ScalarType("DateTime")
