@@ -11,6 +11,7 @@ from haunted.settings import Settings
 from tests.conftest import Server, eventually, register
 
 TRACK = "mutation($n: String!, $p: JSON) { track(name: $n, properties: $p) }"
+COUNTS = '{ eventCounts(names: ["opened", "saved"]) { name count } }'
 QUESTIONS = """
 query($from: DateTime!, $to: DateTime!) {
   eventCounts(names: ["opened", "saved"]) { name count }
@@ -35,13 +36,16 @@ async def test_tracked_events_answer_the_questions(server: Server) -> None:
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     window = {"from": today.isoformat(), "to": (today + timedelta(days=1)).isoformat()}
 
-    async def answered() -> dict[str, Any] | None:
-        body = await server.graphql(QUESTIONS, window, token)
-        assert "errors" not in body, body
-        data: dict[str, Any] = body["data"]
-        return data if len(data["eventCounts"]) == 2 else None
+    async def stored() -> bool:
+        body = await server.graphql(COUNTS, token=token)
+        return len(body["data"]["eventCounts"]) == 2
 
-    data = await eventually(answered, timeout_s=30)
+    # Wait for both events before asking: the questions of one request read at
+    # different moments, so asking while the consumer writes could mix states.
+    await eventually(stored, timeout_s=30)
+    body = await server.graphql(QUESTIONS, window, token)
+    assert "errors" not in body, body
+    data: dict[str, Any] = body["data"]
     assert data["eventCounts"] == [{"name": "opened", "count": 1}, {"name": "saved", "count": 1}]
     assert data["activeUsers"] == [{"start": window["from"].replace("+00:00", "Z"), "users": 1}]
     assert data["funnel"] == [

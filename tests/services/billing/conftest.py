@@ -75,10 +75,15 @@ async def link_customer(db: Database, team_id: str, customer: str) -> None:
         )
 
 
+BILLING_TOPICS = ("subscription.", "invoice.", "payment.")
+
+
 async def outbox_topics(db: Database) -> list[str]:
+    """Billing's own events in the outbox, in order; other services' (e.g. the
+    notification a server's consumers create from them) are left out."""
     async with db.read() as session:
         rows = await session.scalars(select(OutboxRecord.topic).order_by(OutboxRecord.seq))
-    return [topic for topic in rows if not topic.startswith(("user.", "team."))]
+    return [topic for topic in rows if topic.startswith(BILLING_TOPICS)]
 
 
 async def count(db: Database, model: Any) -> int:
