@@ -6,11 +6,18 @@ event id) commit in one transaction, so a redelivered event changes nothing.
 A failing handler is retried with backoff; after the last attempt, or at once
 for a record that can never decode, the record goes to `<topic>.dlq` with the
 error in its headers and the consumer goes on.
+
+Batch consumers (`subscribe_batch`) write a whole fetch in one transaction and
+keep no processed-event rows: their writes are idempotent by themselves. They
+write one batch while the next is fetched and decoded, and commit each batch's
+offsets explicitly once it is durable (see `_WriteBehind`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -18,7 +25,8 @@ from enum import StrEnum
 from typing import Any
 
 import structlog
-from aiokafka import ConsumerRecord
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
 from faststream import AckPolicy
 from faststream.kafka import KafkaMessage, KafkaRouter
 from faststream.message import StreamMessage
@@ -40,6 +48,7 @@ EventHandler = Callable[[AsyncSession, Event, Envelope], Awaitable[None]]
 # Writes many events in one transaction; must be idempotent on its own (e.g. keyed
 # by the event id), since batch consumers keep no processed-event rows.
 BatchHandler = Callable[[AsyncSession, Sequence[tuple[Envelope, Event]]], Awaitable[None]]
+Decoded = tuple[ConsumerRecord[bytes, bytes], Envelope, Event]
 
 
 class ProcessedEvent(Base):
@@ -111,6 +120,7 @@ class EventConsumers:
         self._producer = producer
         self._kafka = kafka
         self._retry = retry or RetryPolicy()
+        self._writers: list[_WriteBehind] = []
 
     def subscribe(
         self,
@@ -133,7 +143,7 @@ class EventConsumers:
                 await self.handle_record(consumer, record, handler)
 
         on_batch.__name__ = f"{consumer}_consumer"
-        self._group_subscriber(router, consumer, topics, 500, "")(on_batch)
+        self._group_subscriber(router, consumer, topics, 500, "", AckPolicy.NACK_ON_ERROR)(on_batch)
 
     def subscribe_batch(
         self,
@@ -142,22 +152,44 @@ class EventConsumers:
         topics: Iterable[str],
         handler: BatchHandler,
         *,
-        max_records: int = 500,
+        max_records: int = 10_000,
     ) -> None:
-        """Like `subscribe`, but each fetched batch is written in one transaction."""
+        """Like `subscribe`, but each fetched batch is written in one transaction,
+        while the next one is fetched and decoded."""
         topics = list(topics)
+        writer = _WriteBehind(self, consumer, handler)
+        self._writers.append(writer)
 
         async def on_batch(message: KafkaMessage) -> None:
-            await self.handle_batch(consumer, message.raw_message, handler)
+            await writer.submit(message.raw_message, message.consumer)
 
         on_batch.__name__ = f"{consumer}_batch_consumer"
-        self._group_subscriber(router, consumer, topics, max_records, " (batched writes)")(on_batch)
+        self._group_subscriber(
+            router, consumer, topics, max_records, " (batched writes)", AckPolicy.MANUAL
+        )(on_batch)
+
+    async def drain(self) -> None:
+        """Waits for the batches still being written (after the broker stopped)."""
+        for writer in self._writers:
+            try:
+                await writer.drain()
+            except Exception as error:  # its offsets stay uncommitted
+                log.warning(
+                    "a batch was not written; it will be delivered again", error=repr(error)
+                )
 
     def _group_subscriber(
-        self, router: KafkaRouter, consumer: str, topics: list[str], max_records: int, note: str
+        self,
+        router: KafkaRouter,
+        consumer: str,
+        topics: list[str],
+        max_records: int,
+        note: str,
+        ack_policy: AckPolicy,
     ) -> Any:
-        """The group `haunted.<consumer>`: from the earliest offset when new, offsets
-        committed after each batch, redelivery on error."""
+        """The group `haunted.<consumer>`: from the earliest offset when new;
+        NACK_ON_ERROR commits after each batch and redelivers on error, MANUAL
+        leaves commits to the handler."""
         return router.subscriber(
             *topics,
             batch=True,
@@ -167,7 +199,7 @@ class EventConsumers:
             heartbeat_interval_ms=self._kafka.heartbeat_interval_ms,
             fetch_max_wait_ms=self._kafka.fetch_max_wait_ms,
             max_records=max_records,
-            ack_policy=AckPolicy.NACK_ON_ERROR,
+            ack_policy=ack_policy,
             parser=_parse_leniently,
             decoder=_skip_decoding,
             title=f"haunted.{consumer}",
@@ -183,9 +215,15 @@ class EventConsumers:
         """Writes the batch's events in one transaction. Malformed records go to
         the DLQ; if the batch fails, each record is retried alone, so one poison
         record is dead-lettered and the others land."""
-        started = time.perf_counter()
+        decoded, outcomes = await self.decode_batch(consumer, records)
+        return outcomes + await self.write_batch(consumer, decoded, handler)
+
+    async def decode_batch(
+        self, consumer: str, records: Sequence[ConsumerRecord[bytes, bytes]]
+    ) -> tuple[list[Decoded], list[Outcome]]:
+        """The batch's events, typed; malformed records are dead-lettered here."""
         outcomes: list[Outcome] = []
-        decoded: list[tuple[ConsumerRecord[bytes, bytes], Envelope, Event]] = []
+        decoded: list[Decoded] = []
         for record in records:
             try:
                 envelope = Envelope.from_record(record.headers, record.value)
@@ -194,25 +232,32 @@ class EventConsumers:
                 await self._dead_letter(consumer, record, error, attempts=0)
                 EVENTS_HANDLED.labels(consumer, "malformed", Outcome.DEAD_LETTERED).inc()
                 outcomes.append(Outcome.DEAD_LETTERED)
+        return decoded, outcomes
+
+    async def write_batch(
+        self, consumer: str, decoded: Sequence[Decoded], handler: BatchHandler
+    ) -> list[Outcome]:
+        """One transaction for the batch; if it fails, one per record."""
         if not decoded:
-            return outcomes
+            return []
+        started = time.perf_counter()
         try:
             async with self._db.transaction() as session:
                 await handler(session, [(envelope, event) for _, envelope, event in decoded])
         except Exception as error:
             log.warning("batch failed; handling its records one by one", error=repr(error))
-            outcomes += [await self._handle_one(consumer, item, handler) for item in decoded]
+            outcomes = [await self._handle_one(consumer, item, handler) for item in decoded]
         else:
-            outcomes += [Outcome.HANDLED] * len(decoded)
-            for _, envelope, _ in decoded:
-                EVENTS_HANDLED.labels(consumer, envelope.type, Outcome.HANDLED).inc()
+            outcomes = [Outcome.HANDLED] * len(decoded)
+            for kind, count in Counter(envelope.type for _, envelope, _ in decoded).items():
+                EVENTS_HANDLED.labels(consumer, kind, Outcome.HANDLED).inc(count)
         HANDLE_SECONDS.labels(consumer).observe(time.perf_counter() - started)
         return outcomes
 
     async def _handle_one(
         self,
         consumer: str,
-        item: tuple[ConsumerRecord[bytes, bytes], Envelope, Event],
+        item: Decoded,
         handler: BatchHandler,
     ) -> Outcome:
         record, envelope, event = item
@@ -316,3 +361,78 @@ class EventConsumers:
             record.topic + DLQ_SUFFIX, record.key or b"", headers, record.value or b""
         )
         await sent  # rare path: wait, so the offset is committed only once the record is safe
+
+
+class _WriteBehind:
+    """Writes one batch while the subscriber fetches and decodes the next.
+
+    At most one batch is in flight, so batches are stored in order. Its offsets
+    (the last record + 1 of each partition in it) are committed right after its
+    transaction, never the consumer's position, which is already past the next
+    batch. If storing fails, both batches are fetched again from their first
+    records; a commit that fails (e.g. the partition moved in a rebalance) only
+    means the batch comes again, and batch handlers are idempotent.
+    """
+
+    def __init__(self, consumers: EventConsumers, consumer: str, handler: BatchHandler) -> None:
+        self._consumers = consumers
+        self._consumer = consumer
+        self._handler = handler
+        self._task: asyncio.Task[None] | None = None
+        self._records: Sequence[ConsumerRecord[bytes, bytes]] = ()
+
+    async def submit(
+        self, records: Sequence[ConsumerRecord[bytes, bytes]], kafka: AIOKafkaConsumer
+    ) -> None:
+        decoded, _ = await self._consumers.decode_batch(self._consumer, records)
+        try:
+            await self.drain()
+        except Exception:
+            _rewind(kafka, [*self._records, *records])
+            await asyncio.sleep(1)  # whatever failed (the broker, the DLQ) may need a moment
+            raise
+        self._records = records
+        self._task = asyncio.create_task(self._store(decoded, kafka, records))
+
+    async def drain(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            await task
+
+    async def _store(
+        self,
+        decoded: Sequence[Decoded],
+        kafka: AIOKafkaConsumer,
+        records: Sequence[ConsumerRecord[bytes, bytes]],
+    ) -> None:
+        try:
+            await self._consumers.write_batch(self._consumer, decoded, self._handler)
+        except Exception:
+            _rewind(kafka, records)
+            raise
+        offsets: dict[TopicPartition, int] = {}
+        for record in records:
+            offsets[TopicPartition(record.topic, record.partition)] = record.offset + 1
+        try:
+            await kafka.commit(offsets)
+        except (KafkaError, AssertionError) as error:  # aiokafka asserts once stopped
+            log.warning(
+                "offsets not committed; the batch will be delivered again",
+                consumer=self._consumer,
+                error=repr(error),
+            )
+
+
+def _rewind(kafka: AIOKafkaConsumer, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
+    """Moves each partition back to the first of `records`, to fetch them again."""
+    first: dict[TopicPartition, int] = {}
+    for record in records:
+        partition = TopicPartition(record.topic, record.partition)
+        first[partition] = min(record.offset, first.get(partition, record.offset))
+    for partition, offset in first.items():
+        try:
+            kafka.seek(partition, offset)
+        except (KafkaError, AssertionError) as error:  # not assigned here any more, or stopped
+            log.info(
+                "not rewound: partition not assigned", partition=str(partition), error=repr(error)
+            )

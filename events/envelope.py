@@ -16,6 +16,8 @@ from schemas import CATALOG, Event
 SPECVERSION = "1.0"
 CONTENT_TYPE = "application/json"
 _HEADER_PREFIX = "ce_"
+_REQUIRED = ("ce_id", "ce_type", "ce_source", "ce_time", "ce_subject")
+_KNOWN = frozenset({*_REQUIRED, "ce_specversion", "content-type", "ce_dataschema", "traceparent"})
 
 
 class MalformedEvent(ValueError):
@@ -39,6 +41,9 @@ class Envelope:
     dataschema: str | None = None
     traceparent: str | None = None
     extra_headers: Mapping[str, str] = field(default_factory=dict)
+    # The value exactly as it came off the wire (None when built here): a store
+    # that keeps `data` verbatim writes these bytes instead of encoding it again.
+    raw_value: bytes | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def wrap(
@@ -101,8 +106,7 @@ class Envelope:
             raise MalformedEvent("header is not UTF-8") from error
         if attrs.get("ce_specversion") != SPECVERSION:
             raise MalformedEvent(f"ce_specversion must be {SPECVERSION}")
-        required = ("ce_id", "ce_type", "ce_source", "ce_time", "ce_subject")
-        missing = [n for n in required if not attrs.get(n)]
+        missing = [n for n in _REQUIRED if not attrs.get(n)]
         if missing:
             raise MalformedEvent(f"missing headers: {', '.join(missing)}")
         try:
@@ -117,17 +121,6 @@ class Envelope:
             raise MalformedEvent("value is not JSON") from error
         if not isinstance(data, dict):
             raise MalformedEvent("value is not a JSON object")
-        known = {
-            "ce_specversion",
-            "ce_id",
-            "ce_source",
-            "ce_type",
-            "ce_time",
-            "ce_subject",
-            "content-type",
-            "ce_dataschema",
-            "traceparent",
-        }
         return cls(
             id=attrs["ce_id"],
             type=attrs["ce_type"],
@@ -137,7 +130,8 @@ class Envelope:
             data=data,
             dataschema=attrs.get("ce_dataschema"),
             traceparent=attrs.get("traceparent"),
-            extra_headers={k: v for k, v in attrs.items() if k not in known},
+            extra_headers={k: v for k, v in attrs.items() if k not in _KNOWN},
+            raw_value=value,
         )
 
     def decode(self) -> Event:

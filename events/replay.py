@@ -18,6 +18,7 @@ since handlers are idempotent.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -76,7 +77,7 @@ async def replay(
     since: datetime | None = None,
     rebuild: bool = False,
     progress: Progress | None = None,
-    batch_size: int = 1_000,
+    batch_size: int = 10_000,
     idle_timeout_s: float = 5.0,
 ) -> ReplayReport:
     chosen = tuple(topics) if topics else target.topics
@@ -102,6 +103,7 @@ async def replay(
         fetch_max_wait_ms=100,
     )
     await reader.start()
+    feeder = _Feeder(target, consumers)
     try:
         partitions = [
             TopicPartition(topic, partition)
@@ -119,7 +121,8 @@ async def replay(
         total = sum(max(0, ends[p] - starts[p]) for p in partitions)
         for partition in partitions:
             reader.seek(partition, starts[partition])
-        done = fed = handled = dead = duplicates = 0
+        done = 0
+        outcomes: list[Outcome] = []
         since_ms = int(since.timestamp() * 1000) if since is not None else -1
         # Records appended after this (with a margin for producers' clocks) are the
         # live consumer's: past the end offsets, the replay stops at the first one.
@@ -156,16 +159,22 @@ async def replay(
                         done += 1
             if batch:
                 # One handler call for the whole fetch: fewer, larger transactions.
-                outcomes = await _feed(target, consumers, batch)
-                done += len(batch)
-                fed += len(batch)
-                handled += outcomes.count(Outcome.HANDLED)
-                dead += outcomes.count(Outcome.DEAD_LETTERED)
-                duplicates += outcomes.count(Outcome.DUPLICATE)
+                fed = await feeder.feed(batch)
+                outcomes += fed
+                done += len(fed)
             if progress:
                 progress(done, max(total, done))
-        return ReplayReport(fed, handled, dead, duplicates)
+        outcomes += await feeder.finish()
+        if progress:
+            progress(len(outcomes), max(total, len(outcomes)))
+        return ReplayReport(
+            len(outcomes),
+            outcomes.count(Outcome.HANDLED),
+            outcomes.count(Outcome.DEAD_LETTERED),
+            outcomes.count(Outcome.DUPLICATE),
+        )
     finally:
+        await feeder.abandon()
         await reader.stop()
 
 
@@ -182,14 +191,39 @@ async def _start_offsets(
     return {p: found[p].offset if found.get(p) is not None else ends[p] for p in partitions}
 
 
-async def _feed(
-    target: ReplayTarget,
-    consumers: EventConsumers,
-    records: list[ConsumerRecord[bytes, bytes]],
-) -> list[Outcome]:
-    if target.batch_handler is not None:
-        return await consumers.handle_batch(target.consumer, records, target.batch_handler)
-    assert target.handler is not None
-    return [
-        await consumers.handle_record(target.consumer, record, target.handler) for record in records
-    ]
+class _Feeder:
+    """Feeds the service's handler. A batch handler's batch is written while the
+    next is fetched and decoded (one in flight, so batches are stored in order);
+    `feed` returns the outcomes of what has been stored since the last call."""
+
+    def __init__(self, target: ReplayTarget, consumers: EventConsumers) -> None:
+        self._target = target
+        self._consumers = consumers
+        self._writing: asyncio.Task[list[Outcome]] | None = None
+
+    async def feed(self, records: list[ConsumerRecord[bytes, bytes]]) -> list[Outcome]:
+        target, consumers = self._target, self._consumers
+        if target.batch_handler is None:
+            assert target.handler is not None
+            return [
+                await consumers.handle_record(target.consumer, record, target.handler)
+                for record in records
+            ]
+        decoded, outcomes = await consumers.decode_batch(target.consumer, records)
+        outcomes += await self.finish()
+        self._writing = asyncio.create_task(
+            consumers.write_batch(target.consumer, decoded, target.batch_handler)
+        )
+        return outcomes
+
+    async def finish(self) -> list[Outcome]:
+        writing, self._writing = self._writing, None
+        return await writing if writing is not None else []
+
+    async def abandon(self) -> None:
+        """Stops a write still in flight when the replay fails: it rolls back."""
+        writing, self._writing = self._writing, None
+        if writing is not None:
+            writing.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await writing

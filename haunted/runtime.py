@@ -376,6 +376,7 @@ class Haunted:
                 task.cancel()
         self._tasks.clear()
         await self.broker.stop()
+        await self.consumers.drain()  # batches being written when the broker stopped
         await self.services.llm.close()
         await self.redis.aclose()
         await self.db.dispose()
