@@ -39,7 +39,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.auth
 	$(BIN)/python -m bench.graphql_gateway
 	$(BIN)/python -m bench.realtime --connections 2000
-	$(BIN)/python -m bench.analytics --events 50000
+	$(BIN)/python -m bench.analytics
 	$(BIN)/python -m bench.billing
 	$(BIN)/python -m bench.llm
 	$(BIN)/python -m bench.flags

@@ -4,8 +4,9 @@ The reader assigns partitions itself (no consumer group, nothing committed), so
 a replay never disturbs the live group. It starts at the beginning or at the
 offsets for a time (offsets_for_times), and stops at the end offsets captured
 when it starts. Records go through the service's own handling path
-(`EventConsumers.handle_record` or `handle_batch`), so idempotency holds
-(replaying twice is replaying once) and poison records go to the DLQ.
+(`EventConsumers.handle_record`, or `decode_batch` then `write_batch`), so
+idempotency holds (replaying twice is replaying once) and poison records go to
+the DLQ.
 
 With `rebuild`, the service's state and its processed-event rows are emptied
 first; end offsets are captured after that, so every event the live consumer

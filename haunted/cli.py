@@ -21,7 +21,7 @@ from events.broker import catalog_topics, ensure_topics
 from events.embedded import EmbeddedBroker, EmbeddedBrokerError
 from haunted import migrations
 from haunted.logging import configure_logging
-from haunted.runtime import SERVICES, Haunted, kafka_settings
+from haunted.runtime import SERVICES, Haunted, kafka_settings, tune_gc
 from haunted.settings import ConfigurationError, Settings, load_settings
 
 app = typer.Typer(
@@ -109,6 +109,7 @@ def _run(coroutine: Callable[[], Awaitable[T]], *, until_signal: bool = False) -
 
         if until_signal:
             _on_stop_signals(stop)
+            tune_gc()
         return await coroutine()
 
     try:

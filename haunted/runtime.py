@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -62,6 +63,19 @@ def build_redis(url: str, max_connections: int = 200) -> Redis:
     # failing once the pool is full, which redis-py's default pool does.
     pool = BlockingConnectionPool.from_url(url, max_connections=max_connections, timeout=10)
     return Redis(connection_pool=pool)
+
+
+def tune_gc() -> None:
+    """For a long-running process, once its modules are loaded.
+
+    What is alive now (modules, mostly) leaves the collector's sight, and the
+    young generation is collected every 50,000 allocations rather than 700: one
+    fetched batch of 10,000 events allocates hundreds of thousands of objects,
+    and every collection that reaches the old generation walks all live ones.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
 
 
 def kafka_settings(settings: Settings, bootstrap: str | None = None) -> KafkaSettings:
