@@ -49,6 +49,7 @@ EventHandler = Callable[[AsyncSession, Event, Envelope], Awaitable[None]]
 # by the event id), since batch consumers keep no processed-event rows.
 BatchHandler = Callable[[AsyncSession, Sequence[tuple[Envelope, Event]]], Awaitable[None]]
 Decoded = tuple[ConsumerRecord[bytes, bytes], Envelope, Event]
+DECODE_SLICE = 1_000  # records decoded between two turns of the event loop
 
 
 class ProcessedEvent(Base):
@@ -77,12 +78,17 @@ async def _parse_leniently(
     records: tuple[ConsumerRecord[bytes, bytes], ...],
     parse: Callable[[tuple[ConsumerRecord[bytes, bytes], ...]], Awaitable[StreamMessage[Any]]],
 ) -> StreamMessage[Any]:
-    """FastStream decodes every header as UTF-8 to build its message, so one
-    record with a binary or null header would fail its batch forever. Such a
-    batch is parsed from a readable copy; on_batch still gets the records as
-    they came, and dead-letters the bad one."""
+    """FastStream's message for a batch, built from its first record only.
+
+    FastStream decodes every header of every record to build it, work the
+    handlers do again from the raw records (all they read), and one record
+    with a binary or null header would fail its batch forever. So only the
+    first record is parsed, from a readable copy if it must be; the message
+    carries the records as they came, and the handler dead-letters a bad one.
+    """
+    first = records[:1]
     try:
-        return await parse(records)
+        message = await parse(first)
     except (UnicodeDecodeError, AttributeError):
         readable = tuple(
             replace(
@@ -92,11 +98,11 @@ async def _parse_leniently(
                     for name, value in record.headers
                 ],
             )
-            for record in records
+            for record in first
         )
         message = await parse(readable)
-        message.raw_message = records
-        return message
+    message.raw_message = records
+    return message
 
 
 async def _skip_decoding(message: StreamMessage[Any]) -> None:
@@ -224,7 +230,10 @@ class EventConsumers:
         """The batch's events, typed; malformed records are dead-lettered here."""
         outcomes: list[Outcome] = []
         decoded: list[Decoded] = []
-        for record in records:
+        for index, record in enumerate(records):
+            if index % DECODE_SLICE == DECODE_SLICE - 1:
+                # Let the batch being written go on (its result, its commit) meanwhile.
+                await asyncio.sleep(0)
             try:
                 envelope = Envelope.from_record(record.headers, record.value)
                 decoded.append((record, envelope, envelope.decode()))
