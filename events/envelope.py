@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from pydantic import ValidationError
 
 from schemas import CATALOG, Event
@@ -97,11 +98,12 @@ class Envelope:
     ) -> Envelope:
         """Decodes a Kafka record; raises MalformedEvent on anything off-contract."""
         pairs = headers.items() if isinstance(headers, Mapping) else headers
-        attrs: dict[str, str] = {}
         try:
-            for name, raw in pairs:
-                if raw is not None:  # Kafka allows null header values
-                    attrs[name] = raw.decode() if isinstance(raw, bytes) else raw
+            attrs = {
+                name: raw.decode() if isinstance(raw, bytes) else raw
+                for name, raw in pairs
+                if raw is not None  # Kafka allows null header values
+            }
         except UnicodeDecodeError as error:
             raise MalformedEvent("header is not UTF-8") from error
         if attrs.get("ce_specversion") != SPECVERSION:
@@ -116,9 +118,9 @@ class Envelope:
         if time.tzinfo is None:
             raise MalformedEvent("ce_time has no time zone")
         try:
-            data = json.loads(value or b"")
-        except (ValueError, UnicodeDecodeError) as error:
-            raise MalformedEvent("value is not JSON") from error
+            data = orjson.loads(value or b"")
+        except orjson.JSONDecodeError as error:
+            raise MalformedEvent("value is not JSON (UTF-8)") from error
         if not isinstance(data, dict):
             raise MalformedEvent("value is not a JSON object")
         return cls(
