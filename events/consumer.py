@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeAlias
 
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -48,7 +48,8 @@ EventHandler = Callable[[AsyncSession, Event, Envelope], Awaitable[None]]
 # Writes many events in one transaction; must be idempotent on its own (e.g. keyed
 # by the event id), since batch consumers keep no processed-event rows.
 BatchHandler = Callable[[AsyncSession, Sequence[tuple[Envelope, Event]]], Awaitable[None]]
-Decoded = tuple[ConsumerRecord[bytes, bytes], Envelope, Event]
+Record: TypeAlias = ConsumerRecord[bytes, bytes]
+Decoded = tuple[Record, Envelope, Event]
 DECODE_SLICE = 1_000  # records decoded between two turns of the event loop
 
 
@@ -159,11 +160,13 @@ class EventConsumers:
         handler: BatchHandler,
         *,
         max_records: int = 10_000,
+        in_flight: int = 2,
     ) -> None:
         """Like `subscribe`, but each fetched batch is written in one transaction,
-        while the next one is fetched and decoded."""
+        while the next ones are fetched, decoded and written (up to `in_flight`
+        batches at once, each in its own transaction and connection)."""
         topics = list(topics)
-        writer = _WriteBehind(self, consumer, handler)
+        writer = _WriteBehind(self, consumer, handler, in_flight)
         self._writers.append(writer)
 
         async def on_batch(message: KafkaMessage) -> None:
@@ -177,12 +180,7 @@ class EventConsumers:
     async def drain(self) -> None:
         """Waits for the batches still being written (after the broker stopped)."""
         for writer in self._writers:
-            try:
-                await writer.drain()
-            except Exception as error:  # its offsets stay uncommitted
-                log.warning(
-                    "a batch was not written; it will be delivered again", error=repr(error)
-                )
+            await writer.drain()
 
     def _group_subscriber(
         self,
@@ -373,52 +371,80 @@ class EventConsumers:
 
 
 class _WriteBehind:
-    """Writes one batch while the subscriber fetches and decodes the next.
+    """Writes batches while the subscriber fetches and decodes the next ones.
 
-    At most one batch is in flight, so batches are stored in order. Its offsets
-    (the last record + 1 of each partition in it) are committed right after its
-    transaction, never the consumer's position, which is already past the next
-    batch. If storing fails, both batches are fetched again from their first
-    records; a commit that fails (e.g. the partition moved in a rebalance) only
-    means the batch comes again, and batch handlers are idempotent.
+    Up to `in_flight` batches are written at once, each in its own transaction:
+    the database works on one while this process decodes another. Offsets are
+    committed in batch order, each batch's own (its last record + 1 per
+    partition) and only once it and every batch before it are stored; never the
+    consumer's position, which is already past the batches in flight. When a
+    batch cannot be stored, no later one commits, and every partition goes back
+    to the first record not stored. A commit that fails (e.g. the partition
+    moved in a rebalance) only means the batch comes again: batch handlers are
+    idempotent.
     """
 
-    def __init__(self, consumers: EventConsumers, consumer: str, handler: BatchHandler) -> None:
+    def __init__(
+        self, consumers: EventConsumers, consumer: str, handler: BatchHandler, in_flight: int
+    ) -> None:
         self._consumers = consumers
         self._consumer = consumer
         self._handler = handler
-        self._task: asyncio.Task[None] | None = None
-        self._records: Sequence[ConsumerRecord[bytes, bytes]] = ()
+        self._in_flight = max(1, in_flight)
+        self._flights: deque[tuple[asyncio.Task[None], Sequence[Record]]] = deque()
 
-    async def submit(
-        self, records: Sequence[ConsumerRecord[bytes, bytes]], kafka: AIOKafkaConsumer
-    ) -> None:
-        decoded, _ = await self._consumers.decode_batch(self._consumer, records)
+    async def submit(self, records: Sequence[Record], kafka: AIOKafkaConsumer) -> None:
         try:
-            await self.drain()
+            decoded, _ = await self._consumers.decode_batch(self._consumer, records)
+            while self._flights and (
+                len(self._flights) >= self._in_flight or self._flights[0][0].done()
+            ):
+                await self._flights[0][0]
+                self._flights.popleft()
         except Exception:
-            _rewind(kafka, [*self._records, *records])
-            await asyncio.sleep(1)  # whatever failed (the broker, the DLQ) may need a moment
+            # A batch in flight was not stored, or this one could not be decoded
+            # (its dead letters not sent): back to the first record not stored.
+            _rewind(kafka, [*self._pending_records(), *records])
+            self._flights.clear()  # the later ones end without committing
+            await asyncio.sleep(1)  # whatever failed (the database, the DLQ) needs a moment
             raise
-        self._records = records
-        self._task = asyncio.create_task(self._store(decoded, kafka, records))
+        previous = self._flights[-1][0] if self._flights else None
+        task = asyncio.create_task(self._store(decoded, kafka, records, previous))
+        self._flights.append((task, records))
 
     async def drain(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            await task
+        while self._flights:
+            task, _ = self._flights.popleft()
+            try:
+                await task
+            except Exception as error:  # its offsets stay uncommitted
+                log.warning("a batch was not stored; it will come again", error=repr(error))
+
+    def _pending_records(self, since: asyncio.Task[None] | None = None) -> list[Record]:
+        tasks = [task for task, _ in self._flights]
+        start = tasks.index(since) if since in tasks else 0
+        return [record for _, records in list(self._flights)[start:] for record in records]
 
     async def _store(
         self,
         decoded: Sequence[Decoded],
         kafka: AIOKafkaConsumer,
-        records: Sequence[ConsumerRecord[bytes, bytes]],
+        records: Sequence[Record],
+        previous: asyncio.Task[None] | None,
     ) -> None:
+        failure: Exception | None = None
         try:
             await self._consumers.write_batch(self._consumer, decoded, self._handler)
-        except Exception:
-            _rewind(kafka, records)
-            raise
+        except Exception as error:
+            failure = error
+        if previous is not None:
+            await asyncio.wait([previous])
+            if previous.cancelled() or previous.exception() is not None:
+                raise _NotStoredBefore()  # that batch rewound the partitions, this one too
+        if failure is not None:
+            this = asyncio.current_task()
+            _rewind(kafka, self._pending_records(since=this) or list(records))
+            raise failure
         offsets: dict[TopicPartition, int] = {}
         for record in records:
             offsets[TopicPartition(record.topic, record.partition)] = record.offset + 1
@@ -432,7 +458,11 @@ class _WriteBehind:
             )
 
 
-def _rewind(kafka: AIOKafkaConsumer, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
+class _NotStoredBefore(Exception):
+    """A batch before this one was not stored: this one may not commit either."""
+
+
+def _rewind(kafka: AIOKafkaConsumer, records: Sequence[Record]) -> None:
     """Moves each partition back to the first of `records`, to fetch them again."""
     first: dict[TopicPartition, int] = {}
     for record in records:

@@ -112,7 +112,8 @@ async def record_batch(session: AsyncSession, items: Sequence[tuple[Envelope, Ev
                     ),
                 ),
             ),
-            list(changes.values()),
+            # In key order: two batches written at once take row locks in the same order.
+            [changes[member] for member in sorted(changes)],
         )
 
 
