@@ -11,12 +11,11 @@ import json
 import math
 import re
 import time
-from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any, TypeVar, TypeVarTuple
 
 import structlog
 from limits import parse
@@ -24,7 +23,22 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import ColumnElement, and_, func, literal_column, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    CompoundSelect,
+    Integer,
+    Select,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    literal_column,
+    select,
+    union_all,
+)
+from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.sql import Subquery
 
 from events.db import Database
 from events.outbox import add_event
@@ -40,6 +54,7 @@ MAX_STEPS = 10
 MAX_BUCKETS = 400
 NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.:-]{0,99}")
 T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 
 
 class Period(StrEnum):
@@ -198,15 +213,21 @@ class AnalyticsService:
         args = {"names": sorted(names) if names is not None else None, "since": since}
 
         async def compute() -> list[EventCount]:
-            query = select(AnalyticsEvent.type, func.count()).where(_in_team(team))
+            counted = select(AnalyticsEvent.type.label("name"), func.count().label("n"))
             if names is not None:
-                query = query.where(AnalyticsEvent.type.in_(list(names)))
+                counted = counted.where(AnalyticsEvent.type.in_(list(names)))
             if since is not None:
-                query = query.where(AnalyticsEvent.time >= since)
-            query = query.group_by(AnalyticsEvent.type).order_by(AnalyticsEvent.type)
+                counted = counted.where(AnalyticsEvent.time >= since)
+            # Counted in each half (an index-only scan each), then added up.
+            halves = _in_team(team, counted.group_by(AnalyticsEvent.type)).subquery("counted")
+            query = (
+                select(halves.c.name, func.sum(halves.c.n))
+                .group_by(halves.c.name)
+                .order_by(halves.c.name)
+            )
             async with self._db.read() as session:
                 rows = (await session.execute(query)).all()
-            return [EventCount(name, count) for name, count in rows]
+            return [EventCount(name, int(count)) for name, count in rows]
 
         return await self._cached("event_counts", team, args, compute, EventCount)
 
@@ -225,14 +246,17 @@ class AnalyticsService:
         buckets = self._buckets(period, start, end)
 
         async def compute() -> list[ActiveUsers]:
-            grouped = (
+            seen = (
                 select(
                     self._bucket_expression(period).label("bucket"),
-                    func.count(func.distinct(AnalyticsEvent.user_id)),
+                    AnalyticsEvent.user_id.label("user_id"),
                 )
-                .where(_in_team(team), AnalyticsEvent.user_id.is_not(None))
+                .where(AnalyticsEvent.user_id.is_not(None))
                 .where(AnalyticsEvent.time >= start, AnalyticsEvent.time < end)
-                .group_by(literal_column("bucket"))
+            )
+            halves = _in_team(team, seen).subquery("seen")
+            grouped = select(halves.c.bucket, func.count(func.distinct(halves.c.user_id))).group_by(
+                halves.c.bucket
             )
             async with self._db.read() as session:
                 rows = (await session.execute(grouped)).all()
@@ -261,23 +285,14 @@ class AnalyticsService:
         args = {"steps": list(steps), "window": window_s, "since": since}
 
         async def compute() -> list[FunnelStep]:
-            query = (
-                select(AnalyticsEvent.user_id, AnalyticsEvent.type, AnalyticsEvent.time)
-                .where(_in_team(team), AnalyticsEvent.user_id.is_not(None))
-                .where(AnalyticsEvent.type.in_(set(steps)))
-                .order_by(AnalyticsEvent.user_id, AnalyticsEvent.time, AnalyticsEvent.id)
-            )
-            if since is not None:
-                query = query.where(AnalyticsEvent.time >= since)
-            per_user: dict[str, list[tuple[str, datetime]]] = defaultdict(list)
+            query = self._funnel_levels(team, steps, window_s, since)
             async with self._db.read() as session:
-                for user_id, kind, moment in await session.execute(query):
-                    per_user[user_id or ""].append((kind, moment))
-            reached = [0] * len(steps)
-            window = timedelta(seconds=window_s)
-            for events in per_user.values():
-                for level in range(_furthest_step(events, steps, window)):
-                    reached[level] += 1
+                furthest = {int(level): int(users) for level, users in await session.execute(query)}
+            # Users whose furthest step is k reached every step up to k.
+            reached = [
+                sum(users for level, users in furthest.items() if level > index)
+                for index in range(len(steps))
+            ]
             first = reached[0]
             return [
                 FunnelStep(name, users, users / first if first else 0.0)
@@ -340,6 +355,69 @@ class AnalyticsService:
                 raise BadUserInput(f"at most {MAX_BUCKETS} periods per question", field="from")
         return buckets
 
+    def _funnel_levels(
+        self, team: str, steps: Sequence[str], window_s: int, since: datetime | None
+    ) -> Select[int, int]:
+        """(furthest step, users) of the team's users, computed in the database.
+
+        The semantics are `_furthest_step`'s: steps in order, each within the window
+        of the user's first step, the best first step counts. The team's step events
+        in (user, time, id) order, one pass per step: `latest` is, on each row, the
+        latest time at which a chain that reached step k on an earlier row began (a
+        later start leaves more room for the steps after). A row of step k+1 extends
+        that chain if it began within the window, and the row's `level` is then k+1.
+        A user's furthest step is the highest level of their rows. Linear in the
+        events, and one window function per step.
+        """
+        event = AnalyticsEvent
+        columns: list[ColumnElement[Any] | InstrumentedAttribute[Any]] = [
+            event.user_id,
+            event.type,
+            event.time,
+            event.id,
+        ]
+        window: ColumnElement[Any]
+        if self._db.is_sqlite:
+            # SQLite stores 'YYYY-MM-DD HH:MM:SS.ffffff': exact integer microseconds.
+            microseconds = cast(func.strftime("%s", event.time), Integer) * 1_000_000 + cast(
+                func.substr(event.time, 21, 6), Integer
+            )
+            columns.append(microseconds.label("moment"))
+            window = literal(window_s * 1_000_000)
+        else:
+            window = literal(timedelta(seconds=window_s))
+        rows = select(*columns).where(event.type.in_(sorted(set(steps))))
+        rows = rows.where(event.user_id.is_not(None))
+        if since is not None:
+            rows = rows.where(event.time >= since)
+        current = _in_team(team, rows).subquery("step_events")
+        carried = ("user_id", "type", "time", "id", "moment")
+        # A chain begins on each row of the first step.
+        chain: ColumnElement[Any] = case((current.c.type == steps[0], self._moment(current)))
+        level: ColumnElement[int] = case((current.c.type == steps[0], 1), else_=0)
+        for index in range(1, len(steps)):
+            c = current.c
+            latest = func.max(chain).over(
+                partition_by=c.user_id, order_by=(c.time, c.id), rows=(None, -1)
+            )
+            current = select(
+                *(column for column in c if column.name in carried),
+                latest.label("latest"),
+                level.label("level"),
+            ).subquery(f"step_{index}")
+            c = current.c
+            extends = and_(c.type == steps[index], self._moment(current) - c.latest <= window)
+            chain = case((extends, c.latest))
+            level = case((extends, index + 1), else_=c.level)
+        per_user = (
+            select(func.max(level).label("level")).group_by(current.c.user_id).subquery("per_user")
+        )
+        return select(per_user.c.level, func.count()).group_by(per_user.c.level)
+
+    def _moment(self, rows: Subquery) -> ColumnElement[Any]:
+        """A row's time as the funnel compares it: integer microseconds on SQLite."""
+        return rows.c.moment if self._db.is_sqlite else rows.c.time
+
     def _bucket_expression(self, period: Period) -> ColumnElement[Any]:
         """The period's first day as 'YYYY-MM-DD' text (UTC), on either database."""
         column = AnalyticsEvent.time
@@ -382,12 +460,19 @@ class AnalyticsService:
         return result
 
 
-def _in_team(team: str) -> ColumnElement[bool]:
-    """Events that name the team, and team-less events of its members (e.g. logins)."""
+def _in_team(team: str, query: Select[*Ts]) -> CompoundSelect[*Ts]:
+    """`query` over the team's events: those that name the team, and the team-less
+    events (e.g. logins) of its current members.
+
+    Two halves glued by UNION ALL (disjoint: team_id is the team, or NULL), not
+    one OR: each half then has an index of its own, the second the partial index
+    on team-less events (both partial: no event is in both, so neither database
+    can mistake NULL, the largest "team", for a small one).
+    """
     members = select(TeamMember.user_id).where(TeamMember.team_id == team, TeamMember.active)
-    return or_(
-        AnalyticsEvent.team_id == team,
-        and_(AnalyticsEvent.team_id.is_(None), AnalyticsEvent.user_id.in_(members)),
+    return union_all(
+        query.where(AnalyticsEvent.team_id == team),
+        query.where(AnalyticsEvent.team_id.is_(None), AnalyticsEvent.user_id.in_(members)),
     )
 
 
@@ -398,7 +483,12 @@ def _bucket_key(value: Any) -> str:
 def _furthest_step(
     events: list[tuple[str, datetime]], steps: Sequence[str], window: timedelta
 ) -> int:
-    """How many steps in order the user reached from their best first step."""
+    """How many steps in order the user reached from their best first step.
+
+    The reference semantics of `funnel`, which computes them in SQL
+    (`_funnel_levels`); the tests check that both agree. `events` are one
+    user's step events in (time, id) order.
+    """
     best = 0
     for index, (kind, began) in enumerate(events):
         if kind != steps[0]:
