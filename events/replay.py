@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -193,14 +194,15 @@ async def _start_offsets(
 
 
 class _Feeder:
-    """Feeds the service's handler. A batch handler's batch is written while the
-    next is fetched and decoded (one in flight, so batches are stored in order);
-    `feed` returns the outcomes of what has been stored since the last call."""
+    """Feeds the service's handler. A batch handler's batches are written while
+    the next are fetched and decoded, up to `in_flight` at once as in the live
+    group; `feed` returns the outcomes of what has been stored since its last call."""
 
-    def __init__(self, target: ReplayTarget, consumers: EventConsumers) -> None:
+    def __init__(self, target: ReplayTarget, consumers: EventConsumers, in_flight: int = 2) -> None:
         self._target = target
         self._consumers = consumers
-        self._writing: asyncio.Task[list[Outcome]] | None = None
+        self._in_flight = in_flight
+        self._writing: deque[asyncio.Task[list[Outcome]]] = deque()
 
     async def feed(self, records: list[ConsumerRecord[bytes, bytes]]) -> list[Outcome]:
         target, consumers = self._target, self._consumers
@@ -211,20 +213,25 @@ class _Feeder:
                 for record in records
             ]
         decoded, outcomes = await consumers.decode_batch(target.consumer, records)
-        outcomes += await self.finish()
-        self._writing = asyncio.create_task(
-            consumers.write_batch(target.consumer, decoded, target.batch_handler)
+        while self._writing and (len(self._writing) >= self._in_flight or self._writing[0].done()):
+            outcomes += await self._writing.popleft()
+        self._writing.append(
+            asyncio.create_task(
+                consumers.write_batch(target.consumer, decoded, target.batch_handler)
+            )
         )
         return outcomes
 
     async def finish(self) -> list[Outcome]:
-        writing, self._writing = self._writing, None
-        return await writing if writing is not None else []
+        outcomes: list[Outcome] = []
+        while self._writing:
+            outcomes += await self._writing.popleft()
+        return outcomes
 
     async def abandon(self) -> None:
-        """Stops a write still in flight when the replay fails: it rolls back."""
-        writing, self._writing = self._writing, None
-        if writing is not None:
+        """Stops the writes still in flight when the replay fails: they roll back."""
+        while self._writing:
+            writing = self._writing.popleft()
             writing.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await writing
