@@ -177,10 +177,14 @@ class EventConsumers:
             router, consumer, topics, max_records, " (batched writes)", AckPolicy.MANUAL
         )(on_batch)
 
+    @property
+    def request_timeout_s(self) -> float:
+        return self._kafka.request_timeout_ms / 1000
+
     async def drain(self) -> None:
         """Waits for the batches still being written (after the broker stopped)."""
         for writer in self._writers:
-            await writer.drain()
+            await writer.drain(self.request_timeout_s)
 
     def _group_subscriber(
         self,
@@ -410,20 +414,31 @@ class _WriteBehind:
             raise
         previous = self._flights[-1][0] if self._flights else None
         task = asyncio.create_task(self._store(decoded, kafka, records, previous))
+        # A batch dropped from the flights after a failure ends on its own; its
+        # error was seen (and logged) through the first failing one.
+        task.add_done_callback(lambda done: done.cancelled() or done.exception())
         self._flights.append((task, records))
 
-    async def drain(self) -> None:
-        while self._flights:
-            task, _ = self._flights.popleft()
-            try:
-                await task
-            except Exception as error:  # its offsets stay uncommitted
-                log.warning("a batch was not stored; it will come again", error=repr(error))
+    async def drain(self, timeout_s: float) -> None:
+        """Lets the batches in flight finish; past `timeout_s` they are cancelled
+        (rolled back, their offsets not committed: they will come again)."""
+        tasks = [task for task, _ in self._flights]
+        self._flights.clear()
+        if not tasks:
+            return
+        _, late = await asyncio.wait(tasks, timeout=timeout_s)
+        for task in late:
+            task.cancel()
+        for outcome in await asyncio.gather(*tasks, return_exceptions=True):
+            if isinstance(outcome, Exception):
+                log.warning("a batch was not stored; it will come again", error=repr(outcome))
 
     def _pending_records(self, since: asyncio.Task[None] | None = None) -> list[Record]:
-        tasks = [task for task, _ in self._flights]
-        start = tasks.index(since) if since in tasks else 0
-        return [record for _, records in list(self._flights)[start:] for record in records]
+        """The records of the batches in flight; with `since`, of it and those after it."""
+        flights = list(self._flights)
+        tasks = [task for task, _ in flights]
+        start = 0 if since is None else tasks.index(since) if since in tasks else len(flights)
+        return [record for _, records in flights[start:] for record in records]
 
     async def _store(
         self,
@@ -442,15 +457,14 @@ class _WriteBehind:
             if previous.cancelled() or previous.exception() is not None:
                 raise _NotStoredBefore()  # that batch rewound the partitions, this one too
         if failure is not None:
-            this = asyncio.current_task()
-            _rewind(kafka, self._pending_records(since=this) or list(records))
+            _rewind(kafka, [*records, *self._pending_records(since=asyncio.current_task())])
             raise failure
         offsets: dict[TopicPartition, int] = {}
         for record in records:
             offsets[TopicPartition(record.topic, record.partition)] = record.offset + 1
         try:
-            await kafka.commit(offsets)
-        except (KafkaError, AssertionError) as error:  # aiokafka asserts once stopped
+            await asyncio.wait_for(kafka.commit(offsets), self._consumers.request_timeout_s)
+        except (KafkaError, AssertionError, TimeoutError) as error:  # asserts once stopped
             log.warning(
                 "offsets not committed; the batch will be delivered again",
                 consumer=self._consumer,

@@ -34,13 +34,22 @@ async def remember_sessions(session: AsyncSession, items: Sequence[tuple[Envelop
 
 
 async def committed(kafka_settings: KafkaSettings) -> dict[int, int]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_settings.bootstrap_servers)
-    await admin.start()
+    """The group's committed offsets by partition ({} if the broker does not answer
+    in time: callers poll)."""
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=kafka_settings.bootstrap_servers,
+        request_timeout_ms=kafka_settings.request_timeout_ms,
+    )
     try:
-        # Named partitions: Tansu's answer for "all of the group's" does not decode.
-        offsets = await admin.list_consumer_group_offsets(
-            GROUP, partitions=[TopicPartition(TOPIC, p) for p in range(kafka_settings.partitions)]
-        )
+        async with asyncio.timeout(5):
+            await admin.start()
+            # Named partitions: Tansu's answer for "all of the group's" does not decode.
+            offsets = await admin.list_consumer_group_offsets(
+                GROUP,
+                partitions=[TopicPartition(TOPIC, p) for p in range(kafka_settings.partitions)],
+            )
+    except TimeoutError:
+        return {}
     finally:
         await admin.close()
     return {tp.partition: meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
