@@ -9,8 +9,8 @@ error in its headers and the consumer goes on.
 
 Batch consumers (`subscribe_batch`) write a whole fetch in one transaction and
 keep no processed-event rows: their writes are idempotent by themselves. They
-write one batch while the next is fetched and decoded, and commit each batch's
-offsets explicitly once it is durable (see `_WriteBehind`).
+write batches while the next are fetched and decoded, and commit each batch's
+own offsets once it and every batch before it are durable (see `_WriteBehind`).
 """
 
 from __future__ import annotations
