@@ -30,6 +30,7 @@ from bench.common import (
     Backend,
     embedded_broker,
     free_port,
+    gateway_settings,
     heading,
     line,
     quiet_logs,
@@ -37,7 +38,6 @@ from bench.common import (
     stores,
 )
 from haunted.runtime import Haunted
-from haunted.settings import Settings
 from services.auth import TokenIssuer, generate_signing_key
 
 COST = 12
@@ -101,16 +101,12 @@ async def gateway_figures(backend: Backend, logins: int, seconds: float) -> dict
     with tempfile.TemporaryDirectory(prefix="haunted-bench-") as directory:
         async with stores(backend, Path(directory)) as found, embedded_broker() as tansu:
             port = free_port()
-            settings = Settings(
-                _env_file=None,
-                env="test",
-                port=port,
-                data_dir=Path(directory) / ".haunted",
-                log_level="WARNING",
+            settings = gateway_settings(
+                found,
+                tansu,
+                Path(directory),
+                port,
                 log_json=True,
-                database_url=found.database_url,
-                redis_url=found.redis_url,
-                kafka_bootstrap=tansu.bootstrap_servers,
                 bcrypt_rounds=COST,
                 auth_rate_limit_per_ip=UNLIMITED,
                 auth_rate_limit_per_account=UNLIMITED,

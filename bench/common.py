@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 from events.embedded import EmbeddedBroker
 from haunted import migrations
 from haunted.logging import configure_logging
+from haunted.settings import Settings
 
 Backend = Literal["embedded", "real"]
 BACKENDS: tuple[Backend, ...] = ("embedded", "real")
@@ -128,3 +129,21 @@ async def serving(app: Any, port: int) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await task
+
+
+def gateway_settings(
+    found: Stores, broker: EmbeddedBroker, directory: Path, port: int, **overrides: Any
+) -> Settings:
+    """A Haunted process on a benchmark's stores and broker: test environment,
+    warnings only, bcrypt at its cheapest (each benchmark overrides what it measures)."""
+    values: dict[str, Any] = {
+        "env": "test",
+        "port": port,
+        "data_dir": directory / ".haunted",
+        "log_level": "WARNING",
+        "database_url": found.database_url,
+        "redis_url": found.redis_url,
+        "kafka_bootstrap": broker.bootstrap_servers,
+        "bcrypt_rounds": 4,
+    }
+    return Settings(_env_file=None, **{**values, **overrides})  # type: ignore[call-arg]

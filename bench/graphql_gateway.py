@@ -59,6 +59,7 @@ from bench.common import (
     Backend,
     embedded_broker,
     free_port,
+    gateway_settings,
     heading,
     line,
     serving,
@@ -67,7 +68,6 @@ from bench.common import (
 from gateway.graphql import type_defs
 from haunted.logging import configure_logging
 from haunted.runtime import Haunted
-from haunted.settings import Settings
 
 TYPENAME = "{ __typename }"
 ME = "{ me { id } }"
@@ -259,17 +259,8 @@ async def run(
             own_redis(found.redis_url) as redis_url,
         ):
             port = free_port()
-            settings = Settings(
-                _env_file=None,
-                env="test",
-                port=port,
-                data_dir=root / ".haunted",
-                log_level="INFO",
-                log_json=True,
-                database_url=found.database_url,
-                redis_url=redis_url,
-                kafka_bootstrap=tansu.bootstrap_servers,
-                bcrypt_rounds=4,
+            settings = gateway_settings(
+                found, tansu, root, port, log_level="INFO", log_json=True, redis_url=redis_url
             )
             gateway = Haunted.build(settings, gateway=True, workers=()).asgi_app()
 

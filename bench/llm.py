@@ -28,6 +28,7 @@ from bench.common import (
     Backend,
     embedded_broker,
     free_port,
+    gateway_settings,
     heading,
     line,
     percentile,
@@ -36,7 +37,6 @@ from bench.common import (
     stores,
 )
 from haunted.runtime import Haunted
-from haunted.settings import Settings
 from tests.services.llm.openai_server import FakeOpenAI, serve
 
 CONCURRENCY = (1, 16, 64)
@@ -75,16 +75,11 @@ async def run(backend: Backend, requests: int) -> None:
         root = Path(directory)
         async with stores(backend, root) as found, embedded_broker() as tansu:
             port = free_port()
-            settings = Settings(
-                _env_file=None,  # type: ignore[call-arg]
-                env="test",
-                port=port,
-                data_dir=root / ".haunted",
-                log_level="WARNING",
-                database_url=found.database_url,
-                redis_url=found.redis_url,
-                kafka_bootstrap=tansu.bootstrap_servers,
-                bcrypt_rounds=4,
+            settings = gateway_settings(
+                found,
+                tansu,
+                root,
+                port,
                 openai_base_url=fake.url,
                 llm_default_tokens_per_period=10**12,
                 llm_requests_per_minute={"free": 10**9},

@@ -37,6 +37,7 @@ from bench.common import (
     Backend,
     embedded_broker,
     free_port,
+    gateway_settings,
     heading,
     line,
     percentile,
@@ -45,7 +46,6 @@ from bench.common import (
     stores,
 )
 from haunted.runtime import Haunted
-from haunted.settings import Settings
 
 BCRYPT_ROUNDS = 4
 UNLIMITED = "1000000/minute"
@@ -155,16 +155,12 @@ async def _haunted(backend: Backend, logins: int) -> Latencies:
     with tempfile.TemporaryDirectory(prefix="haunted-bench-") as directory:
         async with stores(backend, Path(directory)) as found, embedded_broker() as tansu:
             port = free_port()
-            settings = Settings(
-                _env_file=None,
-                env="test",
-                port=port,
-                data_dir=Path(directory) / ".haunted",
-                log_level="WARNING",
+            settings = gateway_settings(
+                found,
+                tansu,
+                Path(directory),
+                port,
                 log_json=False,
-                database_url=found.database_url,
-                redis_url=found.redis_url,
-                kafka_bootstrap=tansu.bootstrap_servers,
                 bcrypt_rounds=BCRYPT_ROUNDS,
                 # One account logging in back to back is the benchmark, not an attack.
                 auth_rate_limit_per_ip=UNLIMITED,

@@ -265,35 +265,17 @@ class EventConsumers:
         HANDLE_SECONDS.labels(consumer).observe(time.perf_counter() - started)
         return outcomes
 
-    async def _handle_one(
-        self,
-        consumer: str,
-        item: Decoded,
-        handler: BatchHandler,
-    ) -> Outcome:
+    async def _handle_one(self, consumer: str, item: Decoded, handler: BatchHandler) -> Outcome:
         record, envelope, event = item
-        try:
-            async for attempt in AsyncRetrying(
-                stop=stop_after_attempt(self._retry.max_attempts),
-                wait=wait_exponential(multiplier=self._retry.backoff_s, max=5),
-                reraise=True,
-            ):
-                with attempt:
-                    async with self._db.transaction() as session:
-                        await handler(session, [(envelope, event)])
-        except Exception as error:
-            log.warning(
-                "event dead-lettered",
-                consumer=consumer,
-                event_id=envelope.id,
-                type=envelope.type,
-                error=repr(error),
-            )
-            await self._dead_letter(consumer, record, error, attempts=self._retry.max_attempts)
-            EVENTS_HANDLED.labels(consumer, envelope.type, Outcome.DEAD_LETTERED).inc()
-            return Outcome.DEAD_LETTERED
-        EVENTS_HANDLED.labels(consumer, envelope.type, Outcome.HANDLED).inc()
-        return Outcome.HANDLED
+
+        async def store_alone() -> Outcome:
+            async with self._db.transaction() as session:
+                await handler(session, [(envelope, event)])
+            return Outcome.HANDLED
+
+        outcome = await self._retried(consumer, record, envelope, store_alone)
+        EVENTS_HANDLED.labels(consumer, envelope.type, outcome).inc()
+        return outcome
 
     async def handle_record(
         self, consumer: str, record: ConsumerRecord[bytes, bytes], handler: EventHandler
@@ -307,15 +289,30 @@ class EventConsumers:
             EVENTS_HANDLED.labels(consumer, "malformed", Outcome.DEAD_LETTERED).inc()
             return Outcome.DEAD_LETTERED
 
-        outcome = Outcome.DUPLICATE
+        outcome = await self._retried(
+            consumer, record, envelope, lambda: self.apply(consumer, envelope, event, handler)
+        )
+        EVENTS_HANDLED.labels(consumer, envelope.type, outcome).inc()
+        HANDLE_SECONDS.labels(consumer).observe(time.perf_counter() - started)
+        return outcome
+
+    async def _retried(
+        self,
+        consumer: str,
+        record: Record,
+        envelope: Envelope,
+        attempt: Callable[[], Awaitable[Outcome]],
+    ) -> Outcome:
+        """`attempt`, retried with backoff; after the last failure, the record is
+        dead-lettered and the consumer goes on."""
         try:
-            async for attempt in AsyncRetrying(
+            async for retry in AsyncRetrying(
                 stop=stop_after_attempt(self._retry.max_attempts),
                 wait=wait_exponential(multiplier=self._retry.backoff_s, max=5),
                 reraise=True,
             ):
-                with attempt:
-                    outcome = await self.apply(consumer, envelope, event, handler)
+                with retry:
+                    return await attempt()
         except Exception as error:
             log.warning(
                 "event dead-lettered",
@@ -325,10 +322,7 @@ class EventConsumers:
                 error=repr(error),
             )
             await self._dead_letter(consumer, record, error, attempts=self._retry.max_attempts)
-            outcome = Outcome.DEAD_LETTERED
-        EVENTS_HANDLED.labels(consumer, envelope.type, outcome).inc()
-        HANDLE_SECONDS.labels(consumer).observe(time.perf_counter() - started)
-        return outcome
+        return Outcome.DEAD_LETTERED
 
     async def apply(
         self, consumer: str, envelope: Envelope, event: Event, handler: EventHandler

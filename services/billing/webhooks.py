@@ -341,7 +341,7 @@ class WebhookProcessor:
 
     async def _invoice(
         self, session: AsyncSession, invoice: Mapping[str, Any], event_id: str
-    ) -> tuple[BillingInvoice, bool] | None:
+    ) -> BillingInvoice | None:
         invoice_id = _str(invoice.get("id"))
         subscription_id = _str(invoice.get("subscription"))
         parent = invoice.get("parent")
@@ -358,22 +358,20 @@ class WebhookProcessor:
             log.warning("invoice of an unknown customer ignored", event_id=event_id)
             return None
         row = await session.get(BillingInvoice, invoice_id, with_for_update=True)
-        created = row is None
         if row is None:
             row = BillingInvoice(id=invoice_id, team_id=team, status="open", failed_attempts=0)
             session.add(row)
         row.subscription_id = subscription_id
         row.currency = str(invoice.get("currency") or "usd")
-        return row, created
+        return row
 
     async def _invoice_paid(
         self, session: AsyncSession, event: StripeEvent, _: dict[str, Any] | None
     ) -> None:
         invoice = event.data.object
-        found = await self._invoice(session, invoice, event.id)
-        if found is None:
+        row = await self._invoice(session, invoice, event.id)
+        if row is None:
             return
-        row, _created = found
         if row.status == "paid":
             return  # invoice.paid and invoice.payment_succeeded, or a redelivery: once
         row.status = "paid"
@@ -395,10 +393,9 @@ class WebhookProcessor:
         self, session: AsyncSession, event: StripeEvent, _: dict[str, Any] | None
     ) -> None:
         invoice = event.data.object
-        found = await self._invoice(session, invoice, event.id)
-        if found is None:
+        row = await self._invoice(session, invoice, event.id)
+        if row is None:
             return
-        row, _created = found
         attempt = int(invoice.get("attempt_count") or row.failed_attempts + 1)
         row.amount_cents = int(invoice.get("amount_due") or invoice.get("total") or 0)
         if row.status == "paid" or attempt <= row.failed_attempts:
