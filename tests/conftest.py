@@ -9,6 +9,7 @@ ready in well under a second and a fresh one keeps tests independent.
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import socket
 import uuid
@@ -33,7 +34,9 @@ from services.auth import generate_signing_key
 PG_HOST = "127.0.0.1"
 PG_PORT = 5432
 PG_USER = "postgres"
-REDIS_TEST_URL = "redis://127.0.0.1:6379/15"
+# One Redis database per concurrent suite (a CI run, a parallel worker, a second checkout):
+# the tests flush it, so two suites must never share one.
+REDIS_TEST_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 BACKENDS = ("embedded", "real")
 
 
@@ -304,7 +307,6 @@ def _logging_restored() -> Iterator[None]:
 @pytest.fixture(autouse=True)
 def _no_env_leak(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Tests build their Settings explicitly; a developer's HAUNTED_* must not change them."""
-    import os
 
     for name in list(os.environ):
         if name.startswith("HAUNTED_"):
