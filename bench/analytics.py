@@ -35,7 +35,8 @@ from events.consumer import EventConsumers
 from events.db import Database
 from events.envelope import Envelope
 from events.replay import replay
-from haunted.runtime import replay_targets, tune_gc
+from haunted.runtime import tune_gc
+from haunted.services import replay_targets
 from schemas import AnalyticsTracked
 from services import analytics
 from services.analytics.models import AnalyticsEvent

@@ -16,7 +16,8 @@ from pathlib import Path
 from events.db import Database
 from haunted import migrations
 from haunted.logging import configure_logging
-from haunted.runtime import build_flags, build_redis
+from haunted.runtime import build_redis
+from haunted.services import build_flags
 from haunted.settings import MEMORY, Settings
 from services.flags.unleash import build_client, parse_definitions
 from services.principal import Principal

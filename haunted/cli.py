@@ -21,7 +21,8 @@ from events.broker import catalog_topics, ensure_topics
 from events.embedded import EmbeddedBroker, EmbeddedBrokerError
 from haunted import migrations
 from haunted.logging import configure_logging
-from haunted.runtime import SERVICES, Haunted, kafka_settings, tune_gc
+from haunted.runtime import Haunted, kafka_settings, tune_gc
+from haunted.services import NAMES
 from haunted.settings import ConfigurationError, Settings, load_settings
 
 app = typer.Typer(
@@ -181,10 +182,10 @@ def worker(
 ) -> None:
     """Consumers and outbox relays of the named services; run N of them."""
     settings = _settings()
-    names = tuple(service or SERVICES)
-    unknown = [name for name in names if name not in SERVICES]
+    names = tuple(service or NAMES)
+    unknown = [name for name in names if name not in NAMES]
     if unknown:
-        _fail(f"unknown service {', '.join(unknown)}; known: {', '.join(SERVICES)}")
+        _fail(f"unknown service {', '.join(unknown)}; known: {', '.join(NAMES)}")
 
     async def main() -> None:
         async with Haunted.build(settings, gateway=False, workers=names).running():
@@ -244,7 +245,7 @@ def replay(
     from events.db import Database
     from events.replay import ReplayError
     from events.replay import replay as run_replay
-    from haunted.runtime import replay_targets
+    from haunted.services import replay_targets
 
     settings = _settings()
     targets = replay_targets()
@@ -340,7 +341,8 @@ def flags_list() -> None:
     from rich.table import Table
 
     from events.db import Database
-    from haunted.runtime import build_flags, build_redis
+    from haunted.runtime import build_redis
+    from haunted.services import build_flags
     from services.flags import FlagInfo, FlagsSourceError
 
     settings = _settings()

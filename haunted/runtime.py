@@ -11,7 +11,6 @@ import gc
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
 import fakeredis
@@ -27,33 +26,14 @@ from events.consumer import EventConsumers, RetryPolicy
 from events.db import Database
 from events.fanout import pin_start_offsets, subscribe_fanout
 from events.outbox import OutboxRelay
-from events.replay import ReplayTarget
 from gateway import PushHub, Services, build_socketio, create_app
 from gateway.push import Presence, RealtimeLimits
 from gateway.sockets import socketio_server
 from haunted import migrations
-from haunted.keyring import load_pii_keys, load_previous_public_keys
-from haunted.keys import load_signing_key
+from haunted.services import NAMES, SPECS, facades_of
 from haunted.settings import MEMORY, Settings
-from services import analytics, flags, llm, notifications
-from services.analytics import AnalyticsLimits, AnalyticsService
-from services.auth import (
-    Accounts,
-    ApiKeyService,
-    AuthPolicy,
-    AuthRateLimiter,
-    AuthService,
-    PasswordHasher,
-    PiiCipher,
-    SessionStore,
-    TeamService,
-    TokenIssuer,
-)
-from services.billing import BillingConfig, BillingService, StripeGateway, load_plans
 
 log = structlog.get_logger(__name__)
-
-SERVICES = ("auth", "billing", "llm", "notifications", "analytics", "flags")
 
 
 def build_redis(url: str, max_connections: int = 200) -> Redis:
@@ -89,172 +69,10 @@ def kafka_settings(settings: Settings, bootstrap: str | None = None) -> KafkaSet
     )
 
 
-def replay_targets() -> dict[str, ReplayTarget]:
-    """What `haunted replay SERVICE` can replay: each service's consumer, topics and handler."""
-    from sqlalchemy import delete
-    from sqlalchemy.ext.asyncio import AsyncSession
-
-    from events.envelope import Envelope
-    from schemas import Event
-    from services.notifications.handlers import MEMBERSHIP_TOPICS, follow_memberships
-    from services.notifications.models import TeamMember as NotificationMember
-
-    async def notification_members(session: AsyncSession, event: Event, _: Envelope) -> None:
-        await follow_memberships(session, event)
-
-    async def clear_notification_members(session: AsyncSession) -> None:
-        await session.execute(delete(NotificationMember))
-
-    return {
-        "analytics": ReplayTarget(
-            analytics.CONSUMER,
-            analytics.TOPICS,
-            batch_handler=analytics.record_batch,
-            rebuild=analytics.clear_store,
-        ),
-        "notifications": ReplayTarget(
-            notifications.CONSUMER, notifications.TOPICS, handler=notifications.on_event
-        ),
-        "llm": ReplayTarget(
-            llm.CONSUMER, llm.TOPICS, handler=llm.on_subscription, rebuild=llm.clear_store
-        ),
-        # Only the membership read model: a rebuild must not notify anyone twice.
-        "notifications.memberships": ReplayTarget(
-            "notifications.memberships",
-            (*MEMBERSHIP_TOPICS, "team.role_changed"),
-            handler=notification_members,
-            rebuild=clear_notification_members,
-        ),
-    }
-
-
-def build_flags(settings: Settings, db: Database, redis: Redis) -> flags.FlagsService:
-    """Flags from the Unleash server when one is configured, else from the flags file."""
-    source: flags.FileSource | flags.UnleashServerSource = flags.FileSource(settings.flags_file)
-    if settings.unleash_url:
-        token = settings.unleash_api_token.get_secret_value() if settings.unleash_api_token else ""
-        source = flags.UnleashServerSource(
-            settings.unleash_url, token, settings.flags_app_name, settings.flags_fetch_timeout_s
-        )
-    config = flags.FlagsConfig(
-        app_name=settings.flags_app_name,
-        environment=settings.env,
-        refresh_interval_s=settings.flags_refresh_interval_s,
-        flush_interval_s=settings.flags_flush_interval_s,
-        plan_cache_ttl_s=settings.flags_plan_cache_ttl_s,
-        default_plan=settings.flags_default_plan,
-        required_permissions=settings.flags_required_permissions,
-    )
-    return flags.FlagsService(db, redis, source, config)
-
-
-def build_llm(settings: Settings, db: Database, redis: Redis) -> llm.LlmService:
-    """The LLM gateway: prompt files checked now (a broken one stops the start)."""
-    api_key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
-    provider = llm.build_provider(
-        api_key=api_key,
-        base_url=settings.openai_base_url,
-        timeout_s=settings.llm_timeout_s,
-        connect_timeout_s=settings.llm_connect_timeout_s,
-    )
-    offline = api_key is None and settings.openai_base_url is None
-    reload = settings.llm_prompts_reload
-    return llm.LlmService(
-        db,
-        redis,
-        llm.PromptLibrary(settings.llm_prompts_dir),
-        provider,
-        llm.LlmConfig(
-            default_plan_id=settings.llm_default_plan_id,
-            default_tokens_per_period=settings.llm_default_tokens_per_period,
-            tokens_per_period=settings.llm_tokens_per_period,
-            requests_per_minute=settings.llm_requests_per_minute,
-            tokens_per_minute=settings.llm_tokens_per_minute,
-            default_requests_per_minute=settings.llm_default_requests_per_minute,
-            default_tokens_per_minute=settings.llm_default_tokens_per_minute,
-            prices=settings.llm_prices,
-            max_retries=settings.llm_max_retries,
-            retry_backoff_s=settings.llm_retry_backoff_s,
-            retry_max_wait_s=settings.llm_retry_max_wait_s,
-            reload_prompts=settings.env == "dev" if reload is None else reload,
-            force_model=llm.OFFLINE_MODEL if offline else None,
-        ),
-    )
-
-
 def build_services(settings: Settings, db: Database, redis: Redis) -> Services:
-    """Every facade, built once with its dependencies."""
-    ring, lookup_key = load_pii_keys(settings)
-    sessions = SessionStore(redis, settings.session_ttl_s, settings.permissions_cache_ttl_s)
-    accounts = Accounts(db, PiiCipher(ring, lookup_key), sessions)
-    tokens = TokenIssuer(
-        load_signing_key(settings),
-        verify_only=load_previous_public_keys(settings),
-        issuer=settings.jwt_issuer,
-        audience=settings.jwt_audience,
-        ttl=timedelta(seconds=settings.access_token_ttl_s),
-    )
-    api_keys = ApiKeyService(accounts, redis)
-    auth = AuthService(
-        accounts,
-        tokens,
-        PasswordHasher(settings.bcrypt_rounds),
-        api_keys,
-        AuthRateLimiter(
-            settings.redis_url,
-            per_ip=settings.auth_rate_limit_per_ip,
-            per_account=settings.auth_rate_limit_per_account,
-        ),
-        AuthPolicy(
-            refresh_ttl=timedelta(seconds=settings.refresh_token_ttl_s),
-            lockout_threshold=settings.lockout_threshold,
-            lockout_duration=timedelta(seconds=settings.lockout_duration_s),
-        ),
-    )
-    billing = BillingService(
-        db,
-        load_plans(settings.plans_file),
-        BillingConfig(
-            env=settings.env,
-            public_url=settings.billing_public_url or f"http://{settings.host}:{settings.port}",
-            webhook_secret=(
-                settings.stripe_webhook_secret.get_secret_value()
-                if settings.stripe_webhook_secret
-                else None
-            ),
-            webhook_tolerance_s=settings.stripe_webhook_tolerance_s,
-            webhook_max_body_bytes=settings.stripe_webhook_max_body_bytes,
-        ),
-        (
-            StripeGateway(
-                settings.stripe_api_key.get_secret_value(),
-                api_base=settings.stripe_api_base,
-                timeout_s=settings.stripe_timeout_s,
-            )
-            if settings.stripe_api_key
-            else None
-        ),
-    )
-    return Services(
-        auth=auth,
-        teams=TeamService(accounts, timedelta(seconds=settings.invite_ttl_s)),
-        api_keys=api_keys,
-        analytics=AnalyticsService(
-            db,
-            redis,
-            AnalyticsLimits(
-                cache_ttl_s=settings.analytics_cache_ttl_s,
-                track_rate_limit=settings.analytics_track_rate_limit,
-                track_max_bytes=settings.analytics_track_max_bytes,
-                track_max_depth=settings.analytics_track_max_depth,
-            ),
-            redis_url=settings.redis_url,
-        ),
-        notifications=notifications.NotificationsService(db),
-        flags=build_flags(settings, db, redis),
-        billing=billing,
-        llm=build_llm(settings, db, redis),
-    )
+    """Every facade, built once with its dependencies, by each service's declaration."""
+    built = (spec.build(settings, db, redis) for spec in SPECS)
+    return Services(**{name: facade for facades in built for name, facade in facades.items()})
 
 
 @dataclass
@@ -283,7 +101,7 @@ class Haunted:
         settings: Settings,
         *,
         gateway: bool = True,
-        workers: Iterable[str] = SERVICES,
+        workers: Iterable[str] = NAMES,
     ) -> Haunted:
         kafka = kafka_settings(settings)
         db = Database(settings.database_url)
@@ -336,17 +154,12 @@ class Haunted:
 
     def _register_routers(self) -> None:
         """Explicit registration: the routers of the services this process runs."""
-        routers: dict[str, Callable[[EventConsumers], KafkaRouter]] = {
-            "analytics": analytics.build_router,
-            "notifications": notifications.build_router,
-            "llm": llm.build_router,
-            "flags": lambda consumers: flags.build_router(
-                consumers, self.services.flags.forget_plan
-            ),
-        }
-        for name in self.workers:
-            if name in routers:
-                self.broker.include_router(routers[name](self.consumers))
+        facades = facades_of(self.services)
+        for spec in SPECS:
+            if spec.name in self.workers and spec.handlers is not None:
+                router = KafkaRouter()
+                spec.handlers(facades).subscribe(self.consumers, router)
+                self.broker.include_router(router)
         if self.gateway:
             fanout = KafkaRouter()
             self._fanout = subscribe_fanout(
@@ -450,3 +263,6 @@ class Haunted:
             redis=self.redis,
             debug=False,
         )
+
+
+__all__ = ["Haunted", "build_redis", "build_services", "kafka_settings", "tune_gc"]

@@ -27,7 +27,8 @@ from redis.asyncio import Redis
 
 from events.embedded import EmbeddedBroker
 from haunted import migrations
-from haunted.runtime import SERVICES, Haunted
+from haunted.runtime import Haunted
+from haunted.services import NAMES
 from haunted.settings import Settings
 from services.auth import generate_signing_key
 
@@ -210,7 +211,7 @@ class Server:
 
 @asynccontextmanager
 async def serve(
-    settings: Settings, port: int | None = None, *, workers: Iterable[str] = SERVICES
+    settings: Settings, port: int | None = None, *, workers: Iterable[str] = NAMES
 ) -> AsyncIterator[Server]:
     """A Haunted process with these settings serving on `port` (a free one by default);
     `workers=()` makes it a gateway only (`haunted serve`)."""

@@ -2,8 +2,7 @@
 
 from services.analytics.handlers import (
     CONSUMER,
-    TOPICS,
-    build_router,
+    HANDLERS,
     clear_store,
     record_batch,
     record_event,
@@ -20,7 +19,7 @@ from services.analytics.service import (
 
 __all__ = [
     "CONSUMER",
-    "TOPICS",
+    "HANDLERS",
     "ActiveUsers",
     "AnalyticsLimits",
     "AnalyticsService",
@@ -28,7 +27,6 @@ __all__ = [
     "FunnelStep",
     "Period",
     "Usage",
-    "build_router",
     "clear_store",
     "record_batch",
     "record_event",

@@ -6,14 +6,13 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from faststream.kafka import KafkaRouter
 from sqlalchemy import String, Table, and_, bindparam, delete, or_, text
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from events.consumer import EventConsumers
 from events.envelope import Envelope
+from events.handlers import BatchHandlers
 from schemas import (
     CATALOG,
     AnalyticsTracked,
@@ -24,10 +23,9 @@ from schemas import (
 )
 from services.analytics.models import AnalyticsEvent, TeamMember
 
-CONSUMER = "analytics"
+CONSUMER = "analytics"  # the consumer group's name: deployed state, never renamed
 EVENTS: Table = AnalyticsEvent.__table__  # type: ignore[assignment]
 MEMBERS: Table = TeamMember.__table__  # type: ignore[assignment]
-TOPICS = tuple(CATALOG)  # the catalog, never a hand-kept list
 
 
 COLUMNS = ("id", "type", "time", "source", "subject", "user_id", "team_id", "properties")
@@ -139,10 +137,7 @@ async def clear_store(session: AsyncSession) -> None:
     await session.execute(delete(TeamMember))
 
 
-def build_router(consumers: EventConsumers) -> KafkaRouter:
-    router = KafkaRouter()
-    consumers.subscribe_batch(router, CONSUMER, TOPICS, record_batch)
-    return router
+# Every catalog topic, never a hand-kept list.
+HANDLERS = BatchHandlers.over(CONSUMER, CATALOG.values(), record_batch)
 
-
-__all__ = ["CONSUMER", "TOPICS", "build_router", "clear_store", "record_batch", "record_event"]
+__all__ = ["CONSUMER", "HANDLERS", "clear_store", "record_batch", "record_event"]

@@ -1,6 +1,6 @@
 """Feature flags: Unleash definitions from a server or the flags file, evaluated in-process."""
 
-from services.flags.handlers import CONSUMER, build_router
+from services.flags.handlers import CONSUMER, build_handlers
 from services.flags.service import FlagInfo, FlagsConfig, FlagsService, FlagVariant
 from services.flags.unleash import (
     FileSource,
@@ -18,6 +18,6 @@ __all__ = [
     "FlagsService",
     "FlagsSourceError",
     "UnleashServerSource",
-    "build_router",
+    "build_handlers",
     "parse_definitions",
 ]

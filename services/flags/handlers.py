@@ -4,24 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from faststream.kafka import KafkaRouter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from events.consumer import EventConsumers
 from events.envelope import Envelope
+from events.handlers import Handlers
 from schemas import Event, SubscriptionActivated, SubscriptionCanceled, SubscriptionUpdated
 from services.flags.models import TeamPlan
 
-CONSUMER = "flags"
-TOPICS = ("subscription.activated", "subscription.updated", "subscription.canceled")
+CONSUMER = "flags"  # the consumer group's name: deployed state, never renamed
+SUBSCRIPTION_EVENTS = (SubscriptionActivated, SubscriptionUpdated, SubscriptionCanceled)
 # A canceled subscription leaves the team on the default plan: no plan row at all.
 CANCELED = "canceled"
 
 
 async def on_subscription_event(session: AsyncSession, event: Event, envelope: Envelope) -> None:
     """Applies the newest subscription event per team; a late older one changes nothing."""
-    if not isinstance(event, SubscriptionActivated | SubscriptionUpdated | SubscriptionCanceled):
-        return
+    assert isinstance(event, SubscriptionActivated | SubscriptionUpdated | SubscriptionCanceled)
     row = await session.get(TeamPlan, event.team_id)
     as_of = envelope.time
     if row is not None and row.as_of > as_of:
@@ -35,19 +33,17 @@ async def on_subscription_event(session: AsyncSession, event: Event, envelope: E
         row.plan_id, row.status, row.as_of = event.plan_id, status, as_of
 
 
-def build_router(
-    consumers: EventConsumers, on_plan_changed: Callable[[str], None] | None = None
-) -> KafkaRouter:
+def build_handlers(on_plan_changed: Callable[[str], None] | None = None) -> Handlers:
     """`on_plan_changed(team_id)` lets a facade in the same process forget its cached plan."""
+    handlers = Handlers(CONSUMER)
 
+    @handlers.on(*SUBSCRIPTION_EVENTS)
     async def handle(session: AsyncSession, event: Event, envelope: Envelope) -> None:
         await on_subscription_event(session, event, envelope)
         if on_plan_changed is not None and hasattr(event, "team_id"):
             on_plan_changed(event.team_id)
 
-    router = KafkaRouter()
-    consumers.subscribe(router, CONSUMER, TOPICS, handle)
-    return router
+    return handlers
 
 
-__all__ = ["CONSUMER", "TOPICS", "build_router", "on_subscription_event"]
+__all__ = ["CONSUMER", "build_handlers", "on_subscription_event"]

@@ -1,14 +1,14 @@
 """LLM gateway: prompts as code, usage and quotas (issue: LLM gateway)."""
 
-from services.llm.handlers import CONSUMER, TOPICS, build_router, clear_store, on_subscription
+from services.llm.handlers import CONSUMER, HANDLERS, clear_store, on_subscription
 from services.llm.prompts import Prompt, PromptFileError, PromptLibrary
 from services.llm.provider import OFFLINE_MODEL, build_provider
 from services.llm.service import LlmConfig, LlmService, LlmUsage, PromptResult, StreamItem
 
 __all__ = [
     "CONSUMER",
+    "HANDLERS",
     "OFFLINE_MODEL",
-    "TOPICS",
     "LlmConfig",
     "LlmService",
     "LlmUsage",
@@ -18,7 +18,6 @@ __all__ = [
     "PromptResult",
     "StreamItem",
     "build_provider",
-    "build_router",
     "clear_store",
     "on_subscription",
 ]

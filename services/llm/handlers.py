@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from faststream.kafka import KafkaRouter
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from events.consumer import EventConsumers
 from events.envelope import Envelope
+from events.handlers import Handlers
 from schemas import Event, SubscriptionActivated, SubscriptionCanceled, SubscriptionUpdated
 from services.llm.models import TeamPlan
 
-CONSUMER = "llm"
-TOPICS = ("subscription.activated", "subscription.updated", "subscription.canceled")
+CONSUMER = "llm"  # the consumer group's name: deployed state, never renamed
+HANDLERS = Handlers(CONSUMER)
 
 
 def _limit(entitlements: dict[str, Any] | None, name: str) -> int | None:
@@ -22,10 +21,10 @@ def _limit(entitlements: dict[str, Any] | None, name: str) -> int | None:
     return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
+@HANDLERS.on(SubscriptionActivated, SubscriptionUpdated, SubscriptionCanceled)
 async def on_subscription(session: AsyncSession, event: Event, envelope: Envelope) -> None:
     """Keeps the team's latest plan; an older event (replay, reordering) changes nothing."""
-    if not isinstance(event, SubscriptionActivated | SubscriptionUpdated | SubscriptionCanceled):
-        return
+    assert isinstance(event, SubscriptionActivated | SubscriptionUpdated | SubscriptionCanceled)
     row = await session.get(TeamPlan, event.team_id)
     if row is not None and row.event_time > envelope.time:
         return
@@ -56,10 +55,4 @@ async def clear_store(session: AsyncSession) -> None:
     await session.execute(delete(TeamPlan))
 
 
-def build_router(consumers: EventConsumers) -> KafkaRouter:
-    router = KafkaRouter()
-    consumers.subscribe(router, CONSUMER, TOPICS, on_subscription)
-    return router
-
-
-__all__ = ["CONSUMER", "TOPICS", "build_router", "clear_store", "on_subscription"]
+__all__ = ["CONSUMER", "HANDLERS", "clear_store", "on_subscription"]

@@ -1,15 +1,15 @@
 """Notifications: inboxes built from events, one row per recipient, pushed as they land."""
 
-from services.notifications.handlers import CONSUMER, TOPICS, build_router, on_event
+from services.notifications.handlers import CONSUMER, HANDLERS, MEMBERSHIPS, clear_memberships
 from services.notifications.ids import is_notification_id
 from services.notifications.service import NotificationsService, NotificationView
 
 __all__ = [
     "CONSUMER",
-    "TOPICS",
+    "HANDLERS",
+    "MEMBERSHIPS",
     "NotificationView",
     "NotificationsService",
-    "build_router",
+    "clear_memberships",
     "is_notification_id",
-    "on_event",
 ]

@@ -7,19 +7,20 @@ read model of memberships), adds one inbox row per recipient and publishes
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 
-from faststream.kafka import KafkaRouter
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from events.consumer import EventConsumers
+from events.consumer import EventHandler
 from events.envelope import Envelope
+from events.handlers import Handlers
 from events.outbox import add_event
 from schemas import (
+    CATALOG,
     Event,
     NotificationCreated,
     NotificationRequested,
@@ -33,46 +34,64 @@ from services.notifications.models import Inbox, Notification, TeamMember
 from services.notifications.templates import TEMPLATES, Recipients, Rendered, render, requested
 from services.principal import ROLE_PERMISSIONS
 
-CONSUMER = "notifications"
-MEMBERSHIP_TOPICS = (
-    "user.registered",
-    "team.member_added",
-    "team.member_removed",
-    "team.role_changed",
-)
-TOPICS = tuple(dict.fromkeys(["notification.requested", *MEMBERSHIP_TOPICS, *TEMPLATES]))
+CONSUMER = "notifications"  # the consumer group's name: deployed state, never renamed
+HANDLERS = Handlers(CONSUMER)
+# Only the membership read model (a replay target): a rebuild must not notify anyone twice.
+MEMBERSHIPS = Handlers("notifications.memberships")
 _ZERO_ID = encode(0)
 
 
-async def on_event(session: AsyncSession, event: Event, envelope: Envelope) -> None:
-    """Follows memberships, then notifies whoever the event concerns."""
-    await follow_memberships(session, event)
-    if isinstance(event, NotificationRequested):
-        rendered = requested(event.type, event.title, event.body, event.data)
-        if event.user_id is not None:
-            recipients: list[str] = [event.user_id]
-        else:
-            recipients = await team_members(session, event.team_id or "")
+def _follows_memberships(*events: type[Event]) -> Callable[[EventHandler], EventHandler]:
+    """Registered before the notifying handlers: a new member is told of the same event."""
+
+    def register(handler: EventHandler) -> EventHandler:
+        return HANDLERS.on(*events)(MEMBERSHIPS.on(*events)(handler))
+
+    return register
+
+
+@_follows_memberships(UserRegistered)
+async def on_registered(session: AsyncSession, event: Event, _: Envelope) -> None:
+    assert isinstance(event, UserRegistered)
+    await _upsert_member(session, event.team_id, event.user_id, "owner")
+
+
+@_follows_memberships(TeamMemberAdded, TeamRoleChanged)
+async def on_member_role(session: AsyncSession, event: Event, _: Envelope) -> None:
+    assert isinstance(event, TeamMemberAdded | TeamRoleChanged)
+    await _upsert_member(session, event.team_id, event.user_id, event.role)
+
+
+@_follows_memberships(TeamMemberRemoved)
+async def on_member_removed(session: AsyncSession, event: Event, _: Envelope) -> None:
+    assert isinstance(event, TeamMemberRemoved)
+    await session.execute(
+        delete(TeamMember).where(
+            TeamMember.team_id == event.team_id, TeamMember.user_id == event.user_id
+        )
+    )
+
+
+@HANDLERS.on(NotificationRequested)
+async def on_requested(session: AsyncSession, event: Event, envelope: Envelope) -> None:
+    """Another service asked for a notification: it says what it was asked to say."""
+    assert isinstance(event, NotificationRequested)
+    rendered = requested(event.type, event.title, event.body, event.data)
+    if event.user_id is not None:
+        recipients: list[str] = [event.user_id]
     else:
-        made = render(envelope.type, event)
-        if made is None:
-            return
-        rendered = made
-        recipients = await recipients_of(session, TEMPLATES[envelope.type].recipients, event)
+        recipients = await team_members(session, event.team_id or "")
     await add_to_inboxes(session, recipients, rendered, envelope.id)
 
 
-async def follow_memberships(session: AsyncSession, event: Event) -> None:
-    if isinstance(event, UserRegistered):
-        await _upsert_member(session, event.team_id, event.user_id, "owner")
-    elif isinstance(event, TeamMemberAdded | TeamRoleChanged):
-        await _upsert_member(session, event.team_id, event.user_id, event.role)
-    elif isinstance(event, TeamMemberRemoved):
-        await session.execute(
-            delete(TeamMember).where(
-                TeamMember.team_id == event.team_id, TeamMember.user_id == event.user_id
-            )
-        )
+@HANDLERS.on(*(CATALOG[topic] for topic in TEMPLATES))
+async def on_templated(session: AsyncSession, event: Event, envelope: Envelope) -> None:
+    """A domain event with a template notifies whoever the template names."""
+    rendered = render(envelope.type, event)
+    if rendered is None:
+        return
+    recipients = await recipients_of(session, TEMPLATES[envelope.type].recipients, event)
+    await add_to_inboxes(session, recipients, rendered, envelope.id)
 
 
 async def _upsert_member(session: AsyncSession, team_id: str, user_id: str, role: str) -> None:
@@ -183,10 +202,9 @@ async def _lock_inboxes(session: AsyncSession, user_ids: Sequence[str]) -> dict[
     return {inbox.user_id: inbox for inbox in rows}
 
 
-def build_router(consumers: EventConsumers) -> KafkaRouter:
-    router = KafkaRouter()
-    consumers.subscribe(router, CONSUMER, TOPICS, on_event)
-    return router
+async def clear_memberships(session: AsyncSession) -> None:
+    """Empties the membership read model, before its rebuild by replay."""
+    await session.execute(delete(TeamMember))
 
 
-__all__ = ["CONSUMER", "TOPICS", "add_to_inboxes", "build_router", "on_event"]
+__all__ = ["CONSUMER", "HANDLERS", "MEMBERSHIPS", "add_to_inboxes", "clear_memberships"]

@@ -16,7 +16,7 @@ from events.consumer import EventConsumers, RetryPolicy
 from events.db import Database
 from events.envelope import Envelope
 from events.replay import ReplayError, ReplayTarget, replay
-from haunted.runtime import replay_targets
+from haunted.services import replay_targets
 from services import analytics
 from services.analytics.models import AnalyticsEvent, TeamMember
 from tests.conftest import eventually
@@ -97,7 +97,7 @@ async def test_rebuild_equals_the_live_result(
     published: list[Envelope],
 ) -> None:
     router = KafkaRouter()
-    consumers.subscribe_batch(router, analytics.CONSUMER, analytics.TOPICS, analytics.record_batch)
+    analytics.HANDLERS.subscribe(consumers, router)
     broker.include_router(router)
     await broker.start()
 

@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from haunted import migrations
 from haunted.cli import app
 from haunted.keys import load_signing_key
-from haunted.runtime import SERVICES
+from haunted.services import NAMES
 from haunted.settings import Settings
 from services.auth import new_key_ring_spec
 
@@ -136,7 +136,7 @@ def test_every_service_command_is_a_haunted_command() -> None:
     assert commands["topics"] == ["topics", "create"]
     assert commands["gateway"] == ["serve"]
     assert commands["worker"][0] == "worker"
-    assert set(commands["worker"][1:]) <= set(SERVICES)
+    assert set(commands["worker"][1:]) <= set(NAMES)
 
 
 def test_the_order_of_start() -> None:

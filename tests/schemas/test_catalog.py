@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 
+from haunted.services import NAMES
 from schemas import CATALOG, Event, NotificationRequested, UserLoginFailed
 
 CONTRACT = Path(__file__).resolve().parents[2] / "docs" / "contract" / "events.md"
-# ARCHITECTURE.md: services/ holds these six; every topic belongs to one of them.
-SERVICES = {"auth", "billing", "llm", "notifications", "analytics", "flags"}
+# Every topic belongs to one of the declared services.
+SERVICES = set(NAMES)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,8 @@ import pytest
 from sqlalchemy import select
 
 from events.outbox import OutboxRecord
-from haunted.runtime import Haunted, build_flags
+from haunted.runtime import Haunted
+from haunted.services import build_flags
 from haunted.settings import Settings
 from services.flags import FlagsService
 from tests.conftest import free_port

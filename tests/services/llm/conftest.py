@@ -13,7 +13,8 @@ from sqlalchemy import select
 
 from events.db import Database
 from events.outbox import OutboxRecord
-from haunted.runtime import build_llm, build_redis
+from haunted.runtime import build_redis
+from haunted.services import build_llm
 from haunted.settings import Settings
 from services.llm import LlmService
 from services.principal import Principal

@@ -13,7 +13,8 @@ import pytest
 
 from events.db import Database
 from events.envelope import Envelope
-from haunted.runtime import build_llm, build_redis
+from haunted.runtime import build_redis
+from haunted.services import build_llm
 from schemas import SubscriptionActivated, SubscriptionCanceled, SubscriptionUpdated
 from services.errors import BadUserInput, Forbidden, QuotaExceeded, RateLimited
 from services.llm import OFFLINE_MODEL, LlmService, StreamItem, on_subscription

@@ -16,7 +16,7 @@ from events.db import Database
 from events.envelope import Envelope
 from events.outbox import OutboxRecord
 from schemas import Event, TeamMemberAdded, UserRegistered
-from services.notifications import CONSUMER, NotificationsService, on_event
+from services.notifications import CONSUMER, HANDLERS, NotificationsService
 from services.notifications.models import Notification
 from services.principal import Principal
 
@@ -46,7 +46,7 @@ async def handle(
 ) -> Outcome:
     """Handles `event` as the notifications consumer would; pass `envelope` to redeliver."""
     envelope = envelope or Envelope.wrap(event)
-    return await consumers.apply(CONSUMER, envelope, event, on_event)
+    return await consumers.apply(CONSUMER, envelope, event, HANDLERS.handle)
 
 
 def new_id() -> str:

@@ -17,7 +17,7 @@ from schemas import (
     TeamRoleChanged,
     UserLocked,
 )
-from services.notifications import TOPICS
+from services.notifications import HANDLERS
 from services.notifications.handlers import add_to_inboxes
 from services.notifications.templates import requested
 from tests.services.notifications.conftest import (
@@ -43,8 +43,8 @@ def test_consumes_requests_memberships_and_the_events_worth_a_notification() -> 
         "payment.failed",
         "prompt.failed",
     ):
-        assert topic in TOPICS
-    assert "notification.created" not in TOPICS  # its own output
+        assert topic in HANDLERS.topics
+    assert "notification.created" not in HANDLERS.topics  # its own output
 
 
 async def test_a_request_for_a_user_lands_once_and_is_announced(

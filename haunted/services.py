@@ -1,0 +1,230 @@
+"""Every service, declared once: the composition root, the CLI and the tests read `SPECS`.
+
+A `ServiceSpec` says how a service's facades are built (from the settings and the
+shared resources), which handlers its consumer group runs, what `haunted replay`
+can rebuild, its Alembic branch and its GraphQL schema file. Adding a service is
+its own packages (services/<name>/, gateway/resolvers/<name>.py,
+gateway/schema/<name>.graphql) plus its entry here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from datetime import timedelta
+from typing import Any
+
+from redis.asyncio import Redis
+
+from events.db import Database
+from events.handlers import BatchHandlers, Handlers
+from events.replay import ReplayTarget
+from gateway import Services
+from haunted.keyring import load_pii_keys, load_previous_public_keys
+from haunted.keys import load_signing_key
+from haunted.settings import Settings
+from services import analytics, auth, billing, flags, llm, notifications
+
+Facades = Mapping[str, Any]  # facade name (a field of gateway.Services) -> facade
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceSpec:
+    name: str  # also its `haunted worker` name and its events' `source`
+    # The facades it offers the gateway, by gateway.Services field name, built from the
+    # settings and the resources every service shares (built once by the composition root).
+    build: Callable[[Settings, Database, Redis], Facades]
+    # Its consumer group's handlers, given its own built facades; None: it consumes nothing.
+    handlers: Callable[[Facades], Handlers | BatchHandlers] | None = None
+    # What `haunted replay NAME` rebuilds: its consumer's name (or a part's) -> target.
+    replay: Callable[[], Mapping[str, ReplayTarget]] = field(default=lambda: {})
+    migrations: str | None = None  # its Alembic branch label; None: the foundation revision
+    graphql: str | None = None  # its schema file in gateway/schema/
+
+
+def build_auth(settings: Settings, db: Database, redis: Redis) -> Facades:
+    ring, lookup_key = load_pii_keys(settings)
+    sessions = auth.SessionStore(redis, settings.session_ttl_s, settings.permissions_cache_ttl_s)
+    accounts = auth.Accounts(db, auth.PiiCipher(ring, lookup_key), sessions)
+    tokens = auth.TokenIssuer(
+        load_signing_key(settings),
+        verify_only=load_previous_public_keys(settings),
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        ttl=timedelta(seconds=settings.access_token_ttl_s),
+    )
+    api_keys = auth.ApiKeyService(accounts, redis)
+    service = auth.AuthService(
+        accounts,
+        tokens,
+        auth.PasswordHasher(settings.bcrypt_rounds),
+        api_keys,
+        auth.AuthRateLimiter(
+            settings.redis_url,
+            per_ip=settings.auth_rate_limit_per_ip,
+            per_account=settings.auth_rate_limit_per_account,
+        ),
+        auth.AuthPolicy(
+            refresh_ttl=timedelta(seconds=settings.refresh_token_ttl_s),
+            lockout_threshold=settings.lockout_threshold,
+            lockout_duration=timedelta(seconds=settings.lockout_duration_s),
+        ),
+    )
+    teams = auth.TeamService(accounts, timedelta(seconds=settings.invite_ttl_s))
+    return {"auth": service, "teams": teams, "api_keys": api_keys}
+
+
+def build_billing(settings: Settings, db: Database, redis: Redis) -> billing.BillingService:
+    config = billing.BillingConfig(
+        env=settings.env,
+        public_url=settings.billing_public_url or f"http://{settings.host}:{settings.port}",
+        webhook_secret=(
+            settings.stripe_webhook_secret.get_secret_value()
+            if settings.stripe_webhook_secret
+            else None
+        ),
+        webhook_tolerance_s=settings.stripe_webhook_tolerance_s,
+        webhook_max_body_bytes=settings.stripe_webhook_max_body_bytes,
+    )
+    stripe = (
+        billing.StripeGateway(
+            settings.stripe_api_key.get_secret_value(),
+            api_base=settings.stripe_api_base,
+            timeout_s=settings.stripe_timeout_s,
+        )
+        if settings.stripe_api_key
+        else None
+    )
+    plans = billing.load_plans(settings.plans_file)
+    return billing.BillingService(db, plans, config, stripe)
+
+
+def build_llm(settings: Settings, db: Database, redis: Redis) -> llm.LlmService:
+    """The LLM gateway: prompt files checked now (a broken one stops the start)."""
+    api_key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
+    provider = llm.build_provider(
+        api_key=api_key,
+        base_url=settings.openai_base_url,
+        timeout_s=settings.llm_timeout_s,
+        connect_timeout_s=settings.llm_connect_timeout_s,
+    )
+    offline = api_key is None and settings.openai_base_url is None
+    reload = settings.llm_prompts_reload
+    config = llm.LlmConfig(
+        default_plan_id=settings.llm_default_plan_id,
+        default_tokens_per_period=settings.llm_default_tokens_per_period,
+        tokens_per_period=settings.llm_tokens_per_period,
+        requests_per_minute=settings.llm_requests_per_minute,
+        tokens_per_minute=settings.llm_tokens_per_minute,
+        default_requests_per_minute=settings.llm_default_requests_per_minute,
+        default_tokens_per_minute=settings.llm_default_tokens_per_minute,
+        prices=settings.llm_prices,
+        max_retries=settings.llm_max_retries,
+        retry_backoff_s=settings.llm_retry_backoff_s,
+        retry_max_wait_s=settings.llm_retry_max_wait_s,
+        reload_prompts=settings.env == "dev" if reload is None else reload,
+        force_model=llm.OFFLINE_MODEL if offline else None,
+    )
+    prompts = llm.PromptLibrary(settings.llm_prompts_dir)
+    return llm.LlmService(db, redis, prompts, provider, config)
+
+
+def build_notifications(
+    settings: Settings, db: Database, redis: Redis
+) -> notifications.NotificationsService:
+    return notifications.NotificationsService(db)
+
+
+def build_analytics(settings: Settings, db: Database, redis: Redis) -> analytics.AnalyticsService:
+    limits = analytics.AnalyticsLimits(
+        cache_ttl_s=settings.analytics_cache_ttl_s,
+        track_rate_limit=settings.analytics_track_rate_limit,
+        track_max_bytes=settings.analytics_track_max_bytes,
+        track_max_depth=settings.analytics_track_max_depth,
+    )
+    service = analytics.AnalyticsService(db, redis, limits, redis_url=settings.redis_url)
+    return service
+
+
+def build_flags(settings: Settings, db: Database, redis: Redis) -> flags.FlagsService:
+    """Flags from the Unleash server when one is configured, else from the flags file."""
+    source: flags.FileSource | flags.UnleashServerSource = flags.FileSource(settings.flags_file)
+    if settings.unleash_url:
+        token = settings.unleash_api_token.get_secret_value() if settings.unleash_api_token else ""
+        source = flags.UnleashServerSource(
+            settings.unleash_url, token, settings.flags_app_name, settings.flags_fetch_timeout_s
+        )
+    config = flags.FlagsConfig(
+        app_name=settings.flags_app_name,
+        environment=settings.env,
+        refresh_interval_s=settings.flags_refresh_interval_s,
+        flush_interval_s=settings.flags_flush_interval_s,
+        plan_cache_ttl_s=settings.flags_plan_cache_ttl_s,
+        default_plan=settings.flags_default_plan,
+        required_permissions=settings.flags_required_permissions,
+    )
+    return flags.FlagsService(db, redis, source, config)
+
+
+SPECS: tuple[ServiceSpec, ...] = (
+    ServiceSpec("auth", build_auth, graphql="auth.graphql"),
+    ServiceSpec(
+        "billing",
+        lambda *resources: {"billing": build_billing(*resources)},
+        migrations="billing",
+        graphql="billing.graphql",
+    ),
+    ServiceSpec(
+        "llm",
+        lambda *resources: {"llm": build_llm(*resources)},
+        handlers=lambda _: llm.HANDLERS,
+        replay=lambda: {"llm": llm.HANDLERS.replay_target(rebuild=llm.clear_store)},
+        migrations="llm",
+        graphql="llm.graphql",
+    ),
+    ServiceSpec(
+        "notifications",
+        lambda *resources: {"notifications": build_notifications(*resources)},
+        handlers=lambda _: notifications.HANDLERS,
+        replay=lambda: {
+            "notifications": notifications.HANDLERS.replay_target(),
+            # Only the membership read model: a rebuild must not notify anyone twice.
+            "notifications.memberships": notifications.MEMBERSHIPS.replay_target(
+                rebuild=notifications.clear_memberships
+            ),
+        },
+        migrations="notifications",
+        graphql="notifications.graphql",
+    ),
+    ServiceSpec(
+        "analytics",
+        lambda *resources: {"analytics": build_analytics(*resources)},
+        handlers=lambda _: analytics.HANDLERS,
+        replay=lambda: {
+            "analytics": analytics.HANDLERS.replay_target(rebuild=analytics.clear_store)
+        },
+        migrations="analytics",
+        graphql="analytics.graphql",
+    ),
+    ServiceSpec(
+        "flags",
+        lambda *resources: {"flags": build_flags(*resources)},
+        handlers=lambda facades: flags.build_handlers(facades["flags"].forget_plan),
+        migrations="flags",
+    ),
+)
+
+NAMES: tuple[str, ...] = tuple(spec.name for spec in SPECS)
+
+
+def spec(name: str) -> ServiceSpec:
+    return next(each for each in SPECS if each.name == name)
+
+
+def facades_of(services: Services) -> Facades:
+    return {each.name: getattr(services, each.name) for each in fields(services)}
+
+
+def replay_targets() -> dict[str, ReplayTarget]:
+    """What `haunted replay NAME` can replay: each service's consumer, topics and handler."""
+    return {name: target for each in SPECS for name, target in each.replay().items()}

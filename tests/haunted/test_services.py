@@ -1,0 +1,66 @@
+"""The service declarations against what else must agree with them."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from alembic.script import ScriptDirectory
+
+from events.handlers import BatchHandlers, Handlers
+from haunted.migrations import alembic_config
+from haunted.runtime import Haunted
+from haunted.services import NAMES, SPECS, facades_of, replay_targets
+from schemas import CATALOG
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def registries(app: Haunted) -> list[Handlers | BatchHandlers]:
+    facades = facades_of(app.services)
+    return [spec.handlers(facades) for spec in SPECS if spec.handlers is not None]
+
+
+def test_import_linter_keeps_exactly_the_declared_services_independent() -> None:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    contracts = config["tool"]["importlinter"]["contracts"]
+    (independence,) = [c for c in contracts if c["type"] == "independence"]
+    assert sorted(independence["modules"]) == sorted(f"services.{name}" for name in NAMES)
+
+
+def test_every_declared_service_is_a_package() -> None:
+    assert len(set(NAMES)) == len(NAMES)
+    for name in NAMES:
+        assert (ROOT / "services" / name / "__init__.py").is_file(), name
+
+
+def test_every_handled_event_class_is_in_the_catalog(facades: Haunted) -> None:
+    handled = [event for registry in registries(facades) for event in registry.events]
+    assert handled
+    for event in handled:
+        assert CATALOG.get(event.topic) is event, f"{event.__name__} is not in schemas.CATALOG"
+    for target in replay_targets().values():
+        assert set(target.topics) <= set(CATALOG)
+
+
+def test_consumer_group_names_are_unchanged(facades: Haunted) -> None:
+    # Deployed state: a renamed group would consume every topic again from the start.
+    groups = {registry.consumer for registry in registries(facades)}
+    assert groups == {"llm", "notifications", "analytics", "flags"}
+    replayable = {"llm", "notifications", "notifications.memberships", "analytics"}
+    assert set(replay_targets()) == replayable
+
+
+def test_analytics_consumes_every_catalog_topic(facades: Haunted) -> None:
+    (analytics,) = [r for r in registries(facades) if r.consumer == "analytics"]
+    assert set(analytics.topics) == set(CATALOG)
+
+
+def test_migration_branches_and_graphql_files_are_declared_ones() -> None:
+    script = ScriptDirectory.from_config(alembic_config("sqlite+aiosqlite:///unused.db"))
+    labels = {label for revision in script.walk_revisions() for label in revision.branch_labels}
+    assert {spec.migrations for spec in SPECS if spec.migrations} == labels
+    schema = ROOT / "gateway" / "schema"
+    files = {path.name for path in schema.glob("*.graphql")} - {"contract.graphql"}
+    declared = [spec.graphql for spec in SPECS if spec.graphql]
+    assert sorted(declared) == sorted(files)
