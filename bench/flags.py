@@ -34,7 +34,7 @@ async def run(evaluations: int) -> tuple[float, float]:
         service = build_flags(settings, db, redis)
         principal = Principal("user-1", "session-1", {"team-1": "owner"})
         raw = build_client(
-            parse_definitions(settings.flags_file.read_text(), "bench"), "bench", "test"
+            parse_definitions(settings.flags.file.read_text(), "bench"), "bench", "test"
         )
         context = {
             "userId": "user-1",

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import httpx
 import openai
+import yaml
 
 from bench.common import (
     BACKENDS,
@@ -37,6 +38,7 @@ from bench.common import (
     stores,
 )
 from haunted.runtime import Haunted
+from services.billing.plans import DEFAULT_PLANS_FILE
 from tests.services.llm.openai_server import FakeOpenAI, serve
 
 CONCURRENCY = (1, 16, 64)
@@ -47,6 +49,18 @@ CALL = """mutation($v: JSON) {
   callPrompt(path: "classify", variables: $v) { text promptTokens completionTokens }
 }"""
 VARIABLES = {"text": "the invoice is wrong", "labels": ["billing", "bug", "other"]}
+
+
+def unlimited_plans(root: Path) -> Path:
+    """The plans file with the free plan's LLM limits out of the way: the gateway is measured."""
+    plans = yaml.safe_load(DEFAULT_PLANS_FILE.read_text())
+    for plan in plans["plans"]:
+        plan["entitlements"].update(
+            llm_tokens_per_month=10**12, llm_requests_per_minute=10**9, llm_tokens_per_minute=10**12
+        )
+    path = root / "plans.yaml"
+    path.write_text(yaml.safe_dump(plans))
+    return path
 
 
 async def measure(
@@ -81,9 +95,7 @@ async def run(backend: Backend, requests: int) -> None:
                 root,
                 port,
                 openai_base_url=fake.url,
-                llm_default_tokens_per_period=10**12,
-                llm_requests_per_minute={"free": 10**9},
-                llm_tokens_per_minute={"free": 10**12},
+                plans_file=unlimited_plans(root),
             )
             app = Haunted.build(settings, gateway=True, workers=()).asgi_app()
             raw = openai.AsyncOpenAI(api_key="unused", base_url=fake.url, max_retries=0)

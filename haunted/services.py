@@ -105,27 +105,30 @@ def build_llm(settings: Settings, db: Database, redis: Redis) -> llm.LlmService:
     provider = llm.build_provider(
         api_key=api_key,
         base_url=settings.openai_base_url,
-        timeout_s=settings.llm_timeout_s,
-        connect_timeout_s=settings.llm_connect_timeout_s,
+        timeout_s=settings.llm.timeout_s,
+        connect_timeout_s=settings.llm.connect_timeout_s,
     )
     offline = api_key is None and settings.openai_base_url is None
-    reload = settings.llm_prompts_reload
+    reload = settings.llm.prompts_reload
+    plans = billing.load_plans(settings.plans_file)  # plan limits: the plans file's only
     config = llm.LlmConfig(
-        default_plan_id=settings.llm_default_plan_id,
-        default_tokens_per_period=settings.llm_default_tokens_per_period,
-        tokens_per_period=settings.llm_tokens_per_period,
-        requests_per_minute=settings.llm_requests_per_minute,
-        tokens_per_minute=settings.llm_tokens_per_minute,
-        default_requests_per_minute=settings.llm_default_requests_per_minute,
-        default_tokens_per_minute=settings.llm_default_tokens_per_minute,
-        prices=settings.llm_prices,
-        max_retries=settings.llm_max_retries,
-        retry_backoff_s=settings.llm_retry_backoff_s,
-        retry_max_wait_s=settings.llm_retry_max_wait_s,
+        default_plan_id=plans.default.id,
+        plans={
+            plan.id: llm.PlanQuota(
+                tokens_per_period=plan.entitlements.llm_tokens_per_month,
+                requests_per_minute=plan.entitlements.llm_requests_per_minute,
+                tokens_per_minute=plan.entitlements.llm_tokens_per_minute,
+            )
+            for plan in plans
+        },
+        prices=settings.llm.prices,
+        max_retries=settings.llm.max_retries,
+        retry_backoff_s=settings.llm.retry_backoff_s,
+        retry_max_wait_s=settings.llm.retry_max_wait_s,
         reload_prompts=settings.env == "dev" if reload is None else reload,
         force_model=llm.OFFLINE_MODEL if offline else None,
     )
-    prompts = llm.PromptLibrary(settings.llm_prompts_dir)
+    prompts = llm.PromptLibrary(settings.llm.prompts_dir)
     return llm.LlmService(db, redis, prompts, provider, config)
 
 
@@ -136,32 +139,25 @@ def build_notifications(
 
 
 def build_analytics(settings: Settings, db: Database, redis: Redis) -> analytics.AnalyticsService:
-    limits = analytics.AnalyticsLimits(
-        cache_ttl_s=settings.analytics_cache_ttl_s,
-        track_rate_limit=settings.analytics_track_rate_limit,
-        track_max_bytes=settings.analytics_track_max_bytes,
-        track_max_depth=settings.analytics_track_max_depth,
-    )
-    service = analytics.AnalyticsService(db, redis, limits, redis_url=settings.redis_url)
-    return service
+    return analytics.AnalyticsService(db, redis, settings.analytics, redis_url=settings.redis_url)
 
 
 def build_flags(settings: Settings, db: Database, redis: Redis) -> flags.FlagsService:
     """Flags from the Unleash server when one is configured, else from the flags file."""
-    source: flags.FileSource | flags.UnleashServerSource = flags.FileSource(settings.flags_file)
+    source: flags.FileSource | flags.UnleashServerSource = flags.FileSource(settings.flags.file)
     if settings.unleash_url:
         token = settings.unleash_api_token.get_secret_value() if settings.unleash_api_token else ""
         source = flags.UnleashServerSource(
-            settings.unleash_url, token, settings.flags_app_name, settings.flags_fetch_timeout_s
+            settings.unleash_url, token, settings.flags.app_name, settings.flags.fetch_timeout_s
         )
     config = flags.FlagsConfig(
-        app_name=settings.flags_app_name,
+        app_name=settings.flags.app_name,
         environment=settings.env,
-        refresh_interval_s=settings.flags_refresh_interval_s,
-        flush_interval_s=settings.flags_flush_interval_s,
-        plan_cache_ttl_s=settings.flags_plan_cache_ttl_s,
-        default_plan=settings.flags_default_plan,
-        required_permissions=settings.flags_required_permissions,
+        refresh_interval_s=settings.flags.refresh_interval_s,
+        flush_interval_s=settings.flags.flush_interval_s,
+        plan_cache_ttl_s=settings.flags.plan_cache_ttl_s,
+        default_plan=settings.flags.default_plan,
+        required_permissions=settings.flags.required_permissions,
     )
     return flags.FlagsService(db, redis, source, config)
 

@@ -6,13 +6,77 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from services.analytics import AnalyticsLimits
+
 EMBEDDED = "embedded"
 MEMORY = "memory://"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _section(prefix: str) -> SettingsConfigDict:
+    """A service's settings, read from the flat `HAUNTED_<SERVICE>_<FIELD>` names."""
+    return SettingsConfigDict(env_prefix=prefix, env_file=".env", extra="ignore")
+
+
+class AnalyticsSettings(BaseSettings, AnalyticsLimits):
+    """HAUNTED_ANALYTICS_*: the facade takes this section as its limits."""
+
+    model_config = _section("HAUNTED_ANALYTICS_")
+
+
+class FlagsSettings(BaseSettings):
+    """HAUNTED_FLAGS_*."""
+
+    model_config = _section("HAUNTED_FLAGS_")
+
+    file: Path = ROOT / "infra" / "flags.json"
+    app_name: str = "haunted"
+    refresh_interval_s: float = Field(15.0, gt=0)
+    flush_interval_s: float = Field(5.0, gt=0)
+    fetch_timeout_s: float = Field(5.0, gt=0)
+    plan_cache_ttl_s: float = Field(30.0, ge=0)
+    default_plan: str = "free"
+    # flag -> permission, for flags on an Unleash server (the file declares its own)
+    required_permissions: dict[str, str] = Field(default_factory=dict)
+
+
+class LlmSettings(BaseSettings):
+    """HAUNTED_LLM_*. Plan limits are the plans file's entitlements, not settings."""
+
+    model_config = _section("HAUNTED_LLM_")
+
+    # Prompt files; unset: prompts/ at the repository root. Reloaded on change when
+    # prompts_reload is on (unset: on in dev).
+    prompts_dir: Path | None = None
+    prompts_reload: bool | None = None
+    timeout_s: float = Field(60.0, gt=0)
+    connect_timeout_s: float = Field(5.0, gt=0)
+    # Attempts per model after the first, on 429/5xx/timeouts; then the fallback models.
+    max_retries: int = Field(2, ge=0)
+    retry_backoff_s: float = Field(0.5, ge=0)
+    retry_max_wait_s: float = Field(20.0, ge=0)
+    # USD per million tokens, [prompt, completion]; unknown models cost 0.
+    prices: dict[str, tuple[float, float]] = Field(
+        default_factory=lambda: {
+            "gpt-4o-mini": (0.15, 0.60),
+            "gpt-4.1-mini": (0.40, 1.60),
+            "gpt-4o": (2.50, 10.00),
+            "offline-echo": (0.0, 0.0),
+        }
+    )
+
+
+# Each service's section: the Settings field, its model; flat names are HAUNTED_<FIELD>_<NAME>.
+SECTIONS: dict[str, type[BaseSettings]] = {
+    "analytics": AnalyticsSettings,
+    "flags": FlagsSettings,
+    "llm": LlmSettings,
+}
 
 
 class Settings(BaseSettings):
@@ -116,11 +180,17 @@ class Settings(BaseSettings):
     # Presence entries expire unless renewed: a dead gateway's connections vanish after the TTL.
     presence_ttl_s: float = Field(30.0, gt=0)
     presence_heartbeat_s: float = Field(10.0, gt=0)
-    # Analytics (issue 7)
-    analytics_cache_ttl_s: int = Field(300, ge=0)
-    analytics_track_rate_limit: str = "120/minute"
-    analytics_track_max_bytes: int = Field(8_192, ge=2)
-    analytics_track_max_depth: int = Field(5, ge=1)
+    # Per service: HAUNTED_ANALYTICS_*, HAUNTED_FLAGS_*, HAUNTED_LLM_* (see SECTIONS).
+    analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
+    flags: FlagsSettings = Field(default_factory=FlagsSettings)
+    llm: LlmSettings = Field(default_factory=LlmSettings)
+
+    # The web app and the one origin allowlist (runtime.md)
+    web_port: int = Field(3000, ge=1, le=65535)
+    # Unset: the dev origins (localhost and 127.0.0.1 on web_port, and on 3000).
+    cors_origins: list[str] | None = None
+    # OTLP/HTTP base URL for traces; unset: no trace export.
+    otlp_endpoint: AnyHttpUrl | None = None
 
     # Billing (issue 5)
     # Unset: infra/plans.yaml of this checkout.
@@ -132,53 +202,28 @@ class Settings(BaseSettings):
     # checkout). Unset: http://HOST:PORT.
     billing_public_url: str | None = None
 
-    # Feature flags (issue 8)
-    flags_file: Path = Path(__file__).resolve().parents[1] / "infra" / "flags.json"
-    flags_app_name: str = "haunted"
-    flags_refresh_interval_s: float = Field(15.0, gt=0)
-    flags_flush_interval_s: float = Field(5.0, gt=0)
-    flags_fetch_timeout_s: float = Field(5.0, gt=0)
-    flags_plan_cache_ttl_s: float = Field(30.0, ge=0)
-    flags_default_plan: str = "free"
-    # flag -> permission, for flags on an Unleash server (the file declares its own)
-    flags_required_permissions: dict[str, str] = Field(default_factory=dict)
-
-    # LLM gateway (issue 6)
-    # Prompt files; unset: prompts/ at the repository root. Reloaded on change when
-    # llm_prompts_reload is on (unset: on in dev).
-    llm_prompts_dir: Path | None = None
-    llm_prompts_reload: bool | None = None
-    llm_timeout_s: float = Field(60.0, gt=0)
-    llm_connect_timeout_s: float = Field(5.0, gt=0)
-    # Attempts per model after the first, on 429/5xx/timeouts; then the fallback models.
-    llm_max_retries: int = Field(2, ge=0)
-    llm_retry_backoff_s: float = Field(0.5, ge=0)
-    llm_retry_max_wait_s: float = Field(20.0, ge=0)
-    # Teams without a subscription (mirrors the default plan of infra/plans.yaml).
-    llm_default_plan_id: str = "free"
-    llm_default_tokens_per_period: int = Field(100_000, ge=0)
-    # Per plan id, when subscription events carry no llm_tokens_per_month entitlement.
-    llm_tokens_per_period: dict[str, int] = Field(
-        default_factory=lambda: {"free": 100_000, "pro": 5_000_000, "team": 50_000_000}
-    )
-    # Per plan id; subscription entitlements llm_requests/tokens_per_minute override.
-    llm_requests_per_minute: dict[str, int] = Field(
-        default_factory=lambda: {"free": 20, "pro": 600, "team": 3_000}
-    )
-    llm_tokens_per_minute: dict[str, int] = Field(
-        default_factory=lambda: {"free": 40_000, "pro": 1_000_000, "team": 5_000_000}
-    )
-    llm_default_requests_per_minute: int = Field(20, ge=1)
-    llm_default_tokens_per_minute: int = Field(40_000, ge=1)
-    # USD per million tokens, [prompt, completion]; unknown models cost 0.
-    llm_prices: dict[str, tuple[float, float]] = Field(
-        default_factory=lambda: {
-            "gpt-4o-mini": (0.15, 0.60),
-            "gpt-4.1-mini": (0.40, 1.60),
-            "gpt-4o": (2.50, 10.00),
-            "offline-echo": (0.0, 0.0),
-        }
-    )
+    @model_validator(mode="before")
+    @classmethod
+    def _flat_names_fill_sections(cls, data: Any) -> Any:
+        """`Settings(llm_timeout_s=5)` as `HAUNTED_LLM_TIMEOUT_S=5`: flat keyword
+        arguments (and .env lines) go to their section, which reads the rest itself."""
+        if not isinstance(data, dict):
+            return data
+        for section, model in SECTIONS.items():
+            prefix = f"{section}_"
+            flat = {
+                key.removeprefix(prefix): data.pop(key)
+                for key in [key for key in data if key.startswith(prefix)]
+                if key.removeprefix(prefix) in model.model_fields
+            }
+            if flat and section not in data:
+                try:
+                    data[section] = model(**flat)
+                except ValidationError as error:
+                    first = error.errors()[0]
+                    name = f"HAUNTED_{prefix.upper()}{str(first['loc'][0]).upper()}"
+                    raise ValueError(f"{name}: {first['msg']}") from None
+        return data
 
     @model_validator(mode="after")
     def _production_refuses_defaults(self) -> Settings:
@@ -213,6 +258,14 @@ class Settings(BaseSettings):
             yield name, value
 
     @property
+    def allowed_origins(self) -> list[str]:
+        """HAUNTED_CORS_ORIGINS, or in its absence the dev web app's origins."""
+        if self.cors_origins is not None:
+            return self.cors_origins
+        ports = dict.fromkeys((self.web_port, 3000))
+        return [f"http://{host}:{port}" for port in ports for host in ("localhost", "127.0.0.1")]
+
+    @property
     def keys_dir(self) -> Path:
         return self.data_dir / "keys"
 
@@ -241,6 +294,14 @@ class ConfigurationError(Exception):
     """Bad configuration, said in one line that names the variable."""
 
 
+def variables() -> set[str]:
+    """Every HAUNTED_* variable name: the flat fields and each section's."""
+    names = {f"HAUNTED_{name.upper()}" for name in Settings.model_fields if name not in SECTIONS}
+    for section, model in SECTIONS.items():
+        names |= {f"HAUNTED_{section.upper()}_{name.upper()}" for name in model.model_fields}
+    return names
+
+
 def load_settings(**overrides: object) -> Settings:
     """Reads the environment; raises ConfigurationError with one readable line."""
     try:
@@ -249,6 +310,11 @@ def load_settings(**overrides: object) -> Settings:
         first = error.errors()[0]
         loc = [str(part) for part in first["loc"]]
         message = first["msg"].removeprefix("Value error, ")
+        # A section's own error (read by its default factory) is titled with its class.
+        sections = {model.__name__: f"{name.upper()}_" for name, model in SECTIONS.items()}
+        if loc and loc[0] in SECTIONS and len(loc) > 1:
+            loc = [f"{loc[0]}_{loc[1]}"]
         if loc:
-            raise ConfigurationError(f"HAUNTED_{loc[0].upper()}: {message}") from None
+            prefix = sections.get(error.title, "")
+            raise ConfigurationError(f"HAUNTED_{prefix}{loc[0].upper()}: {message}") from None
         raise ConfigurationError(message) from None

@@ -9,7 +9,7 @@ import typer
 from typer.main import get_command_name
 
 from haunted.cli import app
-from haunted.settings import Settings
+from haunted.settings import variables
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -46,7 +46,7 @@ def test_configuration_table_lists_every_setting() -> None:
     documented = set(
         re.findall(r"`(HAUNTED_[A-Z0-9_]+)`", "\n".join(_first_cells(_section("Configuration"))))
     )
-    expected = {f"HAUNTED_{name.upper()}" for name in Settings.model_fields}
+    expected = variables()
     assert expected - documented == set(), "settings missing from README's configuration table"
     assert documented - expected == set(), "README documents settings that do not exist"
 

@@ -21,6 +21,7 @@ import structlog
 from limits import parse
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
+from pydantic import BaseModel, ConfigDict, Field
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import (
@@ -91,12 +92,15 @@ class Usage:
     cost_usd: float
 
 
-@dataclass(frozen=True, slots=True)
-class AnalyticsLimits:
-    cache_ttl_s: int = 300
-    track_rate_limit: str = "120/minute"
-    track_max_bytes: int = 8_192
-    track_max_depth: int = 5
+class AnalyticsLimits(BaseModel):
+    """Analytics' settings (HAUNTED_ANALYTICS_*): the defaults are written here only."""
+
+    model_config = ConfigDict(frozen=True)
+
+    cache_ttl_s: int = Field(300, ge=0)
+    track_rate_limit: str = "120/minute"  # `limits` notation, per user, shared through Redis
+    track_max_bytes: int = Field(8_192, ge=2)
+    track_max_depth: int = Field(5, ge=1)
 
 
 def _limits_storage(redis_url: str) -> tuple[str, dict[str, str]]:

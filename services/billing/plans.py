@@ -18,6 +18,8 @@ class Entitlements(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     llm_tokens_per_month: int = Field(ge=0)
+    llm_requests_per_minute: int = Field(ge=1)
+    llm_tokens_per_minute: int = Field(ge=1)
     seats: int = Field(ge=1)
     features: tuple[str, ...] = ()
 

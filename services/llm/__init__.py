@@ -3,7 +3,14 @@
 from services.llm.handlers import CONSUMER, HANDLERS, clear_store, on_subscription
 from services.llm.prompts import Prompt, PromptFileError, PromptLibrary
 from services.llm.provider import OFFLINE_MODEL, build_provider
-from services.llm.service import LlmConfig, LlmService, LlmUsage, PromptResult, StreamItem
+from services.llm.service import (
+    LlmConfig,
+    LlmService,
+    LlmUsage,
+    PlanQuota,
+    PromptResult,
+    StreamItem,
+)
 
 __all__ = [
     "CONSUMER",
@@ -12,6 +19,7 @@ __all__ = [
     "LlmConfig",
     "LlmService",
     "LlmUsage",
+    "PlanQuota",
     "Prompt",
     "PromptFileError",
     "PromptLibrary",

@@ -14,7 +14,7 @@ import random
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -53,20 +53,28 @@ class ProviderUnavailable(DomainError):
 
 @dataclass(frozen=True, slots=True)
 class LlmConfig:
-    default_plan_id: str = "free"
-    default_tokens_per_period: int = 100_000
-    tokens_per_period: Mapping[str, int] = field(default_factory=dict)
-    requests_per_minute: Mapping[str, int] = field(default_factory=dict)
-    tokens_per_minute: Mapping[str, int] = field(default_factory=dict)
-    default_requests_per_minute: int = 20
-    default_tokens_per_minute: int = 40_000
+    """Built by the composition root from the LLM settings and the plans file (no
+    defaults here: they are written once, there)."""
+
+    # Teams without a subscription, or on a plan id no longer in the file, get the default's.
+    default_plan_id: str
+    plans: Mapping[str, PlanQuota]
     # USD per million tokens: (prompt, completion).
-    prices: Mapping[str, tuple[float, float]] = field(default_factory=dict)
-    max_retries: int = 2
-    retry_backoff_s: float = 0.5
-    retry_max_wait_s: float = 20.0
-    reload_prompts: bool = False
-    force_model: str | None = None  # the offline model answers for every prompt
+    prices: Mapping[str, tuple[float, float]]
+    max_retries: int
+    retry_backoff_s: float
+    retry_max_wait_s: float
+    reload_prompts: bool
+    force_model: str | None  # the offline model answers for every prompt
+
+
+@dataclass(frozen=True, slots=True)
+class PlanQuota:
+    """A plan's LLM limits, from its entitlements in the plans file."""
+
+    tokens_per_period: int
+    requests_per_minute: int
+    tokens_per_minute: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,13 +135,13 @@ class LlmService:
         redis: Redis,
         prompts: PromptLibrary,
         provider: Provider,
-        config: LlmConfig | None = None,
+        config: LlmConfig,
     ) -> None:
         self._db = db
         self._redis = redis
         self._prompts = prompts
         self._provider = provider
-        self._config = config or LlmConfig()
+        self._config = config
         self.quotas = Quotas(redis)
 
     @property
@@ -166,18 +174,15 @@ class LlmService:
         now = datetime.now(UTC)
         active = row is not None and row.status in ACTIVE_STATUSES
         plan_id = row.plan_id if row is not None and active else config.default_plan_id
+        plan = config.plans.get(plan_id) or config.plans[config.default_plan_id]
         tokens = row.tokens_per_period if row is not None else None
         if tokens is None:
-            tokens = config.tokens_per_period.get(plan_id, config.default_tokens_per_period)
+            tokens = plan.tokens_per_period
         period_end = row.period_end if row is not None and active else None
         if period_end is None or period_end <= now:
             period_end = month_end(now)
-        rpm = (
-            row.requests_per_minute if row is not None else None
-        ) or config.requests_per_minute.get(plan_id, config.default_requests_per_minute)
-        tpm = (row.tokens_per_minute if row is not None else None) or config.tokens_per_minute.get(
-            plan_id, config.default_tokens_per_minute
-        )
+        rpm = (row.requests_per_minute if row is not None else None) or plan.requests_per_minute
+        tpm = (row.tokens_per_minute if row is not None else None) or plan.tokens_per_minute
         return PlanLimits(plan_id, tokens, rpm, tpm, period_end)
 
     @requires("llm:call")

@@ -12,6 +12,7 @@ from haunted.migrations import alembic_config
 from haunted.runtime import Haunted
 from haunted.services import NAMES, SPECS, facades_of, replay_targets
 from schemas import CATALOG
+from services.billing import load_plans
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -64,3 +65,20 @@ def test_migration_branches_and_graphql_files_are_declared_ones() -> None:
     files = {path.name for path in schema.glob("*.graphql")} - {"contract.graphql"}
     declared = [spec.graphql for spec in SPECS if spec.graphql]
     assert sorted(declared) == sorted(files)
+
+
+async def test_llm_limits_of_a_team_without_plan_are_the_default_plans_entitlements(
+    facades: Haunted,
+) -> None:
+    default = load_plans(facades.settings.plans_file).default
+    limits = await facades.services.llm.limits("a-team-without-subscription")
+    assert limits.plan_id == default.id
+    assert (
+        limits.tokens_per_period,
+        limits.requests_per_minute,
+        limits.tokens_per_minute,
+    ) == (
+        default.entitlements.llm_tokens_per_month,
+        default.entitlements.llm_requests_per_minute,
+        default.entitlements.llm_tokens_per_minute,
+    )

@@ -153,3 +153,27 @@ def test_secrets_do_not_appear_in_repr(
     # What is not secret still shows: where the database and Redis are.
     assert "@db/haunted" in shown and "@redis:6379/0" in shown
     assert settings.database_url == secrets["HAUNTED_DATABASE_URL"][0]
+
+
+def test_service_sections_read_their_flat_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HAUNTED_LLM_TIMEOUT_S", "7")
+    monkeypatch.setenv("HAUNTED_ANALYTICS_TRACK_RATE_LIMIT", "5/minute")
+    settings = load_settings(flags_default_plan="pro", llm_max_retries=0)
+    assert (settings.llm.timeout_s, settings.llm.max_retries) == (7.0, 0)
+    assert settings.analytics.track_rate_limit == "5/minute"
+    assert settings.flags.default_plan == "pro"
+    monkeypatch.setenv("HAUNTED_LLM_TIMEOUT_S", "0")
+    with pytest.raises(ConfigurationError, match=r"^HAUNTED_LLM_TIMEOUT_S: "):
+        load_settings()
+
+
+def test_cors_origins_default_to_the_dev_web_app(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings(web_port=3100).allowed_origins == [
+        "http://localhost:3100",
+        "http://127.0.0.1:3100",
+        "http://localhost:3000",
+        "http://127.0.0.1:3000",
+    ]
+    monkeypatch.setenv("HAUNTED_CORS_ORIGINS", '["https://app.example.com"]')
+    assert load_settings().allowed_origins == ["https://app.example.com"]
+    assert load_settings().otlp_endpoint is None

@@ -24,7 +24,8 @@ query($from: DateTime!, $to: DateTime!) {
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
     # No cache: the test polls until the consumer has stored the events.
-    return settings.model_copy(update={"analytics_cache_ttl_s": 0})
+    analytics = settings.analytics.model_copy(update={"cache_ttl_s": 0})
+    return settings.model_copy(update={"analytics": analytics})
 
 
 async def test_tracked_events_answer_the_questions(server: Server) -> None:

@@ -28,7 +28,12 @@ def _plan(**values: Any) -> dict[str, Any]:
         "currency": "usd",
         "interval": "month",
         "default": True,
-        "entitlements": {"llm_tokens_per_month": 10, "seats": 1},
+        "entitlements": {
+            "llm_tokens_per_month": 10,
+            "llm_requests_per_minute": 1,
+            "llm_tokens_per_minute": 100,
+            "seats": 1,
+        },
     }
     return {**plan, **values}
 

@@ -75,7 +75,8 @@ def flags_file(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def flags_settings(settings: Settings, flags_file: Path) -> Settings:
-    return settings.model_copy(update={"flags_file": flags_file, "flags_plan_cache_ttl_s": 0})
+    flags = settings.flags.model_copy(update={"file": flags_file, "plan_cache_ttl_s": 0})
+    return settings.model_copy(update={"flags": flags})
 
 
 @pytest.fixture

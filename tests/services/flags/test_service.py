@@ -131,15 +131,18 @@ def test_malformed_flags_file_fails_start_with_a_clear_message(
     settings: Settings, tmp_path: Path
 ) -> None:
     path = tmp_path / "flags.json"
+    on_file = settings.model_copy(
+        update={"flags": settings.flags.model_copy(update={"file": path})}
+    )
     path.write_text('{"version": 2, "features": [{"name": "x", "enabled": true}')
     with pytest.raises(FlagsSourceError, match=f"{path}: not valid JSON"):
-        Haunted.build(settings.model_copy(update={"flags_file": path}))
+        Haunted.build(on_file)
     path.write_text('{"version": 2, "features": [{"enabled": true}]}')
     with pytest.raises(FlagsSourceError, match=r"features\[0\] needs a string 'name'"):
-        Haunted.build(settings.model_copy(update={"flags_file": path}))
+        Haunted.build(on_file)
     path.write_text('{"version": 2, "features": [{"name": "x", "enabled": "yes"}]}')
     with pytest.raises(FlagsSourceError, match="not a client-features document"):
-        Haunted.build(settings.model_copy(update={"flags_file": path}))
+        Haunted.build(on_file)
 
 
 async def test_server_source_survives_an_outage_and_cold_starts_from_redis(
