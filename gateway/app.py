@@ -3,7 +3,10 @@
 The GraphQL HTTP path is Ariadne's handler with the gateway's pipeline: the
 body read with a cap, persisted queries resolved, the document parsed and
 validated through the document cache, the limits checked before any resolver
-runs, and each operation run under a timeout.
+runs, and each operation run under a timeout. Its HTTP semantics follow the
+GraphQL-over-HTTP spec (docs/graphql-http.md): `application/json` answers are
+200 for every well-formed request, `application/graphql-response+json` ones
+carry the spec's status codes, GET runs queries only.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import asyncio
 import gc
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass
 from functools import partial
@@ -25,7 +28,6 @@ import structlog
 from ariadne.asgi import GraphQL
 from ariadne.asgi.handlers import GraphQLHTTPHandler, GraphQLTransportWSHandler
 from ariadne.asgi.handlers.base import GraphQLWebsocketHandlerBase
-from ariadne.exceptions import HttpError
 from ariadne.graphql import graphql as run_graphql
 from ariadne.graphql import (
     handle_graphql_errors,
@@ -37,21 +39,25 @@ from ariadne.graphql import (
 from ariadne.types import ContextValue, GraphQLResult, QueryValidator
 from ariadne.validation.introspection_disabled import IntrospectionDisabledRule
 from fastapi import FastAPI, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from graphql import (
     ASTValidationRule,
     DocumentNode,
     GraphQLError,
     GraphQLSchema,
+    OperationType,
     execute,
+    get_operation_ast,
     parse,
     specified_rules,
     validate,
 )
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 from redis.asyncio import Redis
+from starlette.middleware.cors import CORSMiddleware
 from starlette.websockets import WebSocket
 
+from gateway import explorer
 from gateway.documents import DocumentCache
 from gateway.errors import format_error, internal_error, request_error
 from gateway.graphql import Services, build_schema
@@ -74,6 +80,13 @@ OPERATIONS = Counter(
 _OK = OPERATIONS.labels("ok")
 _ERRORS = OPERATIONS.labels("errors")
 _TIMEOUT = OPERATIONS.labels("timeout")
+BROKER_UP = Gauge(
+    "haunted_broker_up",
+    "1 when the broker answered this process's last check (at each /healthz and /metrics)",
+)
+
+JSON = "application/json"
+GRAPHQL_RESPONSE = "application/graphql-response+json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,19 +110,65 @@ class GraphQLConfig:
     persisted_query_ttl_s: int = 7 * 24 * 3600
     # sha256 -> document: when set, only these documents run.
     allowlist: Mapping[str, str] | None = None
+    # GraphiQL on GET /graphql for a browser (Accept: text/html): dev only.
+    explorer: bool = False
 
 
 class _Refused(Exception):
     """A request refused before any operation runs: its status and GraphQL error."""
 
-    def __init__(self, status: int, error: dict[str, Any]) -> None:
+    def __init__(
+        self, status: int, error: dict[str, Any], headers: Mapping[str, str] | None = None
+    ) -> None:
         super().__init__(error["message"])
         self.status = status
         self.error = error
+        self.headers = headers
 
 
-def _json(content: Any, status: int = 200) -> JSONResponse:
-    return JSONResponse(content, status_code=status)
+def _quality(accept: str, media_types: tuple[str, ...]) -> float:
+    """The highest q the Accept header gives any of `media_types` (0 when none)."""
+    best = 0.0
+    for entry in accept.split(","):
+        media, *params = (part.strip() for part in entry.split(";"))
+        if media.lower() not in media_types:
+            continue
+        q = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        best = max(best, q)
+    return best
+
+
+def response_media_type(accept: str | None) -> str:
+    """`application/graphql-response+json` when the client prefers it (or likes it as
+    much as JSON), else `application/json`, which is also the answer to no Accept."""
+    if not accept:
+        return JSON
+    graphql_response = _quality(accept, (GRAPHQL_RESPONSE,))
+    if graphql_response > 0 and graphql_response >= _quality(
+        accept, (JSON, "application/*", "*/*")
+    ):
+        return GRAPHQL_RESPONSE
+    return JSON
+
+
+def _accepts_html(request: Request) -> bool:
+    return _quality(request.headers.get("accept", ""), ("text/html",)) > 0
+
+
+def _json(
+    content: Any,
+    status: int = 200,
+    media_type: str = JSON,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    return JSONResponse(content, status_code=status, media_type=media_type, headers=headers)
 
 
 class GatewayHTTPHandler(GraphQLHTTPHandler):
@@ -117,8 +176,17 @@ class GatewayHTTPHandler(GraphQLHTTPHandler):
 
     A JSON array of operations is a batch (at most `max_batch`): they run one
     after the other with one context (one authentication) and the answer is
-    the array of their results. GET runs queries only (no mutation over GET),
+    the array of their results. GET runs queries only (a mutation gets 405),
     from the `query`, `variables`, `operationName` and `extensions` parameters.
+    POST takes `application/json` only (anything else, multipart uploads
+    included, gets 415).
+
+    Status codes (the GraphQL-over-HTTP spec): an `application/json` answer is
+    200 for every well-formed request, errors included; an
+    `application/graphql-response+json` one is 200 once execution started
+    (`data` present) and 400 for a request error (syntax, validation, a limit,
+    a persisted query). Either way a malformed request (not JSON, no query) is
+    400, a body over the cap 413 and an operation over its time 504.
     """
 
     def __init__(
@@ -137,29 +205,45 @@ class GatewayHTTPHandler(GraphQLHTTPHandler):
             return await self.graphql_http_server(request)
         if method == "GET":
             params = request.query_params
-            if "query" in params or "extensions" in params:
+            if "query" in params or "extensions" in params or not _accepts_html(request):
                 return await self.graphql_http_server(request)
-            if self.introspection and self.explorer:
-                return await self.render_explorer(request, self.explorer)
+            return self._explorer(request)
         return self.handle_not_allowed_method(request)
+
+    def _explorer(self, request: Request) -> Response:
+        if not (self.config.explorer and self.introspection):
+            return PlainTextResponse(
+                "No GraphQL explorer here: it is served in dev only. Send GraphQL with "
+                "POST /graphql (application/json), or queries with GET /graphql?query=...",
+                status_code=404,
+            )
+        if not explorer.assets_installed():
+            return PlainTextResponse(explorer.NOT_INSTALLED, status_code=503)
+        return HTMLResponse(explorer.explorer_page(request.url.path))
 
     async def graphql_http_server(self, request: Request) -> Response:
         started = time.perf_counter()
+        media_type = response_media_type(request.headers.get("accept"))
         try:
-            response = await self._serve(request)
+            response = await self._serve(request, media_type)
         except _Refused as refused:
-            response = _json({"errors": [refused.error]}, refused.status)
+            response = _json(
+                {"errors": [refused.error]}, refused.status, media_type, refused.headers
+            )
         except Exception as error:  # never a stack trace: a request id to find it in the log
             response = _json(
-                {"errors": [internal_error(error, "unexpected error serving GraphQL")]}, 500
+                {"errors": [internal_error(error, "unexpected error serving GraphQL")]},
+                500,
+                media_type,
             )
         REQUEST_SECONDS.observe(time.perf_counter() - started)
         return response
 
-    async def _serve(self, request: Request) -> Response:
+    async def _serve(self, request: Request, media_type: str) -> Response:
         data = await self._request_data(request)
         context = await self.get_context_for_request(request, data)
         require_query = request.method == "GET"
+        strict = media_type == GRAPHQL_RESPONSE
         if isinstance(data, list):
             if not data:
                 raise _Refused(400, request_error("a batch needs at least one operation"))
@@ -174,15 +258,21 @@ class GatewayHTTPHandler(GraphQLHTTPHandler):
                 raise _Refused(400, format_error(refusal))
             results = []
             for operation in data:
-                _, result = await self.run_operation(request, operation, context, require_query)
+                try:
+                    _, result = await self.run_operation(request, operation, context, require_query)
+                except _Refused as refused:  # one malformed operation, not the batch
+                    result = {"errors": [refused.error]}
                 results.append(result)
-            return _json(results)
-        status, result = await self.run_operation(request, data, context, require_query)
-        return _json(result, status)
+            return _json(results, media_type=media_type)
+        status, result = await self.run_operation(
+            request, data, context, require_query, strict=strict
+        )
+        return _json(result, status, media_type)
 
     async def _request_data(self, request: Request) -> Any:
         if request.method == "GET":
             return self._data_from_query_string(request)
+        self._refuse_unsupported_media_type(request)  # before reading a byte of the body
         limit = self.config.max_body_bytes
         declared = request.headers.get("content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
@@ -195,17 +285,27 @@ class GatewayHTTPHandler(GraphQLHTTPHandler):
                 raise _Refused(413, request_error(f"request body exceeds {limit} bytes"))
             chunks.append(chunk)
         body = b"".join(chunks)
-        request._body = body  # Starlette's own cache: form parsing reads it from there
-        content_type = request.headers.get("content-type", "")
-        if content_type.partition(";")[0].strip().lower() == "application/json":
-            try:
-                return json.loads(body)
-            except (ValueError, RecursionError):
-                raise _Refused(400, request_error("request body is not valid JSON")) from None
         try:
-            return await self.extract_data_from_request(request)
-        except HttpError as error:
-            raise _Refused(400, request_error(error.message or "bad request")) from None
+            return json.loads(body)
+        except (ValueError, RecursionError):
+            raise _Refused(400, request_error("request body is not valid JSON")) from None
+
+    @staticmethod
+    def _refuse_unsupported_media_type(request: Request) -> None:
+        content_type = request.headers.get("content-type", "")
+        media = content_type.partition(";")[0].strip().lower()
+        if media == JSON:
+            return
+        if media == "multipart/form-data":
+            message = (
+                "multipart/form-data is not supported: this API takes no file uploads; "
+                "send the operation as application/json"
+            )
+        elif media:
+            message = f"unsupported content type {media!r}: POST /graphql takes application/json"
+        else:
+            message = "a POST to /graphql needs Content-Type: application/json"
+        raise _Refused(415, request_error(message), {"Accept-Post": JSON})
 
     def _data_from_query_string(self, request: Request) -> dict[str, Any]:
         params = request.query_params
@@ -225,17 +325,32 @@ class GatewayHTTPHandler(GraphQLHTTPHandler):
         return data
 
     async def run_operation(
-        self, request: Any, data: Any, context: Any, require_query: bool = False
+        self,
+        request: Any,
+        data: Any,
+        context: Any,
+        require_query: bool = False,
+        *,
+        strict: bool = False,
     ) -> tuple[int, dict[str, Any]]:
-        """One operation, as (HTTP status, GraphQL response)."""
+        """One operation, as (HTTP status, GraphQL response). `strict`: the status
+        codes of `application/graphql-response+json` (400 for a request error)."""
         register: str | None = None
+        request_error_status = HTTPStatus.BAD_REQUEST if strict else HTTPStatus.OK
         if isinstance(data, dict) and self.persisted.applies_to(data):
             try:
                 data, register = await self.persisted.resolve(data)
             except PersistedQueryError as error:
                 _ERRORS.inc()
-                # 200: Apollo clients read PersistedQueryNotFound from a successful response.
-                return 200, {"errors": [self.error_formatter(error, self.debug)]}
+                # A request error: Apollo clients read PersistedQueryNotFound from the
+                # body, whether the status is 200 (application/json) or 400.
+                return request_error_status, {"errors": [self.error_formatter(error, self.debug)]}
+        try:
+            validate_data(data)
+        except GraphQLError as error:  # not a GraphQL request at all: 400 in either media type
+            raise _Refused(400, request_error(error.message)) from None
+        if require_query:
+            self._refuse_non_query_over_get(context, data)
         root_value = (
             self.before_execution
             if register is None
@@ -256,8 +371,31 @@ class GatewayHTTPHandler(GraphQLHTTPHandler):
             )
             return 504, {"data": None, "errors": [timeout]}
         (_OK if success and "errors" not in result else _ERRORS).inc()
-        status = HTTPStatus.OK if success or result.get("data") is not None else 400
-        return status, result
+        # Execution started exactly when the result has `data` (null included).
+        return (HTTPStatus.OK if "data" in result else request_error_status), result
+
+    def _refuse_non_query_over_get(self, context: Any, data: dict[str, Any]) -> None:
+        """The spec's 405 for a mutation (or subscription) sent with GET. A document
+        that does not parse or names no operation is left to the usual errors."""
+        try:
+            document = (
+                self.query_parser(context, data) if self.query_parser else parse(data["query"])
+            )
+        except GraphQLError:
+            return
+        operation = get_operation_ast(document, data.get("operationName"))
+        if operation is None or operation.operation is OperationType.QUERY:
+            return
+        kind = operation.operation.value
+        name = f" {operation.name.value!r}" if operation.name else ""
+        raise _Refused(
+            405,
+            request_error(
+                f"GET runs queries only: send the {kind}{name} with POST "
+                "(Content-Type: application/json)"
+            ),
+            {"Allow": "POST"},
+        )
 
     async def execute_graphql_query(
         self,
@@ -463,6 +601,40 @@ def _frozen_once_started(
     return frozen
 
 
+class GraphQLCORS:
+    """Starlette's CORS middleware on the GraphQL path only, with credentials: the
+    browser origins of the allowlist (HAUNTED_CORS_ORIGINS) may call /graphql; any
+    other origin gets no Access-Control-Allow-Origin, so its browser refuses."""
+
+    def __init__(self, app: Any, origins: Sequence[str], path: str = "/graphql") -> None:
+        self.app = app
+        self.path = path
+        self.cors = CORSMiddleware(
+            app,
+            allow_origins=list(origins),
+            allow_credentials=True,
+            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=["*"],  # answered with the headers the preflight asks for
+            max_age=600,
+        )
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and (
+            scope["path"] == self.path or scope["path"].startswith(self.path + "/")
+        ):
+            await self.cors(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+
+async def _answers(check: ReadinessCheck) -> bool:
+    try:
+        await asyncio.wait_for(check(), 2.0)
+    except Exception:  # any failure means it does not answer
+        return False
+    return True
+
+
 def _bearer(value: str | None) -> str | None:
     if not value:
         return None
@@ -476,11 +648,16 @@ def create_app(
     sio: socketio.AsyncServer,
     *,
     readiness: Mapping[str, ReadinessCheck],
+    broker: ReadinessCheck | None = None,
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None,
     graphql: GraphQLConfig | None = None,
     redis: Redis | None = None,
+    cors_origins: Sequence[str] = (),
     debug: bool = False,
 ) -> socketio.ASGIApp:
+    """The gateway's ASGI app. `readiness`: what a request needs (/readyz is 503
+    without it); `broker`: reported in /healthz and `haunted_broker_up`, never in
+    /readyz (the outbox absorbs a broker outage)."""
     app = FastAPI(
         title="Haunted",
         lifespan=_frozen_once_started(lifespan),
@@ -523,12 +700,24 @@ def create_app(
         debug=debug,
     )
     app.add_route("/graphql", server.handle_request, methods=["GET", "POST", "OPTIONS"])
+    app.add_route(f"/graphql{explorer.ASSETS_PATH}/{{name}}", explorer.serve_asset, methods=["GET"])
+    app.add_middleware(GraphQLCORS, origins=cors_origins)
     app.include_router(stripe_webhook_router(services.billing))
     app.router.add_websocket_route("/graphql", server.handle_websocket)  # type: ignore[arg-type]
 
+    async def broker_up() -> bool | None:
+        if broker is None:
+            return None
+        up = await _answers(broker)
+        BROKER_UP.set(1 if up else 0)
+        return up
+
     @app.get("/healthz")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    async def healthz() -> dict[str, Any]:
+        """200 while the process serves; the broker's state in the details."""
+        up = await broker_up()
+        details = {} if up is None else {"broker": "up" if up else "down"}
+        return {"status": "ok", "details": details}
 
     @app.get("/readyz")
     async def readyz() -> JSONResponse:
@@ -548,6 +737,7 @@ def create_app(
 
     @app.get("/metrics")
     async def metrics() -> Response:
+        await broker_up()
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/.well-known/jwks.json")

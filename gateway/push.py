@@ -38,6 +38,7 @@ from redis.asyncio import Redis
 
 from events.envelope import Envelope
 from schemas import (
+    CATALOG,
     Audience,
     Event,
     NotificationCreated,
@@ -46,6 +47,7 @@ from schemas import (
     TeamMemberRemoved,
     UserLoggedOut,
 )
+from services.errors import BadUserInput
 from services.notifications import NotificationsService, NotificationView
 from services.principal import Principal
 
@@ -303,6 +305,26 @@ class _RecentIds:
         if len(self._order) > self._size:
             self._ids.discard(self._order.popleft())
         return True
+
+
+def check_pushable(types: Collection[str]) -> None:
+    """Refuses event types a subscriber can never receive: ones not in the catalog
+    (a typo would otherwise wait forever) and internal ones (never pushed)."""
+    unknown = sorted(t for t in set(types) if t not in CATALOG)
+    internal = sorted(
+        t for t in set(types) if t in CATALOG and CATALOG[t].audience is Audience.INTERNAL
+    )
+    if not unknown and not internal:
+        return
+    parts = [f"unknown: {', '.join(unknown)}"] if unknown else []
+    if internal:
+        parts.append(f"internal, never pushed: {', '.join(internal)}")
+    pushable = sorted(t for t, model in CATALOG.items() if model.audience is not Audience.INTERNAL)
+    raise BadUserInput(
+        f"types names events that are never pushed ({'; '.join(parts)}); "
+        f"pushable types: {', '.join(pushable)}",
+        types=unknown + internal,
+    )
 
 
 class PushHub:

@@ -8,6 +8,7 @@ problem for a bad `since` or a full server. The connection's life after that
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import socketio
@@ -24,9 +25,16 @@ UNAUTHORIZED = "unauthorized"
 BAD_SINCE = "since must be the id of a notification"
 
 
-def socketio_server(*, cors_origins: list[str] | str = "*") -> socketio.AsyncServer:
+def socketio_server(*, cors_origins: Sequence[str] = ()) -> socketio.AsyncServer:
+    """A handshake with an Origin header from outside `cors_origins` (the one
+    allowlist, HAUNTED_CORS_ORIGINS) is refused; one without an Origin (not a
+    browser) is not. An empty allowlist means the server's own origin only."""
     return socketio.AsyncServer(
-        async_mode="asgi", cors_allowed_origins=cors_origins, logger=False, engineio_logger=False
+        async_mode="asgi",
+        # None is python-engineio's same-origin-only; an empty list would turn the check off.
+        cors_allowed_origins=list(cors_origins) or None,
+        logger=False,
+        engineio_logger=False,
     )
 
 

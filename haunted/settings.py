@@ -262,6 +262,8 @@ class Settings(BaseSettings):
         """HAUNTED_CORS_ORIGINS, or in its absence the dev web app's origins."""
         if self.cors_origins is not None:
             return self.cors_origins
+        if self.env == "prod":
+            return []  # unset in prod: no cross-origin browser (docs/graphql-http.md)
         ports = dict.fromkeys((self.web_port, 3000))
         return [f"http://{host}:{port}" for port in ports for host in ("localhost", "127.0.0.1")]
 

@@ -15,7 +15,7 @@ from ariadne import SchemaBindable, SubscriptionType
 from graphql import GraphQLResolveInfo
 from starlette.websockets import WebSocket
 
-from gateway.push import PushHub, notification_payload
+from gateway.push import PushHub, check_pushable, notification_payload
 from gateway.resolvers.common import caller
 from schemas import NotificationCreated
 from services.principal import Principal
@@ -39,14 +39,23 @@ async def _close_if_session_ended(
 def bindables(hub: PushHub) -> list[SchemaBindable]:
     subscription = SubscriptionType()
 
-    @subscription.source("events")
-    async def events_source(
-        _: None, info: GraphQLResolveInfo, types: list[str] | None = None
+    async def events_stream(
+        principal: Principal, types: list[str] | None, info: GraphQLResolveInfo
     ) -> AsyncGenerator[dict[str, Any], None]:
-        principal = caller(info)
         async for envelope in hub.listen(principal, types):
             yield envelope.to_push()
         await _close_if_session_ended(hub, principal, info)
+
+    @subscription.source("events")
+    def events_source(
+        _: None, info: GraphQLResolveInfo, types: list[str] | None = None
+    ) -> AsyncGenerator[dict[str, Any], None]:
+        # Checked before the stream is returned: the client gets an `error` message
+        # (BAD_USER_INPUT) instead of a subscription that never fires.
+        principal = caller(info)
+        if types is not None:
+            check_pushable(types)
+        return events_stream(principal, types, info)
 
     @subscription.field("events")
     def events_field(event: dict[str, Any], info: GraphQLResolveInfo, **_: Any) -> dict[str, Any]:

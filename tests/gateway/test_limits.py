@@ -141,9 +141,17 @@ async def test_depth_over_the_limit_is_refused_before_any_resolver(
     assert calls.count == 3  # node, child, child: the counter does count
     calls.fields.clear()
     response = await post(small, "{ node { " + _chain(4) + " } }")  # depth 5
-    assert response.status_code == 400
+    assert response.status_code == 200  # application/json: 200 for a well-formed request
     error = refusal(response.json(), "depth")
     assert error["extensions"]["max"] == 4  # type: ignore[index]
+    strict = await small.post(
+        "/graphql",
+        json={"query": "{ node { " + _chain(4) + " } }"},
+        headers={"accept": "application/graphql-response+json"},
+    )
+    assert strict.status_code == 400  # a request error: no execution, no `data`
+    assert "data" not in strict.json()
+    refusal(strict.json(), "depth")
     assert calls.count == 0
 
 
@@ -247,7 +255,7 @@ async def test_an_oversized_body_is_refused_declared_or_streamed(calls: Calls) -
 async def test_too_many_tokens_is_a_syntax_error(calls: Calls) -> None:
     async with serve_schema(GraphQLConfig(max_tokens=100), calls=calls) as client:
         response = await post(client, "{ " + " ".join(["hits"] * 200) + " }")
-    assert response.status_code == 400
+    assert response.status_code == 200
     assert codes_of(response.json()) == ["BAD_USER_INPUT"]
     assert "tokens" in response.json()["errors"][0]["message"]
     assert calls.count == 0
@@ -270,18 +278,19 @@ async def test_introspection_and_suggestions_can_be_turned_off(calls: Calls) -> 
         introspection = await post(client, "{ __schema { types { name } } }")
         typename = await post(client, "{ __typename }")
         typo = await post(client, "{ hitz }")
-        explorer = await client.get("/graphql")
+        explorer = await client.get("/graphql", headers={"accept": "text/html"})
     assert codes_of(introspection.json()) == ["BAD_USER_INPUT"]
     assert "introspection is disabled" in introspection.json()["errors"][0]["message"]
     assert typename.json() == {"data": {"__typename": "Query"}}
     assert "Did you mean" not in typo.text
-    assert explorer.status_code == 405
+    assert explorer.status_code == 404 and "GraphiQL" not in explorer.text
     assert calls.count == 0
-    async with serve_schema(GraphQLConfig(), calls=calls) as client:
+    async with serve_schema(GraphQLConfig(explorer=True), calls=calls) as client:
         assert "Did you mean 'hits'?" in (await post(client, "{ hitz }")).text
         assert "__schema" in (await post(client, "{ __schema { queryType { name } } }")).text
-        explorer = await client.get("/graphql")
+        explorer = await client.get("/graphql", headers={"accept": "text/html"})
         assert explorer.status_code == 200 and "text/html" in explorer.headers["content-type"]
+        assert "GraphiQL" in explorer.text
 
 
 # --- the running gateway ------------------------------------------------------------------
@@ -294,7 +303,7 @@ async def test_the_gateway_refuses_abusive_documents_by_default(server: Server) 
         aliases = "{ " + " ".join(f"a{i}: __typename" for i in range(31)) + " }"
         for query, limit in ((deep, "depth"), (huge, "cost"), (aliases, "aliases")):
             response = await client.post("/graphql", json={"query": query})
-            assert response.status_code == 400
+            assert response.status_code == 200
             refusal(response.json(), limit)
         batch = await client.post("/graphql", json=[{"query": "{ __typename }"}] * 11)
         refusal(batch.json(), "batch")
@@ -309,11 +318,12 @@ async def test_prod_turns_introspection_and_suggestions_off(settings: Settings) 
             "/graphql", json={"query": "{ __schema { types { name } } }"}
         )
         typo = await client.post("/graphql", json={"query": "{ mee { id } }"})
-        explorer = await client.get("/graphql")
+        explorer = await client.get("/graphql", headers={"accept": "text/html"})
     assert "introspection is disabled" in introspection.text
     assert codes_of(typo.json()) == ["BAD_USER_INPUT"]
     assert "Did you mean" not in typo.text
-    assert explorer.status_code == 405
+    assert explorer.status_code == 404  # the explorer is dev only
+    assert "text/plain" in explorer.headers["content-type"] and "GraphiQL" not in explorer.text
 
 
 async def test_settings_reach_the_gateway(settings: Settings) -> None:
