@@ -55,6 +55,11 @@ class EmbeddedBroker:
     def bootstrap_servers(self) -> str:
         return f"{self.host}:{self.port}"
 
+    @property
+    def pid(self) -> int | None:
+        """The broker process's id while it runs (fault tests freeze it with SIGSTOP)."""
+        return self._process.pid if self._process is not None else None
+
     async def start(self, timeout_s: float = 10.0) -> None:
         if not port_is_free(self.host, self.port):
             raise EmbeddedBrokerError(

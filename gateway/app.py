@@ -371,6 +371,13 @@ class GatewayHTTPHandler(GraphQLHTTPHandler):
             )
             return 504, {"data": None, "errors": [timeout]}
         (_OK if success and "errors" not in result else _ERRORS).inc()
+        if result.get("data", False) is None and not any(
+            "path" in error for error in result.get("errors", ())
+        ):
+            # Null data and no field error: graphql-core refused before running anything
+            # (no operation to run, variables that do not coerce), a request error,
+            # which per the GraphQL spec has no `data` entry.
+            del result["data"]
         # Execution started exactly when the result has `data` (null included).
         return (HTTPStatus.OK if "data" in result else request_error_status), result
 

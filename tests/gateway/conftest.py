@@ -27,7 +27,7 @@ from starlette.routing import Route
 from gateway.app import GraphQLConfig, graphql_app
 from haunted.runtime import Haunted
 from haunted.settings import Settings
-from services.errors import Forbidden
+from services.errors import Forbidden, Unauthenticated
 
 SDL = """
 type Query {
@@ -37,6 +37,7 @@ type Query {
   node: Node
   boom: String
   forbidden: String
+  guarded: String!
   hang: String
 }
 type Mutation { bump: Int! }
@@ -103,12 +104,17 @@ def counting_schema(calls: Calls) -> GraphQLSchema:
         calls.fields.append("forbidden")
         raise Forbidden("billing:manage is required")
 
+    def guarded(_: Any, info: GraphQLResolveInfo) -> None:  # non-null: `data` becomes null
+        calls.fields.append("guarded")
+        raise Unauthenticated("sign in first")
+
     async def hang(_: Any, info: GraphQLResolveInfo) -> None:
         calls.fields.append("hang")
         await asyncio.Event().wait()
 
     query.set_field("boom", boom)
     query.set_field("forbidden", forbidden)
+    query.set_field("guarded", guarded)
     query.set_field("hang", hang)
     mutation.set_field("bump", counted("bump", lambda _: len(calls.fields)))
     return make_executable_schema(SDL, query, mutation, item, node)

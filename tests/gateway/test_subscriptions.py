@@ -216,3 +216,37 @@ def _activated(team_id: str) -> SubscriptionActivated:
         status="active",
         current_period_end=datetime(2030, 1, 1, tzinfo=UTC),
     )
+
+
+async def test_events_refuses_unknown_and_internal_types_and_the_socket_goes_on(
+    server: Server,
+) -> None:
+    me = await register(server)
+    team_id = me["user"]["memberships"][0]["team"]["id"]
+    ws = await authenticated(server, me["token"])
+    try:
+        bad = ["user.loggedin", "analytics.tracked", "user.logged_in"]  # a typo, an internal
+        await ws.send(
+            json.dumps(
+                {
+                    "id": "bad",
+                    "type": "subscribe",
+                    "payload": {"query": EVENTS, "variables": {"types": bad}},
+                }
+            )
+        )
+        message = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        assert message["type"] == "error" and message["id"] == "bad", message
+        [error] = message["payload"]
+        assert error["extensions"]["code"] == "BAD_USER_INPUT"
+        assert error["extensions"]["types"] == ["user.loggedin", "analytics.tracked"]
+        assert "user.loggedin" in error["message"] and "analytics.tracked" in error["message"]
+        assert "user.logged_in" in error["message"]  # listed among the pushable types
+
+        # The same socket still subscribes, and a pushable type does arrive.
+        await subscribe(server, ws, EVENTS, {"types": ["subscription.activated"]})
+        await publish(server.haunted, _activated(team_id))
+        received = (await next_payload(ws))["events"]
+        assert received["type"] == "subscription.activated"
+    finally:
+        await ws.close()
