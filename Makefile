@@ -3,8 +3,11 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# GraphiQL's browser bundle for the dev explorer, from the committed lock (gateway/explorer.py).
+EXPLORER_DIR   := gateway/explorer_assets
+EXPLORER_STAMP := $(EXPLORER_DIR)/node_modules/.package-lock.json
 
-.PHONY: dev test lint typecheck architecture bench lock clean
+.PHONY: dev test lint typecheck architecture bench lock clean explorer
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -13,7 +16,16 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@
 
+$(EXPLORER_STAMP): $(EXPLORER_DIR)/package-lock.json
+	cd $(EXPLORER_DIR) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $@
+
+explorer: $(EXPLORER_STAMP)
+
+# The explorer needs npm once; without it, GET /graphql in a browser says how to get it.
 dev: $(STAMP)
+	@if command -v npm >/dev/null 2>&1; then $(MAKE) --no-print-directory explorer; \
+	else echo "npm not found: the GraphQL explorer stays off until 'make explorer'"; fi
 	$(BIN)/haunted dev
 
 lint: $(STAMP)
@@ -29,7 +41,7 @@ architecture: $(STAMP)
 
 # Both backends: the embedded defaults (SQLite, in-process Redis) and the
 # PostgreSQL and Redis of this machine; the tests start the broker themselves.
-test: $(STAMP) lint typecheck architecture
+test: $(STAMP) $(EXPLORER_STAMP) lint typecheck architecture
 	$(BIN)/pytest
 
 # Every benchmark against its baseline, with modest sizes (each module takes

@@ -56,7 +56,7 @@ def explorer_page(graphql_path: str) -> str:
 <body>
 <div id="graphiql">Loading the explorer...</div>
 <script>
-  // Authenticated fields need a token: add {{"Authorization": "Bearer <token>"}} in Headers.
+  /* Authenticated fields need a token: add {{"Authorization": "Bearer <token>"}} in Headers. */
   const fetcher = GraphiQL.createFetcher({{ url: {endpoint} }});
   ReactDOM.createRoot(document.getElementById("graphiql")).render(
     React.createElement(GraphiQL, {{ fetcher, defaultEditorToolsVisibility: true }}),
