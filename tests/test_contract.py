@@ -12,7 +12,7 @@ COPY = ROOT / "docs" / "contract"
 UPSTREAM = ROOT.parent / "shared" / "contract"
 
 
-@pytest.mark.parametrize("name", ["events.md", "runtime.md", "schema.graphql"])
+@pytest.mark.parametrize("name", ["events.md", "runtime.md", "schema.graphql", "web.md"])
 def test_repository_copy_matches_the_published_contract(name: str) -> None:
     copy = (COPY / name).read_text()
     assert copy.strip()
