@@ -213,8 +213,9 @@ class GatewayHTTPHandler(GraphQLHTTPHandler):
     def _explorer(self, request: Request) -> Response:
         if not (self.config.explorer and self.introspection):
             return PlainTextResponse(
-                "No GraphQL explorer here: it is served in dev only. Send GraphQL with "
-                "POST /graphql (application/json), or queries with GET /graphql?query=...",
+                "No GraphQL explorer here: it is served in dev only, with introspection on. "
+                "Send GraphQL with POST /graphql (application/json), or queries with "
+                "GET /graphql?query=...",
                 status_code=404,
             )
         if not explorer.assets_installed():
