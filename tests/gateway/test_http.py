@@ -216,7 +216,7 @@ def preflight(origin: str) -> dict[str, str]:
 
 async def test_cors_on_graphql_allows_the_listed_origins_only(settings: Settings) -> None:
     listed = settings.model_copy(
-        update={"cors_origins": "https://app.example.com, http://localhost:4000"}
+        update={"cors_origins": ["https://app.example.com", "http://localhost:4000"]}
     )
     async with gateway_in_process(listed) as client:
         allowed = await client.options("/graphql", headers=preflight("https://app.example.com"))
@@ -245,16 +245,17 @@ async def test_cors_on_graphql_allows_the_listed_origins_only(settings: Settings
     assert "access-control-allow-origin" not in health.headers  # /graphql only
 
 
-def test_the_dev_allowlist_is_the_web_apps_origins() -> None:
-    assert Settings(_env_file=None, web_port=3100).allowed_origins == (
-        "http://localhost:3000",
-        "http://127.0.0.1:3000",
+def test_the_allowlist_defaults_to_the_dev_web_apps_origins_and_none_in_prod() -> None:
+    assert Settings(_env_file=None, web_port=3100).allowed_origins == [
         "http://localhost:3100",
         "http://127.0.0.1:3100",
-    )
-    assert Settings(
-        _env_file=None, cors_origins="https://a.example/, https://b.example"
-    ).allowed_origins == ("https://a.example", "https://b.example")
+        "http://localhost:3000",
+        "http://127.0.0.1:3000",
+    ]
+    listed = ["https://a.example", "https://b.example"]
+    assert Settings(_env_file=None, cors_origins=listed).allowed_origins == listed
+    prod = Settings.model_construct(env="prod", web_port=3000, cors_origins=None)
+    assert prod.allowed_origins == []
 
 
 async def _socketio_connects(server: Server, token: str, origin: str | None) -> bool:
