@@ -11,6 +11,7 @@ import gc
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import fakeredis
@@ -132,6 +133,8 @@ class Haunted:
                 subscription_queue=settings.subscription_max_queued_events,
                 presence_heartbeat_s=settings.presence_heartbeat_s,
             ),
+            reauthorize=services.auth.reauthorize,
+            broker_alive=partial(broker.ping, timeout=1.0),
         )
         sio = build_socketio(services.auth, hub)
         app = cls(

@@ -6,6 +6,7 @@ list of topics: consumers, topic creation and the AsyncAPI document read it.
 
 from schemas.analytics import AnalyticsTracked
 from schemas.auth import (
+    ApiKeyRevoked,
     SessionRevoked,
     TeamCreated,
     TeamMemberAdded,
@@ -42,6 +43,7 @@ CATALOG: dict[str, type[Event]] = {
         TeamMemberAdded,
         TeamMemberRemoved,
         TeamRoleChanged,
+        ApiKeyRevoked,
         SubscriptionActivated,
         SubscriptionUpdated,
         SubscriptionCanceled,
@@ -60,6 +62,7 @@ CATALOG: dict[str, type[Event]] = {
 __all__ = [
     "CATALOG",
     "AnalyticsTracked",
+    "ApiKeyRevoked",
     "Audience",
     "Event",
     "FlagEvaluated",

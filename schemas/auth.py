@@ -105,3 +105,13 @@ class TeamRoleChanged(_AuthEvent):
     team_id: str
     user_id: str
     role: str
+
+
+class ApiKeyRevoked(_AuthEvent):
+    """An API key was revoked: it authenticates nothing from now on, its open streams end."""
+
+    topic: ClassVar[str] = "api_key.revoked"
+    key_field: ClassVar[str] = "team_id"
+    audience: ClassVar[Audience] = Audience.TEAM
+    team_id: str
+    api_key_id: str

@@ -327,6 +327,23 @@ class AuthService:
             roles = await self._accounts.roles(claims.user_id)
         return Principal(user_id=claims.user_id, session_id=claims.session_id, teams=roles)
 
+    async def reauthorize(self, principal: Principal) -> Principal:
+        """The principal as it stands now, for a connection that outlives its token check.
+
+        A session must still be alive (one Redis round trip that also reads the cached
+        roles, as `authenticate` does) and brings its current roles; an API key must not
+        be revoked. UNAUTHENTICATED otherwise. The token itself is not verified again:
+        the session, not the token's expiry, is what a long-lived connection rests on.
+        """
+        if principal.api_key_id is not None:
+            return await self._api_keys.current(principal)
+        alive, roles = await self._sessions.touch(principal.session_id, principal.user_id)
+        if not alive:
+            raise Unauthenticated("session has ended")
+        if roles is None:
+            roles = await self._accounts.roles(principal.user_id)
+        return Principal(user_id=principal.user_id, session_id=principal.session_id, teams=roles)
+
     async def me(self, principal: Principal) -> UserView | None:
         if principal.api_key_id is not None:
             return None
