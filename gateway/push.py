@@ -118,6 +118,8 @@ PUSH_PERMISSIONS: Mapping[str, str] = {
     "team.member_removed": "team:read",
     "team.role_changed": "team:read",
     "api_key.revoked": "team:manage",
+    "invite.created": "team:invite",
+    "invite.revoked": "team:invite",
     "subscription.activated": "billing:read",
     "subscription.updated": "billing:read",
     "subscription.canceled": "billing:read",

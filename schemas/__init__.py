@@ -7,6 +7,8 @@ list of topics: consumers, topic creation and the AsyncAPI document read it.
 from schemas.analytics import AnalyticsTracked
 from schemas.auth import (
     ApiKeyRevoked,
+    InviteCreated,
+    InviteRevoked,
     SessionRevoked,
     TeamCreated,
     TeamMemberAdded,
@@ -44,6 +46,8 @@ CATALOG: dict[str, type[Event]] = {
         TeamMemberRemoved,
         TeamRoleChanged,
         ApiKeyRevoked,
+        InviteCreated,
+        InviteRevoked,
         SubscriptionActivated,
         SubscriptionUpdated,
         SubscriptionCanceled,
@@ -67,6 +71,8 @@ __all__ = [
     "Event",
     "FlagEvaluated",
     "FlagUpdated",
+    "InviteCreated",
+    "InviteRevoked",
     "InvoicePaid",
     "NotificationCreated",
     "NotificationRequested",

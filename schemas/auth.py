@@ -115,3 +115,29 @@ class ApiKeyRevoked(_AuthEvent):
     audience: ClassVar[Audience] = Audience.TEAM
     team_id: str
     api_key_id: str
+
+
+class InviteCreated(_AuthEvent):
+    """A member of a team invited an email address into it (the address is not in the
+    event: the invite's id is, and the sealed address stays with auth)."""
+
+    topic: ClassVar[str] = "invite.created"
+    key_field: ClassVar[str] = "team_id"
+    audience: ClassVar[Audience] = Audience.TEAM
+    team_id: str
+    invite_id: str
+    role: str
+    invited_by: str
+    expires_at: Timestamp
+
+
+class InviteRevoked(_AuthEvent):
+    """A pending invite can no longer be accepted: revoked by an admin, or its author lost
+    the right to invite (reason author_removed or author_demoted)."""
+
+    topic: ClassVar[str] = "invite.revoked"
+    key_field: ClassVar[str] = "team_id"
+    audience: ClassVar[Audience] = Audience.TEAM
+    team_id: str
+    invite_id: str
+    reason: str

@@ -19,6 +19,7 @@ from services.auth import (
     MembershipView,
     TeamService,
     UserView,
+    normalize_email,
 )
 from services.errors import NotFound
 from services.principal import Principal
@@ -161,7 +162,30 @@ def bindables(
             "role": invite.role,
             "expiresAt": invite.expires_at,
             "token": invite.token,
+            "email": normalize_email(email),
+            "invitedBy": caller(info).user_id,
         }
+
+    @query.field("invites")
+    async def resolve_invites(
+        _: None, info: GraphQLResolveInfo, teamId: str
+    ) -> list[dict[str, Any]]:
+        return [
+            {
+                "id": invite.id,
+                "teamId": invite.team_id,
+                "role": invite.role,
+                "expiresAt": invite.expires_at,
+                "token": None,
+                "email": invite.email,
+                "invitedBy": invite.invited_by,
+            }
+            for invite in await teams.invites(caller(info), team_id=teamId)
+        ]
+
+    @mutation.field("revokeInvite")
+    async def resolve_revoke_invite(_: None, info: GraphQLResolveInfo, id: str) -> bool:
+        return await teams.revoke_invite(caller(info), id)
 
     @mutation.field("acceptInvite")
     async def resolve_accept(_: None, info: GraphQLResolveInfo, token: str) -> dict[str, Any]:

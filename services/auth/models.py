@@ -81,6 +81,10 @@ class Invite(Base):
     expires_at: Mapped[datetime] = mapped_column()
     accepted_at: Mapped[datetime | None] = mapped_column()
     accepted_by: Mapped[str | None] = mapped_column(String(36))
+    # The invited address, sealed (None for invites made before it was kept).
+    email_key_id: Mapped[str | None] = mapped_column(String(32))
+    email_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
+    revoked_at: Mapped[datetime | None] = mapped_column()
 
 
 class ApiKey(Base):
