@@ -197,6 +197,7 @@ class Haunted:
     async def stop(self) -> None:
         if self.gateway:
             await self.services.flags.stop()
+            await self.hub.stop()  # its presence entries go, its watch stops before the broker
         self.relay.stop()
         for task in self._tasks:
             try:

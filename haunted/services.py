@@ -67,6 +67,7 @@ def build_auth(settings: Settings, db: Database, redis: Redis) -> Facades:
         auth.AuthPolicy(
             refresh_ttl=timedelta(seconds=settings.refresh_token_ttl_s),
             lockout_threshold=settings.lockout_threshold,
+            account_lockout_threshold=settings.lockout_account_threshold,
             lockout_duration=timedelta(seconds=settings.lockout_duration_s),
         ),
     )

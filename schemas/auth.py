@@ -43,13 +43,15 @@ class UserLoginFailed(_AuthEvent):
 
 
 class UserLocked(_AuthEvent):
-    """Too many failed logins: the account refuses logins until locked_until."""
+    """Too many failed logins: the account refuses logins until locked_until, from the
+    client that failed (scope "client") or from everywhere (scope "account")."""
 
     topic: ClassVar[str] = "user.locked"
     key_field: ClassVar[str] = "user_id"
     audience: ClassVar[Audience] = Audience.USER
     user_id: str
     locked_until: Timestamp
+    scope: str | None = None
 
 
 class UserLoggedOut(_AuthEvent):

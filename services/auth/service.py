@@ -28,7 +28,7 @@ from services.auth.api_keys import API_KEY_PREFIX, ApiKeyService
 from services.auth.crypto import token_hash
 from services.auth.models import Membership, RefreshToken, Team, User, UserSession
 from services.auth.passwords import MAX_PASSWORD_LENGTH, PasswordHasher, check_password_policy
-from services.auth.ratelimit import AuthRateLimiter
+from services.auth.ratelimit import AuthRateLimiter, LoginLockout
 from services.auth.tokens import TokenIssuer
 from services.auth.views import AuthResult, ClientInfo, SessionView, UserView
 from services.errors import BadUserInput, Conflict, NotFound, Unauthenticated
@@ -43,8 +43,12 @@ INVALID_CREDENTIALS = "invalid email or password"
 @dataclass(frozen=True, slots=True)
 class AuthPolicy:
     refresh_ttl: timedelta = timedelta(days=30)
+    # Failures from one client (account, client fingerprint) that lock it out.
     lockout_threshold: int = 5
     lockout_duration: timedelta = timedelta(minutes=30)
+    # Failures from all clients together that lock the account everywhere: high enough
+    # that one attacker cannot keep the owner out, low enough to stop a distributed guess.
+    account_lockout_threshold: int = 50
 
 
 class AuthService:
@@ -67,6 +71,11 @@ class AuthService:
         self._api_keys = api_keys
         self._rate = rate_limiter
         self._policy = policy or AuthPolicy()
+        self._lockout = LoginLockout(
+            accounts.sessions.redis,
+            threshold=self._policy.lockout_threshold,
+            duration=self._policy.lockout_duration,
+        )
 
     async def register(
         self,
@@ -115,10 +124,15 @@ class AuthService:
             raise Conflict("email is already registered", field="email") from error
         return await self._start_session(user_id, client, announce=False)
 
+    def _client_fingerprint(self, client: ClientInfo) -> str:
+        """Who is trying, as a keyed hash of the client's address (never the address)."""
+        return self._accounts.cipher.lookup_hash(client.ip or "unknown", context="client")[:32]
+
     async def login(
         self, email: str, password: str, client: ClientInfo | None = None
     ) -> AuthResult:
-        """Unknown email and wrong password cost one bcrypt each and fail the same way."""
+        """Unknown email, wrong password and locked account: one bcrypt each, one write,
+        and the same answer (no lockedUntil: a lock must not tell that an account exists)."""
         client = client or ClientInfo()
         try:
             email_hash: str | None = self._accounts.email_hash(normalize_email(email))
@@ -135,14 +149,15 @@ class AuthService:
             password[:MAX_PASSWORD_LENGTH], user.password_hash if user else None
         )
         now = datetime.now(UTC)
-        if user is not None and user.locked_until is not None and user.locked_until > now:
-            raise Unauthenticated(
-                "account is locked after too many failed logins",
-                lockedUntil=user.locked_until.isoformat().replace("+00:00", "Z"),
-            )
-        if user is None or not matches:
-            await self._record_failure(user, now)
+        fingerprint = self._client_fingerprint(client)
+        account = email_hash or "invalid"
+        locked = await self._lockout.locked(account, fingerprint) or (
+            user is not None and user.locked_until is not None and user.locked_until > now
+        )
+        if user is None or not matches or locked:
+            await self._record_failure(user, account, fingerprint, now, locked=locked)
             raise Unauthenticated(INVALID_CREDENTIALS)
+        await self._lockout.succeeded(account, fingerprint)
         if new_hash is not None or user.failed_logins:
             async with self._db.transaction() as session:
                 values: dict[str, Any] = {"failed_logins": 0}
@@ -151,11 +166,24 @@ class AuthService:
                 await session.execute(update(User).where(User.id == user.id).values(**values))
         return await self._start_session(user.id, client, announce=True)
 
-    async def _record_failure(self, user: User | None, now: datetime) -> None:
+    async def _record_failure(
+        self, user: User | None, account: str, client: str, now: datetime, *, locked: bool
+    ) -> None:
+        """A failed login: counted for (account, client) and, for a known account, on the
+        account; a login refused by a lock is recorded but not counted."""
+        client_locked_until = None if locked else await self._lockout.failed(account, client)
         async with self._db.transaction() as session:
             if user is None:
                 add_event(session, UserLoginFailed(reason="unknown_email", attempt=1))
                 return
+            if locked:
+                add_event(session, UserLoginFailed(user_id=user.id, reason="locked", attempt=0))
+                return
+            if client_locked_until is not None:
+                add_event(
+                    session,
+                    UserLocked(user_id=user.id, locked_until=client_locked_until, scope="client"),
+                )
             # One atomic increment, so concurrent failures all count.
             attempts = await session.scalar(
                 update(User)
@@ -167,14 +195,17 @@ class AuthService:
             add_event(
                 session, UserLoginFailed(user_id=user.id, reason="wrong_password", attempt=attempt)
             )
-            if attempt >= self._policy.lockout_threshold:
+            if attempt >= self._policy.account_lockout_threshold:
                 locked_until = now + self._policy.lockout_duration
                 await session.execute(
                     update(User)
                     .where(User.id == user.id)
                     .values(failed_logins=0, locked_until=locked_until)
                 )
-                add_event(session, UserLocked(user_id=user.id, locked_until=locked_until))
+                add_event(
+                    session,
+                    UserLocked(user_id=user.id, locked_until=locked_until, scope="account"),
+                )
 
     async def _start_session(
         self, user_id: str, client: ClientInfo, *, announce: bool, session_id: str | None = None
