@@ -143,3 +143,52 @@ class InviteRevoked(_AuthEvent):
     team_id: str
     invite_id: str
     reason: str
+
+
+class _MailedCode(_AuthEvent):
+    """What a mail channel needs to send a single-use link, with nothing in clear: the
+    address and the code are sealed with the PII key ring (AES-GCM; the code's associated
+    data is "account-code" and the request id), base64. Only a holder of the ring opens them.
+    """
+
+    audience: ClassVar[Audience] = Audience.INTERNAL
+    key_field: ClassVar[str] = "user_id"
+    user_id: str
+    request_id: str
+    expires_at: Timestamp
+    address_key_id: str
+    sealed_address: str
+    code_key_id: str
+    sealed_code: str
+
+
+class EmailVerificationRequested(_MailedCode):
+    """A user must prove they read their address: mail them the verification link."""
+
+    topic: ClassVar[str] = "user.email_verification_requested"
+
+
+class PasswordResetRequested(_MailedCode):
+    """Someone asked to reset this user's password: mail the owner the reset link."""
+
+    topic: ClassVar[str] = "user.password_reset_requested"
+
+
+class EmailVerified(_AuthEvent):
+    """The user proved they read their address."""
+
+    topic: ClassVar[str] = "user.email_verified"
+    key_field: ClassVar[str] = "user_id"
+    audience: ClassVar[Audience] = Audience.USER
+    user_id: str
+
+
+class PasswordChanged(_AuthEvent):
+    """The user's password changed (reason "changed" or "reset"); their other sessions
+    were revoked, and a reset unlocked the account."""
+
+    topic: ClassVar[str] = "user.password_changed"
+    key_field: ClassVar[str] = "user_id"
+    audience: ClassVar[Audience] = Audience.USER
+    user_id: str
+    reason: str

@@ -127,6 +127,37 @@ def bindables(
     ) -> dict[str, Any]:
         return _auth_payload(await auth.register(email, password, teamName, client_info(info)))
 
+    @mutation.field("signUp")
+    async def resolve_sign_up(
+        _: None, info: GraphQLResolveInfo, email: str, password: str, teamName: str | None = None
+    ) -> bool:
+        await auth.sign_up(email, password, teamName, client_info(info))
+        return True
+
+    @mutation.field("verifyEmail")
+    async def resolve_verify_email(_: None, info: GraphQLResolveInfo, token: str) -> bool:
+        await auth.verify_email(token)
+        return True
+
+    @mutation.field("requestPasswordReset")
+    async def resolve_request_password_reset(_: None, info: GraphQLResolveInfo, email: str) -> bool:
+        await auth.request_password_reset(email, client_info(info))
+        return True
+
+    @mutation.field("resetPassword")
+    async def resolve_reset_password(
+        _: None, info: GraphQLResolveInfo, token: str, newPassword: str
+    ) -> bool:
+        await auth.reset_password(token, newPassword, client_info(info))
+        return True
+
+    @mutation.field("changePassword")
+    async def resolve_change_password(
+        _: None, info: GraphQLResolveInfo, current: str, new: str
+    ) -> bool:
+        await auth.change_password(caller(info), current, new)
+        return True
+
     @mutation.field("login")
     async def resolve_login(
         _: None, info: GraphQLResolveInfo, email: str, password: str

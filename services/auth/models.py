@@ -23,6 +23,8 @@ class User(Base):
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column()
+    # When the owner proved they read the address (verifyEmail or resetPassword).
+    email_verified_at: Mapped[datetime | None] = mapped_column()
 
 
 class Team(Base):
@@ -99,3 +101,18 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column()
     last_used_at: Mapped[datetime | None] = mapped_column()
     revoked_at: Mapped[datetime | None] = mapped_column()
+
+
+class AccountToken(Base):
+    """A single-use token mailed to a user: email verification or password reset.
+    Only its hash is kept; the mail channel gets the token sealed in the event."""
+
+    __tablename__ = "auth_account_tokens"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(32))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("auth_users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column()
+    expires_at: Mapped[datetime] = mapped_column()
+    used_at: Mapped[datetime | None] = mapped_column()

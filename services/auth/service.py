@@ -14,6 +14,8 @@ from sqlalchemy.exc import IntegrityError
 
 from events.outbox import add_event
 from schemas import (
+    EmailVerified,
+    PasswordChanged,
     SessionRevoked,
     TeamCreated,
     TeamMemberAdded,
@@ -23,6 +25,7 @@ from schemas import (
     UserLoginFailed,
     UserRegistered,
 )
+from services.auth import account_tokens
 from services.auth.accounts import EMAIL, Accounts, normalize_email
 from services.auth.api_keys import API_KEY_PREFIX, ApiKeyService
 from services.auth.crypto import token_hash
@@ -31,13 +34,18 @@ from services.auth.passwords import MAX_PASSWORD_LENGTH, PasswordHasher, check_p
 from services.auth.ratelimit import AuthRateLimiter, LoginLockout
 from services.auth.tokens import TokenIssuer
 from services.auth.views import AuthResult, ClientInfo, SessionView, UserView
-from services.errors import BadUserInput, Conflict, NotFound, Unauthenticated
+from services.errors import BadUserInput, Conflict, Forbidden, NotFound, Unauthenticated
 from services.principal import Principal
 
 log = structlog.get_logger(__name__)
 
 REFRESH_PREFIX = "hr_"
 INVALID_CREDENTIALS = "invalid email or password"
+# Not derived from the address: a team name is shown to every member and invitee.
+DEFAULT_TEAM_NAME = "Personal team"
+VERIFICATION_REQUIRED = (
+    "this server requires a verified email address: sign up with signUp, then verifyEmail"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +57,8 @@ class AuthPolicy:
     # Failures from all clients together that lock the account everywhere: high enough
     # that one attacker cannot keep the owner out, low enough to stop a distributed guess.
     account_lockout_threshold: int = 50
+    # Registration goes through signUp + verifyEmail, and reveals nothing (on in prod).
+    require_email_verification: bool = False
 
 
 class AuthService:
@@ -84,12 +94,37 @@ class AuthService:
         team_name: str | None = None,
         client: ClientInfo | None = None,
     ) -> AuthResult:
-        """Creates a user and the team they own, and starts a session."""
+        """Creates a user and the team they own, and starts a session (the contract's way
+        in; refused where email verification is required: signUp then)."""
         client = client or ClientInfo()
         await self._rate.hit("register", ip=client.ip)
+        if self._policy.require_email_verification:
+            raise Forbidden(VERIFICATION_REQUIRED)
+        user_id = await self._create_account(email, password, team_name, verify=False)
+        return await self._start_session(user_id, client, announce=False)
+
+    async def sign_up(
+        self,
+        email: str,
+        password: str,
+        team_name: str | None = None,
+        client: ClientInfo | None = None,
+    ) -> None:
+        """Creates an unverified account and mails its verification link; answers the same
+        whether the address was free or taken (the taken one gets nothing new)."""
+        client = client or ClientInfo()
+        await self._rate.hit("register", ip=client.ip)
+        try:
+            await self._create_account(email, password, team_name, verify=True)
+        except Conflict:
+            return
+
+    async def _create_account(
+        self, email: str, password: str, team_name: str | None, *, verify: bool
+    ) -> str:
         email = normalize_email(email)
         check_password_policy(password)
-        name = (team_name or "").strip() or f"{email.split('@')[0]}'s team"
+        name = (team_name or "").strip() or DEFAULT_TEAM_NAME
         if len(name) > 200:
             raise BadUserInput("teamName must have at most 200 characters", field="teamName")
         password_hash = await self._passwords.hash(password)
@@ -120,9 +155,119 @@ class AuthService:
                 add_event(session, UserRegistered(user_id=user_id, team_id=team_id))
                 add_event(session, TeamCreated(team_id=team_id, owner_id=user_id))
                 add_event(session, TeamMemberAdded(team_id=team_id, user_id=user_id, role="owner"))
+                if verify:
+                    user = await session.get(User, user_id)
+                    assert user is not None
+                    account_tokens.issue(
+                        session, self._accounts, user, account_tokens.VERIFY_EMAIL, now
+                    )
         except IntegrityError as error:  # a concurrent registration won the race
             raise Conflict("email is already registered", field="email") from error
-        return await self._start_session(user_id, client, announce=False)
+        return user_id
+
+    async def verify_email(self, token: str) -> None:
+        """Spends a verification token: the account's address is proved."""
+        now = datetime.now(UTC)
+        async with self._db.transaction() as session:
+            user_id = await account_tokens.spend(session, account_tokens.VERIFY_EMAIL, token, now)
+            await session.execute(
+                update(User)
+                .where(User.id == user_id, User.email_verified_at.is_(None))
+                .values(email_verified_at=now)
+            )
+            add_event(session, EmailVerified(user_id=user_id))
+
+    async def request_password_reset(self, email: str, client: ClientInfo | None = None) -> None:
+        """Mails a reset link if the address has an account; the same answer either way."""
+        client = client or ClientInfo()
+        try:
+            email_hash: str | None = self._accounts.email_hash(normalize_email(email))
+        except BadUserInput:
+            email_hash = None
+        await self._rate.hit("password_reset", ip=client.ip, account=email_hash)
+        now = datetime.now(UTC)
+        async with self._db.transaction() as session:
+            user = (
+                await session.scalar(select(User).where(User.email_hash == email_hash))
+                if email_hash
+                else None
+            )
+            if user is not None:
+                account_tokens.issue(
+                    session, self._accounts, user, account_tokens.RESET_PASSWORD, now
+                )
+
+    async def reset_password(
+        self, token: str, new_password: str, client: ClientInfo | None = None
+    ) -> None:
+        """Spends a reset token: sets the password, unlocks the account everywhere, proves
+        the address, and ends every session (whoever held one no longer does)."""
+        client = client or ClientInfo()
+        await self._rate.hit("password_reset", ip=client.ip)
+        check_password_policy(new_password)
+        password_hash = await self._passwords.hash(new_password)
+        now = datetime.now(UTC)
+        async with self._db.transaction() as session:
+            user_id = await account_tokens.spend(session, account_tokens.RESET_PASSWORD, token, now)
+            user = await session.get(User, user_id)
+            assert user is not None  # tokens belong to users (foreign key)
+            user.password_hash = password_hash
+            user.failed_logins = 0
+            user.locked_until = None
+            user.email_verified_at = user.email_verified_at or now
+            ended = await self._revoke_sessions(session, user_id, keep=None, now=now)
+            add_event(session, SessionRevoked(user_id=user_id, reason="password_reset"))
+            add_event(session, PasswordChanged(user_id=user_id, reason="reset"))
+            email_hash = user.email_hash
+        await self._sessions.delete(*ended)
+        await self._lockout.clear(email_hash)
+
+    async def change_password(self, principal: Principal, current: str, new: str) -> None:
+        """Changes the caller's password (the current one proved first) and ends every
+        other session of theirs; this one stays."""
+        if principal.api_key_id is not None:
+            raise Forbidden("API keys have no password")
+        check_password_policy(new)
+        async with self._db.read() as session:
+            user = await session.get(User, principal.user_id)
+        if user is None:
+            raise Unauthenticated("user no longer exists")
+        matches, _ = await self._passwords.verify(current[:MAX_PASSWORD_LENGTH], user.password_hash)
+        if not matches:
+            raise Forbidden("the current password is wrong", field="current")
+        password_hash = await self._passwords.hash(new)
+        now = datetime.now(UTC)
+        async with self._db.transaction() as session:
+            await session.execute(
+                update(User).where(User.id == user.id).values(password_hash=password_hash)
+            )
+            ended = await self._revoke_sessions(
+                session, user.id, keep=principal.session_id, now=now
+            )
+            for session_id in ended:
+                add_event(
+                    session,
+                    SessionRevoked(
+                        user_id=user.id, session_id=session_id, reason="password_changed"
+                    ),
+                )
+            add_event(session, PasswordChanged(user_id=user.id, reason="changed"))
+        await self._sessions.delete(*ended)
+
+    @staticmethod
+    async def _revoke_sessions(
+        session: Any, user_id: str, *, keep: str | None, now: datetime
+    ) -> list[str]:
+        """Marks the user's live sessions revoked (but `keep`); returns their ids."""
+        conditions = [UserSession.user_id == user_id, UserSession.revoked_at.is_(None)]
+        if keep is not None:
+            conditions.append(UserSession.id != keep)
+        ended = list((await session.scalars(select(UserSession.id).where(*conditions))).all())
+        if ended:
+            await session.execute(
+                update(UserSession).where(UserSession.id.in_(ended)).values(revoked_at=now)
+            )
+        return ended
 
     def _client_fingerprint(self, client: ClientInfo) -> str:
         """Who is trying, as a keyed hash of the client's address (never the address)."""
@@ -158,6 +303,12 @@ class AuthService:
             await self._record_failure(user, account, fingerprint, now, locked=locked)
             raise Unauthenticated(INVALID_CREDENTIALS)
         await self._lockout.succeeded(account, fingerprint)
+        if self._policy.require_email_verification and user.email_verified_at is None:
+            # Told only to whoever knows the password: no oracle for anyone else.
+            raise Unauthenticated(
+                "the email address is not verified yet: follow the link mailed to it",
+                reason="EMAIL_NOT_VERIFIED",
+            )
         if new_hash is not None or user.failed_logins:
             async with self._db.transaction() as session:
                 values: dict[str, Any] = {"failed_logins": 0}
