@@ -192,3 +192,13 @@ class PasswordChanged(_AuthEvent):
     audience: ClassVar[Audience] = Audience.USER
     user_id: str
     reason: str
+
+
+class TwoFactorChanged(_AuthEvent):
+    """The user turned sign-in with a second factor (TOTP) on or off."""
+
+    topic: ClassVar[str] = "user.two_factor_changed"
+    key_field: ClassVar[str] = "user_id"
+    audience: ClassVar[Audience] = Audience.USER
+    user_id: str
+    enabled: bool

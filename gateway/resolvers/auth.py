@@ -158,6 +158,26 @@ def bindables(
         await auth.change_password(caller(info), current, new)
         return True
 
+    @mutation.field("loginSecondFactor")
+    async def resolve_login_second_factor(
+        _: None, info: GraphQLResolveInfo, challenge: str, code: str
+    ) -> dict[str, Any]:
+        return _auth_payload(await auth.login_second_factor(challenge, code, client_info(info)))
+
+    @mutation.field("enrolTwoFactor")
+    async def resolve_enrol_two_factor(_: None, info: GraphQLResolveInfo) -> dict[str, str]:
+        enrolment = await auth.two_factor.enrol(caller(info))
+        return {"secret": enrolment.secret, "uri": enrolment.uri}
+
+    @mutation.field("confirmTwoFactor")
+    async def resolve_confirm_two_factor(_: None, info: GraphQLResolveInfo, code: str) -> list[str]:
+        return await auth.two_factor.confirm(caller(info), code)
+
+    @mutation.field("disableTwoFactor")
+    async def resolve_disable_two_factor(_: None, info: GraphQLResolveInfo, code: str) -> bool:
+        await auth.two_factor.disable(caller(info), code)
+        return True
+
     @mutation.field("login")
     async def resolve_login(
         _: None, info: GraphQLResolveInfo, email: str, password: str

@@ -116,3 +116,27 @@ class AccountToken(Base):
     created_at: Mapped[datetime] = mapped_column()
     expires_at: Mapped[datetime] = mapped_column()
     used_at: Mapped[datetime | None] = mapped_column()
+
+
+class SecondFactor(Base):
+    """A user's TOTP secret, sealed; usable once confirmed with a first code."""
+
+    __tablename__ = "auth_second_factors"
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("auth_users.id"), primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(32))
+    secret_ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column()
+    confirmed_at: Mapped[datetime | None] = mapped_column()
+    # The last TOTP time step accepted: a code is good once (RFC 6238, 5.2).
+    last_step: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class RecoveryCode(Base):
+    """A single-use recovery code, kept as a keyed hash."""
+
+    __tablename__ = "auth_recovery_codes"
+
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("auth_users.id"), index=True)
+    used_at: Mapped[datetime | None] = mapped_column()

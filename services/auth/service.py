@@ -33,13 +33,24 @@ from services.auth.models import Membership, RefreshToken, Team, User, UserSessi
 from services.auth.passwords import MAX_PASSWORD_LENGTH, PasswordHasher, check_password_policy
 from services.auth.ratelimit import AuthRateLimiter, LoginLockout
 from services.auth.tokens import TokenIssuer
+from services.auth.two_factor import TwoFactor
 from services.auth.views import AuthResult, ClientInfo, SessionView, UserView
-from services.errors import BadUserInput, Conflict, Forbidden, NotFound, Unauthenticated
+from services.errors import (
+    BadUserInput,
+    Conflict,
+    Forbidden,
+    NotFound,
+    SecondFactorRequired,
+    Unauthenticated,
+)
 from services.principal import Principal
 
 log = structlog.get_logger(__name__)
 
 REFRESH_PREFIX = "hr_"
+CHALLENGE_PREFIX = "hc_"
+_CHALLENGE = "haunted:2fa-challenge:"
+CHALLENGE_TTL_S = 300
 INVALID_CREDENTIALS = "invalid email or password"
 # Not derived from the address: a team name is shown to every member and invitee.
 DEFAULT_TEAM_NAME = "Personal team"
@@ -86,6 +97,7 @@ class AuthService:
             threshold=self._policy.lockout_threshold,
             duration=self._policy.lockout_duration,
         )
+        self.two_factor = TwoFactor(accounts)
 
     async def register(
         self,
@@ -309,13 +321,44 @@ class AuthService:
                 "the email address is not verified yet: follow the link mailed to it",
                 reason="EMAIL_NOT_VERIFIED",
             )
+        async with self._db.read() as session:
+            second_factor = await self.two_factor.enabled(session, user.id)
         if new_hash is not None or user.failed_logins:
             async with self._db.transaction() as session:
                 values: dict[str, Any] = {"failed_logins": 0}
                 if new_hash is not None:  # made at a lower cost: upgrade it now
                     values["password_hash"] = new_hash
                 await session.execute(update(User).where(User.id == user.id).values(**values))
+        if second_factor:
+            challenge = CHALLENGE_PREFIX + secrets.token_urlsafe(32)
+            await self._sessions.redis.set(
+                _CHALLENGE + token_hash(challenge), user.id, ex=CHALLENGE_TTL_S
+            )
+            raise SecondFactorRequired(
+                "a second factor is required: call loginSecondFactor with this challenge "
+                "and a code from the authenticator app (or a recovery code)",
+                challenge=challenge,
+            )
         return await self._start_session(user.id, client, announce=True)
+
+    async def login_second_factor(
+        self, challenge: str, code: str, client: ClientInfo | None = None
+    ) -> AuthResult:
+        """Completes a login that proved its password: one try per challenge (a wrong code
+        means logging in again, so codes cannot be guessed faster than passwords)."""
+        client = client or ClientInfo()
+        await self._rate.hit("login", ip=client.ip)
+        if not challenge.startswith(CHALLENGE_PREFIX) or len(challenge) > 200:
+            raise Unauthenticated("invalid or expired challenge: log in again")
+        owner = await self._sessions.redis.getdel(_CHALLENGE + token_hash(challenge))
+        if owner is None:
+            raise Unauthenticated("invalid or expired challenge: log in again")
+        user_id = owner.decode() if isinstance(owner, bytes) else str(owner)
+        async with self._db.transaction() as session:
+            accepted = await self.two_factor.check(session, user_id, code)
+        if not accepted:
+            raise Unauthenticated("the code is wrong or already used: log in again")
+        return await self._start_session(user_id, client, announce=True)
 
     async def _record_failure(
         self, user: User | None, account: str, client: str, now: datetime, *, locked: bool
