@@ -53,6 +53,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.realtime --connections 2000
 	$(BIN)/python -m bench.analytics
 	$(BIN)/python -m bench.analytics_queries
+	$(BIN)/python -m bench.revocation
 	$(BIN)/python -m bench.billing
 	$(BIN)/python -m bench.llm
 	$(BIN)/python -m bench.flags

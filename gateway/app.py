@@ -12,6 +12,7 @@ carry the spec's status codes, GET runs queries only.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import json
 import time
@@ -55,7 +56,7 @@ from graphql import (
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 from redis.asyncio import Redis
 from starlette.middleware.cors import CORSMiddleware
-from starlette.websockets import WebSocket
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from gateway import explorer
 from gateway.documents import DocumentCache
@@ -66,6 +67,7 @@ from gateway.persisted import PersistedQueries, PersistedQueryError
 from gateway.push import PushHub
 from gateway.webhooks import stripe_webhook_router
 from services.errors import DomainError, Unauthenticated
+from services.principal import Principal
 
 log = structlog.get_logger(__name__)
 
@@ -676,7 +678,7 @@ def create_app(
 
     async def context_for(request: Request | WebSocket, _data: Any = None) -> dict[str, Any]:
         if isinstance(request, WebSocket):
-            return {"request": request, "principal": request.scope.get("haunted.principal")}
+            return {"request": request, "principal": await _current_principal(request)}
         context: dict[str, Any] = {"request": request, "principal": None, "auth_error": None}
         header = request.headers.get("authorization")
         if header:
@@ -689,22 +691,49 @@ def create_app(
                 context["auth_error"] = error
         return context
 
+    async def _current_principal(websocket: WebSocket) -> Principal | None:
+        """Each operation on a GraphQL WebSocket runs as its caller stands now: the
+        session (or key) still alive, with its current roles (one Redis round trip, as
+        over HTTP). An ended one closes the socket with 4403 before anything runs."""
+        principal: Principal | None = websocket.scope.get("haunted.principal")
+        if principal is None:
+            return None
+        try:
+            return await services.auth.reauthorize(principal)
+        except Unauthenticated:
+            with contextlib.suppress(Exception):
+                await websocket.close(code=4403, reason="Forbidden")
+            raise WebSocketDisconnect(4403) from None
+
     async def on_ws_connect(websocket: WebSocket, payload: Any) -> None:
         token = _bearer(payload.get("authorization")) if isinstance(payload, dict) else None
         try:
             if token is None:
                 raise Unauthenticated("connection_init must carry authorization")
-            websocket.scope["haunted.principal"] = await services.auth.authenticate(token)
+            principal = await services.auth.authenticate(token)
         except DomainError:
             await websocket.close(code=4403, reason="Forbidden")
             raise
+        websocket.scope["haunted.principal"] = principal
+
+        async def close() -> None:
+            await websocket.close(code=4403, reason="session ended")
+
+        websocket.scope["haunted.untrack"] = hub.track_websocket(principal, close)
+
+    async def on_ws_disconnect(websocket: WebSocket) -> None:
+        untrack = websocket.scope.pop("haunted.untrack", None)
+        if untrack is not None:
+            untrack()
 
     server = graphql_app(
         build_schema(services, hub),
         graphql,
         redis=redis,
         context_value=context_for,
-        websocket_handler=GraphQLTransportWSHandler(on_connect=on_ws_connect),
+        websocket_handler=GraphQLTransportWSHandler(
+            on_connect=on_ws_connect, on_disconnect=on_ws_disconnect
+        ),
         debug=debug,
     )
     app.add_route("/graphql", server.handle_request, methods=["GET", "POST", "OPTIONS"])

@@ -14,6 +14,17 @@ its way from the broker after the catch-up read it): no gap, no duplicate.
 A user's notification ids grow in the order their pushes arrive (one key,
 one partition), so that mark is all it takes.
 
+Authorisation is live (events.md: Audience): each connection and subscription
+holds its principal's current roles, which the membership events keep up to
+date (`team.member_added`, `team.role_changed`, `team.member_removed`), and
+every push passes the recipient's permissions in the event's team (billing
+events need billing:read, and so on; an API key only what its scopes allow).
+`user.logged_out`, `session.revoked` and `api_key.revoked` end the
+connections, subscriptions and GraphQL WebSockets they concern. While the
+view cannot be trusted (the broker does not answer, or events arrive late),
+each push re-resolves its recipients from the session store, and a sweep
+re-resolves every connection each `recheck_interval_s`.
+
 Limits: a connection whose outgoing queue (Engine.IO's, per connection)
 grows past `max_queued_packets` is dropped with its queue, so one slow
 client costs bounded memory and never holds the others back; it reconnects
@@ -27,8 +38,9 @@ import contextlib
 import math
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Collection, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import socketio
@@ -39,17 +51,19 @@ from redis.asyncio import Redis
 from events.envelope import Envelope
 from schemas import (
     CATALOG,
+    ApiKeyRevoked,
     Audience,
     Event,
     NotificationCreated,
     SessionRevoked,
     TeamMemberAdded,
     TeamMemberRemoved,
+    TeamRoleChanged,
     UserLoggedOut,
 )
-from services.errors import BadUserInput
+from services.errors import BadUserInput, Unauthenticated
 from services.notifications import NotificationsService, NotificationView
-from services.principal import Principal
+from services.principal import ROLE_PERMISSIONS, Principal
 
 log = structlog.get_logger(__name__)
 
@@ -61,6 +75,10 @@ REFUSED = Counter("haunted_socketio_refused_total", "Socket.IO connections refus
 SLOW_DISCONNECTS = Counter(
     "haunted_socketio_slow_disconnects_total",
     "Socket.IO connections dropped because their outgoing queue overflowed",
+)
+UNTRUSTED_PUSHES = Counter(
+    "haunted_push_rechecked_total",
+    "Pushes whose recipients were re-resolved from the session store (view not trusted)",
 )
 RECOVERED = Counter(
     "haunted_socketio_recovered_notifications_total",
@@ -92,13 +110,50 @@ def rooms_for(event: Event) -> list[str]:
     return []
 
 
-def may_see(user_id: str, teams: Collection[str], event: Event) -> bool:
+# The permission a recipient needs in the event's team to be pushed a `team` event, and
+# an API key to be pushed a `public` one (events.md: Audience). A pushable topic missing
+# here goes to nobody: the map fails closed, and a test holds it equal to the catalog.
+PUSH_PERMISSIONS: Mapping[str, str] = {
+    "team.created": "team:read",
+    "team.member_added": "team:read",
+    "team.member_removed": "team:read",
+    "team.role_changed": "team:read",
+    "api_key.revoked": "team:manage",
+    "invite.created": "team:invite",
+    "invite.revoked": "team:invite",
+    "subscription.activated": "billing:read",
+    "subscription.updated": "billing:read",
+    "subscription.canceled": "billing:read",
+    "invoice.paid": "billing:read",
+    "payment.failed": "billing:read",
+    "flag.updated": "flags:read",
+}
+
+
+def _holds(principal: Principal, teams: Mapping[str, str], team_id: Any, permission: str) -> bool:
+    role = teams.get(team_id) if isinstance(team_id, str) else None
+    if role is None:
+        return False
+    granted = principal.granted if principal.granted is not None else ROLE_PERMISSIONS.get(role)
+    return granted is not None and permission in granted
+
+
+def may_see(principal: Principal, teams: Mapping[str, str], event: Event) -> bool:
+    """Whether `principal`, a member of `teams` (team id -> role) now, may be pushed `event`."""
     audience = type(event).audience
     if audience is Audience.USER:
-        return user_id == getattr(event, "user_id", None)
+        # An API key acts for a team, never as a user: no user's events reach it.
+        return principal.api_key_id is None and principal.user_id == getattr(event, "user_id", None)
+    permission = PUSH_PERMISSIONS.get(event.topic)
+    if permission is None:
+        return False
     if audience is Audience.TEAM:
-        return getattr(event, "team_id", None) in teams
-    return audience is Audience.PUBLIC
+        return _holds(principal, teams, getattr(event, "team_id", None), permission)
+    if audience is Audience.PUBLIC:
+        return principal.api_key_id is None or any(
+            _holds(principal, teams, team_id, permission) for team_id in teams
+        )
+    return False
 
 
 def _rfc3339(value: Any) -> str | None:
@@ -141,6 +196,12 @@ class RealtimeLimits:
     presence_heartbeat_s: float = 10.0
     # How long a catch-up page may wait for the client to read the previous one.
     catch_up_drain_timeout_s: float = 20.0
+    # An event older than this on arrival means the fan-out lags: the hub's view of
+    # sessions and roles is not trusted until events arrive on time again for as long.
+    trusted_lag_s: float = 2.0
+    # While not trusted (or the broker does not answer), every connection is re-resolved
+    # from the session store this often; the broker is probed this often too.
+    recheck_interval_s: float = 5.0
 
 
 PresenceChange = tuple[bool, str, str, tuple[str, ...]]
@@ -245,7 +306,7 @@ class _PresenceWriter:
 class SocketConnection:
     sid: str
     principal: Principal
-    teams: set[str]
+    teams: dict[str, str]  # team id -> role, as they stand now
     # Live events held back while the connection catches up; None once it is live.
     buffer: list[Envelope] | None = field(default_factory=list)
     # The highest notification id this connection was sent (or had, with `since`).
@@ -280,8 +341,21 @@ class SocketConnection:
 class _Listener:
     principal: Principal
     types: frozenset[str] | None
-    teams: set[str]
+    teams: dict[str, str]
     queue: asyncio.Queue[Envelope | None]
+
+
+@dataclass(eq=False)
+class _WebSocket:
+    """A GraphQL WebSocket: its operations re-resolve their caller each time (gateway.app);
+    the hub only closes it when its session or key ends."""
+
+    principal: Principal
+    close: Callable[[], Awaitable[None]]
+
+
+Reauthorize = Callable[[Principal], Awaitable[Principal]]
+BrokerProbe = Callable[[], Awaitable[bool]]
 
 
 class _RecentIds:
@@ -334,6 +408,9 @@ class PushHub:
         notifications: NotificationsService,
         presence: Presence,
         limits: RealtimeLimits | None = None,
+        *,
+        reauthorize: Reauthorize | None = None,
+        broker_alive: BrokerProbe | None = None,
     ) -> None:
         self.sio = sio
         self.presence = presence
@@ -346,19 +423,28 @@ class PushHub:
         self._listeners: set[_Listener] = set()
         self._recent = _RecentIds()
         self._ended_sessions = _RecentIds()
+        self._websockets: set[_WebSocket] = set()
         self._heartbeat: asyncio.Task[None] | None = None
+        self._watch: asyncio.Task[None] | None = None
+        self._reauthorize = reauthorize
+        self._broker_alive = broker_alive
+        # Until this moment (monotonic) the hub's view is not trusted; see the top.
+        self._distrust_until = 0.0
 
     # -- lifecycle -------------------------------------------------------------
 
     async def start(self) -> None:
         self._heartbeat = asyncio.create_task(self._renew_presence(), name="presence-heartbeat")
+        if self._reauthorize is not None:
+            self._watch = asyncio.create_task(self._watch_trust(), name="push-trust-watch")
 
     async def stop(self) -> None:
-        if self._heartbeat is not None:
-            self._heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._heartbeat
-            self._heartbeat = None
+        for task in (self._heartbeat, self._watch):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._heartbeat = self._watch = None
         # A clean stop leaves no presence behind; a crash leaves it for one TTL.
         with contextlib.suppress(Exception):
             await self.presence.apply(
@@ -389,7 +475,7 @@ class PushHub:
     async def open(self, sid: str, principal: Principal, since: str | None = None) -> None:
         """Registers an authenticated connection; catch-up and `connection_ready`
         follow once the client has its CONNECT packet."""
-        connection = SocketConnection(sid, principal, set(principal.teams))
+        connection = SocketConnection(sid, principal, dict(principal.teams))
         connection.last_notification_id = since
         self._connections[sid] = connection
         self._catching_up[sid] = connection
@@ -479,6 +565,8 @@ class PushHub:
             event = envelope.decode()
             if isinstance(event, NotificationCreated) and not self._is_new_to(connection, event):
                 continue  # sent by the catch-up already
+            if not may_see(connection.principal, connection.teams, event):
+                continue  # its role changed since the event was held
             for name, payload in socket_messages(envelope, event):
                 await self.sio.emit(name, payload, to=connection.sid)
         # No await between the empty check above and this: nothing can slip in between.
@@ -492,29 +580,47 @@ class PushHub:
         if not self._recent.add(envelope.id):
             return
         event = envelope.decode()
+        lag = (datetime.now(UTC) - envelope.time).total_seconds()
+        if lag > self.limits.trusted_lag_s:
+            self._distrust(f"an event arrived {lag:.1f} s late")
         if isinstance(event, TeamMemberAdded):
             # A new member hears of their own arrival: join before the emit.
-            await self._join_team(event.user_id, event.team_id)
+            await self._set_role(event.user_id, event.team_id, event.role)
+        elif isinstance(event, TeamRoleChanged):
+            await self._set_role(event.user_id, event.team_id, event.role)
         rooms = rooms_for(event)
+        if rooms and not self.trusted:
+            await self._recheck(self._recipients(rooms))
         if isinstance(event, NotificationCreated):
             await self._deliver_notification(envelope, event)
         elif rooms:
-            skip = self._hold_for_catch_up(rooms, envelope)
+            participants = [sid for sid, _ in self.sio.manager.get_participants(NAMESPACE, rooms)]
+            skip = self._hold_for_catch_up(rooms, envelope, event)
+            if type(event).audience is not Audience.USER:
+                skip.extend(self._not_permitted(participants, event))
             for name, payload in socket_messages(envelope, event):
                 await self.sio.emit(name, payload, room=rooms, skip_sid=skip)
-            await self._drop_slow_among(
-                [sid for sid, _ in self.sio.manager.get_participants(NAMESPACE, rooms)]
-            )
+            await self._drop_slow_among(participants)
         for listener in list(self._listeners):
             if (listener.types is None or envelope.type in listener.types) and may_see(
-                listener.principal.user_id, listener.teams, event
+                listener.principal, listener.teams, event
             ):
                 self._offer(listener, envelope)
         if isinstance(event, TeamMemberRemoved):
             # ...and a removed one of their removal: leave after the emit.
-            await self._leave_team(event.user_id, event.team_id)
+            await self._set_role(event.user_id, event.team_id, None)
         if isinstance(event, UserLoggedOut | SessionRevoked):
             await self._end_sessions(event)
+        if isinstance(event, ApiKeyRevoked):
+            await self._end_principals(lambda p: p.api_key_id == event.api_key_id)
+
+    def _not_permitted(self, sids: Iterable[str], event: Event) -> list[str]:
+        refused = []
+        for sid in sids:
+            connection = self._connections.get(sid)
+            if connection is None or not may_see(connection.principal, connection.teams, event):
+                refused.append(sid)
+        return refused
 
     async def _deliver_notification(self, envelope: Envelope, event: NotificationCreated) -> None:
         """To each of the user's connections that does not have it yet (see the top)."""
@@ -532,11 +638,12 @@ class PushHub:
                 await self.sio.emit(name, payload, to=targets)
             await self._drop_slow_among(targets)
 
-    def _hold_for_catch_up(self, rooms: list[str], envelope: Envelope) -> list[str]:
+    def _hold_for_catch_up(self, rooms: list[str], envelope: Envelope, event: Event) -> list[str]:
         held = []
         for connection in list(self._catching_up.values()):
             if connection.buffer is not None and connection.in_any(rooms):
-                self._hold(connection, envelope)
+                if may_see(connection.principal, connection.teams, event):
+                    self._hold(connection, envelope)
                 held.append(connection.sid)
         return held
 
@@ -580,43 +687,147 @@ class PushHub:
                 socket.queue.task_done()
         await socket.close(wait=False, abort=False)
 
-    async def _join_team(self, user_id: str, team_id: str) -> None:
+    async def _set_role(self, user_id: str, team_id: str, role: str | None) -> None:
+        """The user's role in the team from now on (None: no longer a member)."""
         for sid in list(self._by_user.get(user_id, ())):
             connection = self._connections.get(sid)
-            if connection is None or team_id in connection.teams:
-                continue
-            connection.teams.add(team_id)
-            await self.sio.enter_room(sid, team_room(team_id))
-            await self._presence_writer.change(True, sid, user_id, [team_id])
+            if connection is not None:
+                await self._set_teams(connection, {**connection.teams, team_id: role})
         for listener in self._listeners:
-            if listener.principal.user_id == user_id:
-                listener.teams.add(team_id)
+            if listener.principal.user_id == user_id and listener.principal.api_key_id is None:
+                _put_role(listener.teams, team_id, role)
 
-    async def _leave_team(self, user_id: str, team_id: str) -> None:
-        for sid in list(self._by_user.get(user_id, ())):
-            connection = self._connections.get(sid)
-            if connection is None or team_id not in connection.teams:
-                continue
-            connection.teams.discard(team_id)
+    async def _set_teams(
+        self, connection: SocketConnection, teams: Mapping[str, str | None]
+    ) -> None:
+        """Moves a connection to `teams` (None roles dropped): rooms and presence follow."""
+        sid, user_id = connection.sid, connection.user_id
+        current = {team: role for team, role in teams.items() if role is not None}
+        joined = [team for team in current if team not in connection.teams]
+        left = [team for team in connection.teams if team not in current]
+        connection.teams = current
+        for team_id in joined:
+            await self.sio.enter_room(sid, team_room(team_id))
+        for team_id in left:
             await self.sio.leave_room(sid, team_room(team_id))
-            await self._presence_writer.change(False, sid, user_id, [team_id])
-        for listener in self._listeners:
-            if listener.principal.user_id == user_id:
-                listener.teams.discard(team_id)
+        if joined:
+            await self._presence_writer.change(True, sid, user_id, joined)
+        if left:
+            await self._presence_writer.change(False, sid, user_id, left)
 
     async def _end_sessions(self, event: UserLoggedOut | SessionRevoked) -> None:
         """A logged-out or revoked session loses its sockets and its subscriptions."""
         ended_session = event.session_id
         if ended_session:
             self._ended_sessions.add(ended_session)
-        room = session_room(ended_session) if ended_session else user_room(event.user_id)
-        for sid, _ in list(self.sio.manager.get_participants(NAMESPACE, room)):
-            await self.sio.disconnect(sid)
+        await self._end_principals(
+            lambda p: (
+                p.api_key_id is None
+                and p.user_id == event.user_id
+                and ended_session in (None, p.session_id)
+            )
+        )
+
+    async def _end_principals(self, ended: Callable[[Principal], bool]) -> None:
+        """Ends every Socket.IO connection, subscription and GraphQL WebSocket whose
+        principal `ended` says is no longer valid (logged out, revoked, key revoked)."""
+        for sid, connection in list(self._connections.items()):
+            if ended(connection.principal):
+                self._ended_sessions.add(connection.principal.session_id)
+                await self.sio.disconnect(sid)
         for listener in list(self._listeners):
-            principal = listener.principal
-            if principal.user_id == event.user_id and ended_session in (None, principal.session_id):
-                self._ended_sessions.add(principal.session_id)
+            if ended(listener.principal):
+                self._ended_sessions.add(listener.principal.session_id)
                 self._end_listener(listener)
+        for websocket in list(self._websockets):
+            if ended(websocket.principal):
+                self._ended_sessions.add(websocket.principal.session_id)
+                self._websockets.discard(websocket)
+                with contextlib.suppress(Exception):
+                    await websocket.close()
+
+    # -- trust -------------------------------------------------------------------
+
+    @property
+    def trusted(self) -> bool:
+        """Whether the view built from events may be served from (see the top)."""
+        return time.monotonic() >= self._distrust_until
+
+    def _distrust(self, why: str) -> None:
+        if self._reauthorize is None:
+            return
+        if self.trusted:
+            log.warning("push view not trusted: re-resolving recipients", why=why)
+        self._distrust_until = time.monotonic() + max(
+            self.limits.trusted_lag_s, self.limits.recheck_interval_s
+        )
+
+    def _recipients(self, rooms: list[str]) -> list[Principal]:
+        sids = [sid for sid, _ in self.sio.manager.get_participants(NAMESPACE, rooms)]
+        found = [c.principal for sid in sids if (c := self._connections.get(sid)) is not None]
+        return found + [listener.principal for listener in self._listeners]
+
+    def _everyone(self) -> list[Principal]:
+        return [
+            *(c.principal for c in self._connections.values()),
+            *(listener.principal for listener in self._listeners),
+            *(websocket.principal for websocket in self._websockets),
+        ]
+
+    async def _recheck(self, principals: Iterable[Principal]) -> None:
+        """Re-resolves principals from the session store: ended ones are ended, the others'
+        roles replaced by the current ones. Costs one round trip per session or key."""
+        if self._reauthorize is None:
+            return
+        reauthorize = self._reauthorize
+        unique = {p.session_id: p for p in principals}
+        if not unique:
+            return
+        UNTRUSTED_PUSHES.inc()
+
+        async def resolve(principal: Principal) -> Principal | None:
+            try:
+                return await reauthorize(principal)
+            except Unauthenticated:
+                return None
+
+        resolved = await asyncio.gather(*(resolve(p) for p in unique.values()))
+        now = dict(zip(unique, resolved, strict=True))
+        ended = {sid for sid, current in now.items() if current is None}
+        if ended:
+            await self._end_principals(lambda p: p.session_id in ended)
+        for connection in list(self._connections.values()):
+            current = now.get(connection.principal.session_id)
+            if current is not None:
+                await self._set_teams(connection, dict(current.teams))
+        for listener in self._listeners:
+            current = now.get(listener.principal.session_id)
+            if current is not None:
+                listener.teams = dict(current.teams)
+
+    async def _watch_trust(self) -> None:
+        """Probes the broker; while it does not answer (or the view is not trusted for
+        another reason), re-resolves every connection each interval."""
+        while True:
+            await asyncio.sleep(self.limits.recheck_interval_s)
+            try:
+                if self._broker_alive is not None and not await self._broker_alive():
+                    self._distrust("the broker does not answer")
+                if not self.trusted:
+                    await self._recheck(self._everyone())
+            except Exception as error:  # the store away too: try again next interval
+                log.warning("push trust check failed", error=repr(error))
+
+    # -- GraphQL WebSockets ----------------------------------------------------------
+
+    def track_websocket(
+        self, principal: Principal, close: Callable[[], Awaitable[None]]
+    ) -> Callable[[], None]:
+        """Registers an open GraphQL WebSocket, to be closed when its session or key ends;
+        returns what unregisters it."""
+        websocket = _WebSocket(principal, close)
+        self._websockets.add(websocket)
+        return lambda: self._websockets.discard(websocket)
 
     # -- GraphQL subscriptions ---------------------------------------------------
 
@@ -647,7 +858,7 @@ class PushHub:
         listener = _Listener(
             principal,
             frozenset(types) if types is not None else None,
-            set(principal.teams),
+            dict(principal.teams),
             asyncio.Queue(maxsize=self.limits.subscription_queue),
         )
         self._listeners.add(listener)
@@ -660,3 +871,10 @@ class PushHub:
     @property
     def listener_count(self) -> int:
         return len(self._listeners)
+
+
+def _put_role(teams: dict[str, str], team_id: str, role: str | None) -> None:
+    if role is None:
+        teams.pop(team_id, None)
+    else:
+        teams[team_id] = role

@@ -11,6 +11,7 @@ import gc
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import fakeredis
@@ -132,6 +133,8 @@ class Haunted:
                 subscription_queue=settings.subscription_max_queued_events,
                 presence_heartbeat_s=settings.presence_heartbeat_s,
             ),
+            reauthorize=services.auth.reauthorize,
+            broker_alive=partial(broker.ping, timeout=1.0),
         )
         sio = build_socketio(services.auth, hub)
         app = cls(
@@ -194,6 +197,7 @@ class Haunted:
     async def stop(self) -> None:
         if self.gateway:
             await self.services.flags.stop()
+            await self.hub.stop()  # its presence entries go, its watch stops before the broker
         self.relay.stop()
         for task in self._tasks:
             try:

@@ -67,6 +67,12 @@ def build_auth(settings: Settings, db: Database, redis: Redis) -> Facades:
         auth.AuthPolicy(
             refresh_ttl=timedelta(seconds=settings.refresh_token_ttl_s),
             lockout_threshold=settings.lockout_threshold,
+            account_lockout_threshold=settings.lockout_account_threshold,
+            require_email_verification=(
+                settings.env == "prod"
+                if settings.require_email_verification is None
+                else settings.require_email_verification
+            ),
             lockout_duration=timedelta(seconds=settings.lockout_duration_s),
         ),
     )

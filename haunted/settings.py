@@ -144,6 +144,9 @@ class Settings(BaseSettings):
     invite_ttl_s: int = Field(7 * 24 * 3600, ge=60)
     permissions_cache_ttl_s: int = Field(300, ge=1)
     lockout_threshold: int = Field(5, ge=1)
+    lockout_account_threshold: int = Field(50, ge=1)
+    # register refused, signUp + verifyEmail instead (reveals nothing); None: on in prod only.
+    require_email_verification: bool | None = None
     lockout_duration_s: int = Field(30 * 60, ge=1)
     # `limits` notation, shared by every gateway through Redis.
     auth_rate_limit_per_ip: str = "60/minute"

@@ -43,13 +43,15 @@ class UserLoginFailed(_AuthEvent):
 
 
 class UserLocked(_AuthEvent):
-    """Too many failed logins: the account refuses logins until locked_until."""
+    """Too many failed logins: the account refuses logins until locked_until, from the
+    client that failed (scope "client") or from everywhere (scope "account")."""
 
     topic: ClassVar[str] = "user.locked"
     key_field: ClassVar[str] = "user_id"
     audience: ClassVar[Audience] = Audience.USER
     user_id: str
     locked_until: Timestamp
+    scope: str | None = None
 
 
 class UserLoggedOut(_AuthEvent):
@@ -105,3 +107,98 @@ class TeamRoleChanged(_AuthEvent):
     team_id: str
     user_id: str
     role: str
+
+
+class ApiKeyRevoked(_AuthEvent):
+    """An API key was revoked: it authenticates nothing from now on, its open streams end."""
+
+    topic: ClassVar[str] = "api_key.revoked"
+    key_field: ClassVar[str] = "team_id"
+    audience: ClassVar[Audience] = Audience.TEAM
+    team_id: str
+    api_key_id: str
+
+
+class InviteCreated(_AuthEvent):
+    """A member of a team invited an email address into it (the address is not in the
+    event: the invite's id is, and the sealed address stays with auth)."""
+
+    topic: ClassVar[str] = "invite.created"
+    key_field: ClassVar[str] = "team_id"
+    audience: ClassVar[Audience] = Audience.TEAM
+    team_id: str
+    invite_id: str
+    role: str
+    invited_by: str
+    expires_at: Timestamp
+
+
+class InviteRevoked(_AuthEvent):
+    """A pending invite can no longer be accepted: revoked by an admin, or its author lost
+    the right to invite (reason author_removed or author_demoted)."""
+
+    topic: ClassVar[str] = "invite.revoked"
+    key_field: ClassVar[str] = "team_id"
+    audience: ClassVar[Audience] = Audience.TEAM
+    team_id: str
+    invite_id: str
+    reason: str
+
+
+class _MailedCode(_AuthEvent):
+    """What a mail channel needs to send a single-use link, with nothing in clear: the
+    address and the code are sealed with the PII key ring (AES-GCM; the code's associated
+    data is "account-code" and the request id), base64. Only a holder of the ring opens them.
+    """
+
+    audience: ClassVar[Audience] = Audience.INTERNAL
+    key_field: ClassVar[str] = "user_id"
+    user_id: str
+    request_id: str
+    expires_at: Timestamp
+    address_key_id: str
+    sealed_address: str
+    code_key_id: str
+    sealed_code: str
+
+
+class EmailVerificationRequested(_MailedCode):
+    """A user must prove they read their address: mail them the verification link."""
+
+    topic: ClassVar[str] = "user.email_verification_requested"
+
+
+class PasswordResetRequested(_MailedCode):
+    """Someone asked to reset this user's password: mail the owner the reset link."""
+
+    topic: ClassVar[str] = "user.password_reset_requested"
+
+
+class EmailVerified(_AuthEvent):
+    """The user proved they read their address."""
+
+    topic: ClassVar[str] = "user.email_verified"
+    key_field: ClassVar[str] = "user_id"
+    audience: ClassVar[Audience] = Audience.USER
+    user_id: str
+
+
+class PasswordChanged(_AuthEvent):
+    """The user's password changed (reason "changed" or "reset"); their other sessions
+    were revoked, and a reset unlocked the account."""
+
+    topic: ClassVar[str] = "user.password_changed"
+    key_field: ClassVar[str] = "user_id"
+    audience: ClassVar[Audience] = Audience.USER
+    user_id: str
+    reason: str
+
+
+class TwoFactorChanged(_AuthEvent):
+    """The user turned sign-in with a second factor (TOTP) on or off."""
+
+    topic: ClassVar[str] = "user.two_factor_changed"
+    key_field: ClassVar[str] = "user_id"
+    audience: ClassVar[Audience] = Audience.USER
+    user_id: str
+    enabled: bool

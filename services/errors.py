@@ -22,6 +22,13 @@ class Forbidden(DomainError):
     code = "FORBIDDEN"
 
 
+class SecondFactorRequired(DomainError):
+    """The caller proved a password but must still prove a second factor (a code of its
+    own, beside the contract's, so that clients can prompt for it)."""
+
+    code = "SECOND_FACTOR_REQUIRED"
+
+
 class BadUserInput(DomainError):
     code = "BAD_USER_INPUT"
 

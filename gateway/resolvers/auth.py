@@ -19,6 +19,7 @@ from services.auth import (
     MembershipView,
     TeamService,
     UserView,
+    normalize_email,
 )
 from services.errors import NotFound
 from services.principal import Principal
@@ -126,6 +127,57 @@ def bindables(
     ) -> dict[str, Any]:
         return _auth_payload(await auth.register(email, password, teamName, client_info(info)))
 
+    @mutation.field("signUp")
+    async def resolve_sign_up(
+        _: None, info: GraphQLResolveInfo, email: str, password: str, teamName: str | None = None
+    ) -> bool:
+        await auth.sign_up(email, password, teamName, client_info(info))
+        return True
+
+    @mutation.field("verifyEmail")
+    async def resolve_verify_email(_: None, info: GraphQLResolveInfo, token: str) -> bool:
+        await auth.verify_email(token)
+        return True
+
+    @mutation.field("requestPasswordReset")
+    async def resolve_request_password_reset(_: None, info: GraphQLResolveInfo, email: str) -> bool:
+        await auth.request_password_reset(email, client_info(info))
+        return True
+
+    @mutation.field("resetPassword")
+    async def resolve_reset_password(
+        _: None, info: GraphQLResolveInfo, token: str, newPassword: str
+    ) -> bool:
+        await auth.reset_password(token, newPassword, client_info(info))
+        return True
+
+    @mutation.field("changePassword")
+    async def resolve_change_password(
+        _: None, info: GraphQLResolveInfo, current: str, new: str
+    ) -> bool:
+        await auth.change_password(caller(info), current, new)
+        return True
+
+    @mutation.field("loginSecondFactor")
+    async def resolve_login_second_factor(
+        _: None, info: GraphQLResolveInfo, challenge: str, code: str
+    ) -> dict[str, Any]:
+        return _auth_payload(await auth.login_second_factor(challenge, code, client_info(info)))
+
+    @mutation.field("enrolTwoFactor")
+    async def resolve_enrol_two_factor(_: None, info: GraphQLResolveInfo) -> dict[str, str]:
+        enrolment = await auth.two_factor.enrol(caller(info))
+        return {"secret": enrolment.secret, "uri": enrolment.uri}
+
+    @mutation.field("confirmTwoFactor")
+    async def resolve_confirm_two_factor(_: None, info: GraphQLResolveInfo, code: str) -> list[str]:
+        return await auth.two_factor.confirm(caller(info), code)
+
+    @mutation.field("disableTwoFactor")
+    async def resolve_disable_two_factor(_: None, info: GraphQLResolveInfo, code: str) -> bool:
+        await auth.two_factor.disable(caller(info), code)
+        return True
+
     @mutation.field("login")
     async def resolve_login(
         _: None, info: GraphQLResolveInfo, email: str, password: str
@@ -161,7 +213,30 @@ def bindables(
             "role": invite.role,
             "expiresAt": invite.expires_at,
             "token": invite.token,
+            "email": normalize_email(email),
+            "invitedBy": caller(info).user_id,
         }
+
+    @query.field("invites")
+    async def resolve_invites(
+        _: None, info: GraphQLResolveInfo, teamId: str
+    ) -> list[dict[str, Any]]:
+        return [
+            {
+                "id": invite.id,
+                "teamId": invite.team_id,
+                "role": invite.role,
+                "expiresAt": invite.expires_at,
+                "token": None,
+                "email": invite.email,
+                "invitedBy": invite.invited_by,
+            }
+            for invite in await teams.invites(caller(info), team_id=teamId)
+        ]
+
+    @mutation.field("revokeInvite")
+    async def resolve_revoke_invite(_: None, info: GraphQLResolveInfo, id: str) -> bool:
+        return await teams.revoke_invite(caller(info), id)
 
     @mutation.field("acceptInvite")
     async def resolve_accept(_: None, info: GraphQLResolveInfo, token: str) -> dict[str, Any]:

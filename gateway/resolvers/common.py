@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from ariadne import ScalarType
@@ -21,6 +21,7 @@ def caller(info: GraphQLResolveInfo) -> Principal:
 
 
 datetime_scalar = ScalarType("DateTime")
+EARLIEST, LATEST = datetime(1900, 1, 1), datetime(3000, 1, 1)
 
 
 @datetime_scalar.serializer
@@ -40,6 +41,9 @@ def _parse_datetime(value: Any) -> datetime:
         raise BadUserInput("DateTime must be an RFC 3339 string") from error
     if parsed.tzinfo is None:
         raise BadUserInput("DateTime must carry a time zone")
+    # Arithmetic on dates near the ends of datetime's range overflows: refused up front.
+    if not EARLIEST <= parsed.astimezone(UTC).replace(tzinfo=None) < LATEST:
+        raise BadUserInput("DateTime must be between the years 1900 and 2999")
     return parsed
 
 

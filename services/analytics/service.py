@@ -127,12 +127,21 @@ def next_bucket(start: datetime, period: Period) -> datetime:
     return (start + timedelta(days=32)).replace(day=1)
 
 
-def _depth(value: Any) -> int:
-    if isinstance(value, dict):
-        return 1 + max((_depth(v) for v in value.values()), default=0)
-    if isinstance(value, list):
-        return 1 + max((_depth(v) for v in value), default=0)
-    return 0
+def _nests_deeper_than(value: Any, limit: int) -> bool:
+    """Whether objects and lists nest more than `limit` levels (the top object is one).
+    Level by level, no recursion, and it stops one level past the limit: no input can
+    make it recurse or run longer than its size."""
+    level: list[Any] = [value]
+    for _ in range(limit):
+        containers = [node for node in level if isinstance(node, dict | list)]
+        if not containers:
+            return False
+        level = [
+            child
+            for node in containers
+            for child in (node.values() if isinstance(node, dict) else node)
+        ]
+    return any(isinstance(node, dict | list) for node in level)
 
 
 class AnalyticsService:
@@ -168,18 +177,20 @@ class AnalyticsService:
         properties = {} if properties is None else properties
         if not isinstance(properties, dict):
             raise BadUserInput("properties must be a JSON object", field="properties")
+        # The rate limit first: what follows costs work in proportion to the input.
+        await self._hit_rate_limit(principal.user_id)
+        # The depth before anything that recurses over the input (json.dumps does).
+        if _nests_deeper_than(properties, self._limits.track_max_depth):
+            raise BadUserInput(
+                f"properties nest at most {self._limits.track_max_depth} levels",
+                field="properties",
+            )
         size = len(json.dumps(properties, separators=(",", ":")).encode())
         if size > self._limits.track_max_bytes:
             raise BadUserInput(
                 f"properties take at most {self._limits.track_max_bytes} bytes as JSON",
                 field="properties",
             )
-        if _depth(properties) > self._limits.track_max_depth:
-            raise BadUserInput(
-                f"properties nest at most {self._limits.track_max_depth} levels",
-                field="properties",
-            )
-        await self._hit_rate_limit(principal.user_id)
         event = AnalyticsTracked(
             name=name,
             user_id=principal.user_id,
@@ -352,11 +363,14 @@ class AnalyticsService:
     def _buckets(self, period: Period, start: datetime, end: datetime) -> list[datetime]:
         if end <= start:
             raise BadUserInput("to must be after from", field="to")
-        buckets = [bucket_start(start, period)]
-        while (following := next_bucket(buckets[-1], period)) < end:
-            buckets.append(following)
-            if len(buckets) > MAX_BUCKETS:
-                raise BadUserInput(f"at most {MAX_BUCKETS} periods per question", field="from")
+        try:
+            buckets = [bucket_start(start, period)]
+            while (following := next_bucket(buckets[-1], period)) < end:
+                buckets.append(following)
+                if len(buckets) > MAX_BUCKETS:
+                    raise BadUserInput(f"at most {MAX_BUCKETS} periods per question", field="from")
+        except OverflowError:  # a period past year 9999
+            raise BadUserInput("dates must be before the year 9999", field="to") from None
         return buckets
 
     def _funnel_levels(

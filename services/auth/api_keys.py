@@ -11,6 +11,8 @@ from typing import Any
 from redis.asyncio import Redis
 from sqlalchemy import select, update
 
+from events.outbox import add_event
+from schemas import ApiKeyRevoked
 from services.auth.accounts import Accounts
 from services.auth.crypto import token_hash
 from services.auth.models import ApiKey
@@ -98,14 +100,18 @@ class ApiKeyService:
 
     @requires("team:manage")
     async def _revoke(self, principal: Principal, key_id: str, *, team_id: str | None) -> bool:
+        assert team_id is not None  # set by the guard
         async with self._db.transaction() as session:
             result = await session.execute(
                 update(ApiKey)
                 .where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
                 .values(revoked_at=datetime.now(UTC))
             )
+            revoked = bool(result.rowcount)  # type: ignore[attr-defined]
+            if revoked:  # gateways end the key's open streams when they read it
+                add_event(session, ApiKeyRevoked(team_id=team_id, api_key_id=key_id))
         await self._redis.set(_CACHE + key_id, TOMBSTONE, ex=TOMBSTONE_TTL_S)
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        return revoked
 
     async def authenticate(self, token: str) -> Principal:
         """`hk_<id>_<secret>`: checked against its hash (cached in Redis for 5 minutes)."""
@@ -130,6 +136,23 @@ class ApiKeyService:
             teams={record["team_id"]: "api"},
             granted=frozenset(record["permissions"]),
             api_key_id=key_id,
+        )
+
+    async def current(self, principal: Principal) -> Principal:
+        """An API key principal as it stands now: UNAUTHENTICATED once the key is revoked.
+
+        What a long-lived connection calls per operation, instead of keeping the view it
+        had when it opened (the record comes from the same Redis cache as authenticate)."""
+        assert principal.api_key_id is not None
+        record = await self._record(principal.api_key_id)
+        if record is None or record["revoked"]:
+            raise Unauthenticated("the API key was revoked")
+        return Principal(
+            user_id=principal.user_id,
+            session_id=principal.session_id,
+            teams={record["team_id"]: "api"},
+            granted=frozenset(record["permissions"]),
+            api_key_id=principal.api_key_id,
         )
 
     async def _record(self, key_id: str) -> dict[str, Any] | None:

@@ -23,6 +23,8 @@ class User(Base):
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column()
+    # When the owner proved they read the address (verifyEmail or resetPassword).
+    email_verified_at: Mapped[datetime | None] = mapped_column()
 
 
 class Team(Base):
@@ -81,6 +83,10 @@ class Invite(Base):
     expires_at: Mapped[datetime] = mapped_column()
     accepted_at: Mapped[datetime | None] = mapped_column()
     accepted_by: Mapped[str | None] = mapped_column(String(36))
+    # The invited address, sealed (None for invites made before it was kept).
+    email_key_id: Mapped[str | None] = mapped_column(String(32))
+    email_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
+    revoked_at: Mapped[datetime | None] = mapped_column()
 
 
 class ApiKey(Base):
@@ -95,3 +101,42 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column()
     last_used_at: Mapped[datetime | None] = mapped_column()
     revoked_at: Mapped[datetime | None] = mapped_column()
+
+
+class AccountToken(Base):
+    """A single-use token mailed to a user: email verification or password reset.
+    Only its hash is kept; the mail channel gets the token sealed in the event."""
+
+    __tablename__ = "auth_account_tokens"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(32))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("auth_users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column()
+    expires_at: Mapped[datetime] = mapped_column()
+    used_at: Mapped[datetime | None] = mapped_column()
+
+
+class SecondFactor(Base):
+    """A user's TOTP secret, sealed; usable once confirmed with a first code."""
+
+    __tablename__ = "auth_second_factors"
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("auth_users.id"), primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(32))
+    secret_ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column()
+    confirmed_at: Mapped[datetime | None] = mapped_column()
+    # The last TOTP time step accepted: a code is good once (RFC 6238, 5.2).
+    last_step: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class RecoveryCode(Base):
+    """A single-use recovery code, kept as a keyed hash."""
+
+    __tablename__ = "auth_recovery_codes"
+
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("auth_users.id"), index=True)
+    used_at: Mapped[datetime | None] = mapped_column()

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import math
 import time
+from datetime import UTC, datetime, timedelta
 
 from limits import RateLimitItem, parse
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
+from redis.asyncio import Redis
 
 from services.errors import RateLimited
 
@@ -38,3 +40,50 @@ class AuthRateLimiter:
                     f"too many {action} attempts; retry in {retry_after} s",
                     retryAfter=retry_after,
                 )
+
+
+class LoginLockout:
+    """Failed logins counted per (account, client) in Redis: `threshold` failures from one
+    client lock the account for that client for `duration`; other clients are unaffected.
+
+    One hash per account (`haunted:login:<email hash>`): a counter and a lock expiry per
+    client fingerprint, the whole hash expiring `duration` after the last failure. Unknown
+    emails are counted alike, so a lock says nothing about whether the account exists.
+    The account-wide lock (a much higher threshold) stays with the user row.
+    """
+
+    def __init__(self, redis: Redis, *, threshold: int, duration: timedelta) -> None:
+        self._redis = redis
+        self._threshold = threshold
+        self._duration = duration
+
+    @staticmethod
+    def _key(account: str) -> str:
+        return f"haunted:login:{account}"
+
+    async def locked(self, account: str, client: str) -> bool:
+        until = await self._redis.hget(self._key(account), "lock:" + client)
+        return until is not None and float(until) > time.time()
+
+    async def failed(self, account: str, client: str) -> datetime | None:
+        """Counts one failure; returns when the new lock ends if this one locked the client."""
+        key, seconds = self._key(account), math.ceil(self._duration.total_seconds())
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hincrby(key, "count:" + client, 1)
+            pipe.expire(key, seconds)
+            count, _ = await pipe.execute()
+        if int(count) < self._threshold:
+            return None
+        until = datetime.now(UTC) + self._duration
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, "lock:" + client, until.timestamp())
+            pipe.hdel(key, "count:" + client)
+            await pipe.execute()
+        return until
+
+    async def succeeded(self, account: str, client: str) -> None:
+        await self._redis.hdel(self._key(account), "count:" + client)
+
+    async def clear(self, account: str) -> None:
+        """Every client's count and lock for the account (a password reset unlocks)."""
+        await self._redis.delete(self._key(account))

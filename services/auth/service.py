@@ -14,6 +14,8 @@ from sqlalchemy.exc import IntegrityError
 
 from events.outbox import add_event
 from schemas import (
+    EmailVerified,
+    PasswordChanged,
     SessionRevoked,
     TeamCreated,
     TeamMemberAdded,
@@ -23,28 +25,51 @@ from schemas import (
     UserLoginFailed,
     UserRegistered,
 )
+from services.auth import account_tokens
 from services.auth.accounts import EMAIL, Accounts, normalize_email
 from services.auth.api_keys import API_KEY_PREFIX, ApiKeyService
 from services.auth.crypto import token_hash
 from services.auth.models import Membership, RefreshToken, Team, User, UserSession
 from services.auth.passwords import MAX_PASSWORD_LENGTH, PasswordHasher, check_password_policy
-from services.auth.ratelimit import AuthRateLimiter
+from services.auth.ratelimit import AuthRateLimiter, LoginLockout
 from services.auth.tokens import TokenIssuer
+from services.auth.two_factor import TwoFactor
 from services.auth.views import AuthResult, ClientInfo, SessionView, UserView
-from services.errors import BadUserInput, Conflict, NotFound, Unauthenticated
+from services.errors import (
+    BadUserInput,
+    Conflict,
+    Forbidden,
+    NotFound,
+    SecondFactorRequired,
+    Unauthenticated,
+)
 from services.principal import Principal
 
 log = structlog.get_logger(__name__)
 
 REFRESH_PREFIX = "hr_"
+CHALLENGE_PREFIX = "hc_"
+_CHALLENGE = "haunted:2fa-challenge:"
+CHALLENGE_TTL_S = 300
 INVALID_CREDENTIALS = "invalid email or password"
+# Not derived from the address: a team name is shown to every member and invitee.
+DEFAULT_TEAM_NAME = "Personal team"
+VERIFICATION_REQUIRED = (
+    "this server requires a verified email address: sign up with signUp, then verifyEmail"
+)
 
 
 @dataclass(frozen=True, slots=True)
 class AuthPolicy:
     refresh_ttl: timedelta = timedelta(days=30)
+    # Failures from one client (account, client fingerprint) that lock it out.
     lockout_threshold: int = 5
     lockout_duration: timedelta = timedelta(minutes=30)
+    # Failures from all clients together that lock the account everywhere: high enough
+    # that one attacker cannot keep the owner out, low enough to stop a distributed guess.
+    account_lockout_threshold: int = 50
+    # Registration goes through signUp + verifyEmail, and reveals nothing (on in prod).
+    require_email_verification: bool = False
 
 
 class AuthService:
@@ -67,6 +92,12 @@ class AuthService:
         self._api_keys = api_keys
         self._rate = rate_limiter
         self._policy = policy or AuthPolicy()
+        self._lockout = LoginLockout(
+            accounts.sessions.redis,
+            threshold=self._policy.lockout_threshold,
+            duration=self._policy.lockout_duration,
+        )
+        self.two_factor = TwoFactor(accounts)
 
     async def register(
         self,
@@ -75,12 +106,37 @@ class AuthService:
         team_name: str | None = None,
         client: ClientInfo | None = None,
     ) -> AuthResult:
-        """Creates a user and the team they own, and starts a session."""
+        """Creates a user and the team they own, and starts a session (the contract's way
+        in; refused where email verification is required: signUp then)."""
         client = client or ClientInfo()
         await self._rate.hit("register", ip=client.ip)
+        if self._policy.require_email_verification:
+            raise Forbidden(VERIFICATION_REQUIRED)
+        user_id = await self._create_account(email, password, team_name, verify=False)
+        return await self._start_session(user_id, client, announce=False)
+
+    async def sign_up(
+        self,
+        email: str,
+        password: str,
+        team_name: str | None = None,
+        client: ClientInfo | None = None,
+    ) -> None:
+        """Creates an unverified account and mails its verification link; answers the same
+        whether the address was free or taken (the taken one gets nothing new)."""
+        client = client or ClientInfo()
+        await self._rate.hit("register", ip=client.ip)
+        try:
+            await self._create_account(email, password, team_name, verify=True)
+        except Conflict:
+            return
+
+    async def _create_account(
+        self, email: str, password: str, team_name: str | None, *, verify: bool
+    ) -> str:
         email = normalize_email(email)
         check_password_policy(password)
-        name = (team_name or "").strip() or f"{email.split('@')[0]}'s team"
+        name = (team_name or "").strip() or DEFAULT_TEAM_NAME
         if len(name) > 200:
             raise BadUserInput("teamName must have at most 200 characters", field="teamName")
         password_hash = await self._passwords.hash(password)
@@ -111,14 +167,129 @@ class AuthService:
                 add_event(session, UserRegistered(user_id=user_id, team_id=team_id))
                 add_event(session, TeamCreated(team_id=team_id, owner_id=user_id))
                 add_event(session, TeamMemberAdded(team_id=team_id, user_id=user_id, role="owner"))
+                if verify:
+                    user = await session.get(User, user_id)
+                    assert user is not None
+                    account_tokens.issue(
+                        session, self._accounts, user, account_tokens.VERIFY_EMAIL, now
+                    )
         except IntegrityError as error:  # a concurrent registration won the race
             raise Conflict("email is already registered", field="email") from error
-        return await self._start_session(user_id, client, announce=False)
+        return user_id
+
+    async def verify_email(self, token: str) -> None:
+        """Spends a verification token: the account's address is proved."""
+        now = datetime.now(UTC)
+        async with self._db.transaction() as session:
+            user_id = await account_tokens.spend(session, account_tokens.VERIFY_EMAIL, token, now)
+            await session.execute(
+                update(User)
+                .where(User.id == user_id, User.email_verified_at.is_(None))
+                .values(email_verified_at=now)
+            )
+            add_event(session, EmailVerified(user_id=user_id))
+
+    async def request_password_reset(self, email: str, client: ClientInfo | None = None) -> None:
+        """Mails a reset link if the address has an account; the same answer either way."""
+        client = client or ClientInfo()
+        try:
+            email_hash: str | None = self._accounts.email_hash(normalize_email(email))
+        except BadUserInput:
+            email_hash = None
+        await self._rate.hit("password_reset", ip=client.ip, account=email_hash)
+        now = datetime.now(UTC)
+        async with self._db.transaction() as session:
+            user = (
+                await session.scalar(select(User).where(User.email_hash == email_hash))
+                if email_hash
+                else None
+            )
+            if user is not None:
+                account_tokens.issue(
+                    session, self._accounts, user, account_tokens.RESET_PASSWORD, now
+                )
+
+    async def reset_password(
+        self, token: str, new_password: str, client: ClientInfo | None = None
+    ) -> None:
+        """Spends a reset token: sets the password, unlocks the account everywhere, proves
+        the address, and ends every session (whoever held one no longer does)."""
+        client = client or ClientInfo()
+        await self._rate.hit("password_reset", ip=client.ip)
+        check_password_policy(new_password)
+        password_hash = await self._passwords.hash(new_password)
+        now = datetime.now(UTC)
+        async with self._db.transaction() as session:
+            user_id = await account_tokens.spend(session, account_tokens.RESET_PASSWORD, token, now)
+            user = await session.get(User, user_id)
+            assert user is not None  # tokens belong to users (foreign key)
+            user.password_hash = password_hash
+            user.failed_logins = 0
+            user.locked_until = None
+            user.email_verified_at = user.email_verified_at or now
+            ended = await self._revoke_sessions(session, user_id, keep=None, now=now)
+            add_event(session, SessionRevoked(user_id=user_id, reason="password_reset"))
+            add_event(session, PasswordChanged(user_id=user_id, reason="reset"))
+            email_hash = user.email_hash
+        await self._sessions.delete(*ended)
+        await self._lockout.clear(email_hash)
+
+    async def change_password(self, principal: Principal, current: str, new: str) -> None:
+        """Changes the caller's password (the current one proved first) and ends every
+        other session of theirs; this one stays."""
+        if principal.api_key_id is not None:
+            raise Forbidden("API keys have no password")
+        check_password_policy(new)
+        async with self._db.read() as session:
+            user = await session.get(User, principal.user_id)
+        if user is None:
+            raise Unauthenticated("user no longer exists")
+        matches, _ = await self._passwords.verify(current[:MAX_PASSWORD_LENGTH], user.password_hash)
+        if not matches:
+            raise Forbidden("the current password is wrong", field="current")
+        password_hash = await self._passwords.hash(new)
+        now = datetime.now(UTC)
+        async with self._db.transaction() as session:
+            await session.execute(
+                update(User).where(User.id == user.id).values(password_hash=password_hash)
+            )
+            ended = await self._revoke_sessions(
+                session, user.id, keep=principal.session_id, now=now
+            )
+            for session_id in ended:
+                add_event(
+                    session,
+                    SessionRevoked(
+                        user_id=user.id, session_id=session_id, reason="password_changed"
+                    ),
+                )
+            add_event(session, PasswordChanged(user_id=user.id, reason="changed"))
+        await self._sessions.delete(*ended)
+
+    @staticmethod
+    async def _revoke_sessions(
+        session: Any, user_id: str, *, keep: str | None, now: datetime
+    ) -> list[str]:
+        """Marks the user's live sessions revoked (but `keep`); returns their ids."""
+        conditions = [UserSession.user_id == user_id, UserSession.revoked_at.is_(None)]
+        if keep is not None:
+            conditions.append(UserSession.id != keep)
+        ended = list((await session.scalars(select(UserSession.id).where(*conditions))).all())
+        if ended:
+            await session.execute(
+                update(UserSession).where(UserSession.id.in_(ended)).values(revoked_at=now)
+            )
+        return ended
+
+    def _client_fingerprint(self, client: ClientInfo) -> str:
+        """Who is trying, as a keyed hash of the client's address (never the address)."""
+        return self._accounts.cipher.lookup_hash(client.ip or "unknown", context="client")[:32]
 
     async def login(
         self, email: str, password: str, client: ClientInfo | None = None
     ) -> AuthResult:
-        """Unknown email and wrong password cost one bcrypt each and fail the same way."""
+        """Unknown email, wrong password and locked account: one bcrypt each, one write,
+        and the same answer (no lockedUntil: a lock must not tell that an account exists)."""
         client = client or ClientInfo()
         try:
             email_hash: str | None = self._accounts.email_hash(normalize_email(email))
@@ -135,27 +306,78 @@ class AuthService:
             password[:MAX_PASSWORD_LENGTH], user.password_hash if user else None
         )
         now = datetime.now(UTC)
-        if user is not None and user.locked_until is not None and user.locked_until > now:
-            raise Unauthenticated(
-                "account is locked after too many failed logins",
-                lockedUntil=user.locked_until.isoformat().replace("+00:00", "Z"),
-            )
-        if user is None or not matches:
-            await self._record_failure(user, now)
+        fingerprint = self._client_fingerprint(client)
+        account = email_hash or "invalid"
+        locked = await self._lockout.locked(account, fingerprint) or (
+            user is not None and user.locked_until is not None and user.locked_until > now
+        )
+        if user is None or not matches or locked:
+            await self._record_failure(user, account, fingerprint, now, locked=locked)
             raise Unauthenticated(INVALID_CREDENTIALS)
+        await self._lockout.succeeded(account, fingerprint)
+        if self._policy.require_email_verification and user.email_verified_at is None:
+            # Told only to whoever knows the password: no oracle for anyone else.
+            raise Unauthenticated(
+                "the email address is not verified yet: follow the link mailed to it",
+                reason="EMAIL_NOT_VERIFIED",
+            )
+        async with self._db.read() as session:
+            second_factor = await self.two_factor.enabled(session, user.id)
         if new_hash is not None or user.failed_logins:
             async with self._db.transaction() as session:
                 values: dict[str, Any] = {"failed_logins": 0}
                 if new_hash is not None:  # made at a lower cost: upgrade it now
                     values["password_hash"] = new_hash
                 await session.execute(update(User).where(User.id == user.id).values(**values))
+        if second_factor:
+            challenge = CHALLENGE_PREFIX + secrets.token_urlsafe(32)
+            await self._sessions.redis.set(
+                _CHALLENGE + token_hash(challenge), user.id, ex=CHALLENGE_TTL_S
+            )
+            raise SecondFactorRequired(
+                "a second factor is required: call loginSecondFactor with this challenge "
+                "and a code from the authenticator app (or a recovery code)",
+                challenge=challenge,
+            )
         return await self._start_session(user.id, client, announce=True)
 
-    async def _record_failure(self, user: User | None, now: datetime) -> None:
+    async def login_second_factor(
+        self, challenge: str, code: str, client: ClientInfo | None = None
+    ) -> AuthResult:
+        """Completes a login that proved its password: one try per challenge (a wrong code
+        means logging in again, so codes cannot be guessed faster than passwords)."""
+        client = client or ClientInfo()
+        await self._rate.hit("login", ip=client.ip)
+        if not challenge.startswith(CHALLENGE_PREFIX) or len(challenge) > 200:
+            raise Unauthenticated("invalid or expired challenge: log in again")
+        owner = await self._sessions.redis.getdel(_CHALLENGE + token_hash(challenge))
+        if owner is None:
+            raise Unauthenticated("invalid or expired challenge: log in again")
+        user_id = owner.decode() if isinstance(owner, bytes) else str(owner)
+        async with self._db.transaction() as session:
+            accepted = await self.two_factor.check(session, user_id, code)
+        if not accepted:
+            raise Unauthenticated("the code is wrong or already used: log in again")
+        return await self._start_session(user_id, client, announce=True)
+
+    async def _record_failure(
+        self, user: User | None, account: str, client: str, now: datetime, *, locked: bool
+    ) -> None:
+        """A failed login: counted for (account, client) and, for a known account, on the
+        account; a login refused by a lock is recorded but not counted."""
+        client_locked_until = None if locked else await self._lockout.failed(account, client)
         async with self._db.transaction() as session:
             if user is None:
                 add_event(session, UserLoginFailed(reason="unknown_email", attempt=1))
                 return
+            if locked:
+                add_event(session, UserLoginFailed(user_id=user.id, reason="locked", attempt=0))
+                return
+            if client_locked_until is not None:
+                add_event(
+                    session,
+                    UserLocked(user_id=user.id, locked_until=client_locked_until, scope="client"),
+                )
             # One atomic increment, so concurrent failures all count.
             attempts = await session.scalar(
                 update(User)
@@ -167,14 +389,17 @@ class AuthService:
             add_event(
                 session, UserLoginFailed(user_id=user.id, reason="wrong_password", attempt=attempt)
             )
-            if attempt >= self._policy.lockout_threshold:
+            if attempt >= self._policy.account_lockout_threshold:
                 locked_until = now + self._policy.lockout_duration
                 await session.execute(
                     update(User)
                     .where(User.id == user.id)
                     .values(failed_logins=0, locked_until=locked_until)
                 )
-                add_event(session, UserLocked(user_id=user.id, locked_until=locked_until))
+                add_event(
+                    session,
+                    UserLocked(user_id=user.id, locked_until=locked_until, scope="account"),
+                )
 
     async def _start_session(
         self, user_id: str, client: ClientInfo, *, announce: bool, session_id: str | None = None
@@ -326,6 +551,23 @@ class AuthService:
         if roles is None:
             roles = await self._accounts.roles(claims.user_id)
         return Principal(user_id=claims.user_id, session_id=claims.session_id, teams=roles)
+
+    async def reauthorize(self, principal: Principal) -> Principal:
+        """The principal as it stands now, for a connection that outlives its token check.
+
+        A session must still be alive (one Redis round trip that also reads the cached
+        roles, as `authenticate` does) and brings its current roles; an API key must not
+        be revoked. UNAUTHENTICATED otherwise. The token itself is not verified again:
+        the session, not the token's expiry, is what a long-lived connection rests on.
+        """
+        if principal.api_key_id is not None:
+            return await self._api_keys.current(principal)
+        alive, roles = await self._sessions.touch(principal.session_id, principal.user_id)
+        if not alive:
+            raise Unauthenticated("session has ended")
+        if roles is None:
+            roles = await self._accounts.roles(principal.user_id)
+        return Principal(user_id=principal.user_id, session_id=principal.session_id, teams=roles)
 
     async def me(self, principal: Principal) -> UserView | None:
         if principal.api_key_id is not None:

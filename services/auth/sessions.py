@@ -20,6 +20,11 @@ class SessionStore:
         self._ttl_s = ttl_s
         self._roles_ttl_s = roles_ttl_s
 
+    @property
+    def redis(self) -> Redis:
+        """The same client, for auth's other short-lived state (login lockouts)."""
+        return self._redis
+
     async def create(self, session_id: str, user_id: str) -> None:
         await self._redis.set(_SESSION + session_id, user_id, ex=self._ttl_s)
 

@@ -5,18 +5,32 @@ from __future__ import annotations
 import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from events.outbox import add_event
-from schemas import TeamCreated, TeamMemberAdded, TeamMemberRemoved, TeamRoleChanged
-from services.auth.accounts import Accounts, normalize_email
-from services.auth.crypto import token_hash
+from schemas import (
+    InviteCreated,
+    InviteRevoked,
+    TeamCreated,
+    TeamMemberAdded,
+    TeamMemberRemoved,
+    TeamRoleChanged,
+)
+from services.auth.accounts import EMAIL, Accounts, normalize_email
+from services.auth.crypto import Sealed, token_hash
 from services.auth.models import Invite, Membership, Team, User
-from services.auth.views import InviteView, MembershipView, MemberView, TeamView
+from services.auth.views import (
+    InviteView,
+    MembershipView,
+    MemberView,
+    PendingInviteView,
+    TeamView,
+)
 from services.errors import BadUserInput, Conflict, Forbidden, NotFound
-from services.principal import ROLES, Principal, requires
+from services.principal import ROLE_PERMISSIONS, ROLES, Principal, requires
 
 INVITE_PREFIX = "hi_"
 
@@ -30,6 +44,17 @@ def _check_role(role: str) -> str:
 def _only_users(principal: Principal) -> None:
     if principal.api_key_id is not None:
         raise Forbidden("API keys cannot manage teams")
+
+
+def _may_invite(author_role: str | None, invited_role: str) -> bool:
+    """Whether a member with `author_role` may (still) stand behind an invite to `invited_role`."""
+    if author_role is None or "team:invite" not in ROLE_PERMISSIONS.get(author_role, ()):
+        return False
+    return invited_role != "owner" or author_role == "owner"
+
+
+def _pending(now: datetime) -> Any:
+    return (Invite.accepted_at.is_(None), Invite.revoked_at.is_(None), Invite.expires_at > now)
 
 
 class TeamService:
@@ -84,7 +109,9 @@ class TeamService:
         _check_role(role)
         if role == "owner" and principal.teams.get(team_id) != "owner":
             raise Forbidden("only an owner may invite an owner")
-        email_hash = self._accounts.email_hash(normalize_email(email))
+        normalized = normalize_email(email)
+        email_hash = self._accounts.email_hash(normalized)
+        sealed = self._accounts.cipher.seal(normalized, context=EMAIL)
         token = INVITE_PREFIX + secrets.token_urlsafe(32)
         now = datetime.now(UTC)
         invite = Invite(
@@ -96,10 +123,103 @@ class TeamService:
             invited_by=principal.user_id,
             created_at=now,
             expires_at=now + self._invite_ttl,
+            email_key_id=sealed.key_id,
+            email_ciphertext=sealed.ciphertext,
         )
         async with self._db.transaction() as session:
             session.add(invite)
+            add_event(
+                session,
+                InviteCreated(
+                    team_id=team_id,
+                    invite_id=invite.id,
+                    role=role,
+                    invited_by=principal.user_id,
+                    expires_at=invite.expires_at,
+                ),
+            )
         return InviteView(invite.id, team_id, role, invite.expires_at, token)
+
+    @requires("team:invite")
+    async def invites(
+        self, principal: Principal, *, team_id: str | None = None
+    ) -> list[PendingInviteView]:
+        """The team's pending invites (not accepted, revoked or expired), oldest first."""
+        now = datetime.now(UTC)
+        async with self._db.read() as session:
+            rows = await session.scalars(
+                select(Invite)
+                .where(Invite.team_id == team_id, *_pending(now))
+                .order_by(Invite.created_at, Invite.id)
+            )
+            invites = rows.all()
+        return [
+            PendingInviteView(
+                invite.id,
+                invite.team_id,
+                self._accounts.cipher.open(
+                    Sealed(invite.email_key_id, invite.email_ciphertext), context=EMAIL
+                )
+                if invite.email_key_id is not None and invite.email_ciphertext is not None
+                else None,
+                invite.role,
+                invite.invited_by,
+                invite.created_at,
+                invite.expires_at,
+            )
+            for invite in invites
+        ]
+
+    async def revoke_invite(self, principal: Principal, invite_id: str) -> bool:
+        """Cancels a pending invite (team:invite in its team; an owner invite, owners only).
+        False when it was no longer pending (accepted, revoked or expired)."""
+        _only_users(principal)
+        async with self._db.read() as session:
+            invite = await session.get(Invite, invite_id)
+        if invite is None or invite.team_id not in principal.teams:
+            raise NotFound("no such invite")
+        return await self._revoke_invite(principal, invite.id, invite.role, team_id=invite.team_id)
+
+    @requires("team:invite")
+    async def _revoke_invite(
+        self, principal: Principal, invite_id: str, role: str, *, team_id: str | None = None
+    ) -> bool:
+        assert team_id is not None  # set by the guard
+        if not _may_invite(principal.teams.get(team_id), role):
+            raise Forbidden("only an owner may revoke an owner invite")
+        now = datetime.now(UTC)
+        async with self._db.transaction() as session:
+            result = await session.execute(
+                update(Invite)
+                .where(Invite.id == invite_id, Invite.team_id == team_id, *_pending(now))
+                .values(revoked_at=now)
+            )
+            revoked = bool(result.rowcount)  # type: ignore[attr-defined]
+            if revoked:
+                add_event(
+                    session,
+                    InviteRevoked(team_id=team_id, invite_id=invite_id, reason="revoked_by_admin"),
+                )
+        return revoked
+
+    @staticmethod
+    async def _orphan_invites(
+        session: AsyncSession, team_id: str, author_id: str, role: str | None, reason: str
+    ) -> None:
+        """Revokes the pending invites their author can no longer stand behind (in the
+        transaction that removes or demotes the author)."""
+        now = datetime.now(UTC)
+        pending = await session.scalars(
+            select(Invite).where(
+                Invite.team_id == team_id, Invite.invited_by == author_id, *_pending(now)
+            )
+        )
+        for invite in pending.all():
+            if not _may_invite(role, invite.role):
+                invite.revoked_at = now
+                add_event(
+                    session, InviteRevoked(team_id=team_id, invite_id=invite.id, reason=reason)
+                )
 
     async def accept_invite(self, principal: Principal, token: str) -> MembershipView:
         """Joins the caller to the invite's team; the invite must name the caller's email."""
@@ -113,8 +233,15 @@ class TeamService:
                 raise NotFound("no such invite")
             if invite.accepted_at is not None:
                 raise Conflict("this invite was already used")
+            if invite.revoked_at is not None:
+                raise BadUserInput("this invite was revoked")
             if invite.expires_at <= now:
                 raise BadUserInput("this invite has expired")
+            # Belt and braces beside _orphan_invites: an author without the right to
+            # invite (removed, demoted) no longer stands behind the invite.
+            author = await session.get(Membership, (invite.team_id, invite.invited_by))
+            if not _may_invite(author.role if author else None, invite.role):
+                raise BadUserInput("this invite was revoked")
             user = await session.get(User, principal.user_id)
             if user is None or user.email_hash != invite.email_hash:
                 raise Forbidden("this invite is for another email address")
@@ -162,6 +289,7 @@ class TeamService:
             if member.role != role:
                 member.role = role
                 add_event(session, TeamRoleChanged(team_id=team_id, user_id=user_id, role=role))
+                await self._orphan_invites(session, team_id, user_id, role, "author_demoted")
             team = await session.get(Team, team_id)
         await self._accounts.sessions.forget_roles(user_id)
         return MembershipView(team_id, team.name if team else "", role)
@@ -190,6 +318,7 @@ class TeamService:
                 await self._keep_an_owner(session, team_id)
             await session.delete(member)
             add_event(session, TeamMemberRemoved(team_id=team_id, user_id=user_id))
+            await self._orphan_invites(session, team_id, user_id, None, "author_removed")
         await self._accounts.sessions.forget_roles(user_id)
         return True
 

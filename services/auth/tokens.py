@@ -140,7 +140,9 @@ class TokenIssuer:
     def _verify(self, token: str) -> AccessClaims:
         try:
             header = jwt.get_unverified_header(token)
-            key = self._verifiers.get(header.get("kid", ""))
+            kid = header.get("kid")
+            # A kid that is an object or a list is refused like an unknown one (not a 500).
+            key = self._verifiers.get(kid) if isinstance(kid, str) else None
             if key is None or header.get("alg") != ALGORITHM:
                 raise Unauthenticated("unknown signing key")
             claims = jwt.decode(

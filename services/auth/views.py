@@ -70,6 +70,19 @@ class InviteView:
 
 
 @dataclass(frozen=True, slots=True)
+class PendingInviteView:
+    """A pending invite as its team's admins see it: never its token (kept hashed)."""
+
+    id: str
+    team_id: str
+    email: str | None  # None for invites made before addresses were kept
+    role: str
+    invited_by: str
+    created_at: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class ApiKeyView:
     id: str
     team_id: str

@@ -184,6 +184,9 @@ CONTRACT_CODES = {
     "RATE_LIMITED",
     "CONFLICT",
     "INTERNAL",
+    # The project's own, beside the contract's (docs/security.md): a login that proved
+    # its password and must still prove a second factor.
+    "SECOND_FACTOR_REQUIRED",
 }
 LEAKS = ("Traceback", 'File "', "SELECT", "password_hash")
 # A Python exception's class name: RuntimeError, KeyError, GraphQLError, DomainError...

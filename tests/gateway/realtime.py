@@ -3,6 +3,7 @@ Socket.IO client that records what it receives, a server with chosen settings.""
 
 from __future__ import annotations
 
+import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -35,7 +36,7 @@ from tests.conftest import (
 
 # Not the suite's db 15, which each real-backend test flushes as it starts: a server
 # shared by a module's tests keeps its sessions for the whole module.
-REALTIME_REDIS_URL = "redis://127.0.0.1:6379/13"
+REALTIME_REDIS_URL = os.environ.get("TEST_REALTIME_REDIS_URL", "redis://127.0.0.1:6379/13")
 
 
 async def publish(haunted: Haunted, *events: Event) -> list[Envelope]:

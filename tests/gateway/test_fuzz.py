@@ -125,3 +125,147 @@ async def test_the_gateway_answers_whatever_it_is_sent(
     assert_graphql_answer(response)
     if case.negative:
         assert response.json().get("errors"), response.text
+
+
+# -- random variables to every root field -------------------------------------------
+
+DEEP_JSON: dict[str, Any] = {}
+_level = DEEP_JSON
+for _ in range(400):  # the finding's track(properties:) nested 400 deep
+    _level["a"] = {}
+    _level = _level["a"]
+EDGE_STRINGS = st.sampled_from(
+    [
+        "",
+        "9999-12-31T23:59:59+00:00",
+        "0001-01-01T00:00:00+00:00",
+        "hk_0123456789abcdef_" + "x" * 43,
+        "hi_" + "y" * 43,
+        "hr_" + "z" * 43,
+        "hp_" + "w" * 43,
+        "hv_" + "v" * 43,
+        "eyJhbGciOiJSUzI1NiIsImtpZCI6eyJhIjoxfX0.e30.c2ln",  # a kid that is an object
+        "a@b.co",
+        "ＡＤＭＩＮ@example.com",
+        "' OR 1=1 --",
+        "\x00",
+    ]
+)
+STRINGS = st.one_of(st.text(max_size=30), EDGE_STRINGS)
+DATETIMES = st.one_of(
+    st.datetimes(timezones=st.just(UTC)).map(lambda moment: moment.isoformat()),
+    st.sampled_from(["9999-12-31T00:00:00Z", "0001-01-01T00:00:00Z", "2024-01-01T00:00:00"]),
+    STRINGS,
+)
+JSON_ARGUMENTS = st.one_of(JSON_VALUES, st.just(DEEP_JSON), st.just([DEEP_JSON]))
+
+
+def variable_values(type_: Any) -> st.SearchStrategy[Any]:
+    """Any value of a GraphQL input type, with edge cases, and sometimes a wrong one."""
+    from graphql import (
+        GraphQLEnumType,
+        GraphQLInputObjectType,
+        GraphQLList,
+        GraphQLNonNull,
+        GraphQLScalarType,
+    )
+
+    if isinstance(type_, GraphQLNonNull):
+        return variable_values(type_.of_type)
+    nullable = st.none()
+    if isinstance(type_, GraphQLList):
+        inner = st.lists(variable_values(type_.of_type), max_size=3)
+        return st.one_of(inner, nullable)
+    if isinstance(type_, GraphQLEnumType):
+        return st.one_of(st.sampled_from(sorted(type_.values)), STRINGS, nullable)
+    if isinstance(type_, GraphQLInputObjectType):
+        fields = {name: variable_values(field.type) for name, field in type_.fields.items()}
+        return st.one_of(st.fixed_dictionaries({}, optional=fields), nullable)
+    assert isinstance(type_, GraphQLScalarType)
+    by_name: dict[str, st.SearchStrategy[Any]] = {
+        "String": STRINGS,
+        "ID": STRINGS,
+        "Int": st.one_of(st.integers(-(2**31), 2**31 - 1), st.integers()),
+        "Float": st.floats(allow_nan=False, allow_infinity=False),
+        "Boolean": st.booleans(),
+        "DateTime": DATETIMES,
+        "JSON": JSON_ARGUMENTS,
+    }
+    return st.one_of(by_name[type_.name], JSON_VALUES, nullable)
+
+
+def root_operations() -> list[tuple[str, str, dict[str, Any]]]:
+    """(operation, field name, argument types) for every root query and mutation field:
+    each argument a variable, the smallest selection that is valid."""
+    from graphql import get_named_type, is_leaf_type
+
+    found = []
+    for kind, root in (("query", SCHEMA.query_type), ("mutation", SCHEMA.mutation_type)):
+        assert root is not None
+        for name, field in root.fields.items():
+            declared = ", ".join(f"${arg}: {spec.type}" for arg, spec in field.args.items())
+            passed = ", ".join(f"{arg}: ${arg}" for arg in field.args)
+            selection = "" if is_leaf_type(get_named_type(field.type)) else " { __typename }"
+            document = (
+                f"{kind}{f'({declared})' if declared else ''} "
+                f"{{ {name}{f'({passed})' if passed else ''}{selection} }}"
+            )
+            found.append((document, name, {arg: spec.type for arg, spec in field.args.items()}))
+    return found
+
+
+ROOT_OPERATIONS = root_operations()
+ROOT_CASES = st.sampled_from(ROOT_OPERATIONS).flatmap(
+    lambda operation: st.tuples(
+        st.just(operation[0]),
+        st.fixed_dictionaries({arg: variable_values(type_) for arg, type_ in operation[2].items()}),
+        st.booleans(),
+    )
+)
+
+
+@pytest.fixture(scope="module")
+def slowest() -> Any:
+    """The slowest answer of the variables fuzz, printed as a figure (not asserted)."""
+    record: dict[str, Any] = {"seconds": 0.0, "document": None, "count": 0}
+    yield record
+    print(
+        f"\nfuzz over root fields: {record['count']} requests, slowest "
+        f"{record['seconds'] * 1000:.1f} ms: {record['document']}"
+    )
+
+
+@settings(
+    max_examples=400,
+    deadline=None,
+    database=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(case=ROOT_CASES)
+async def test_random_variables_to_every_root_field_never_fail_unexpectedly(
+    server: Server, token: str, slowest: dict[str, Any], case: tuple[str, dict[str, Any], bool]
+) -> None:
+    import time
+
+    document, variables, authenticated = case
+    async with server.client(token if authenticated else None) as client:
+        started = time.perf_counter()
+        response = await client.post(
+            "/graphql",
+            content=json.dumps({"query": document, "variables": variables}),
+            headers={"content-type": "application/json"},
+        )
+        elapsed = time.perf_counter() - started
+    slowest["count"] += 1
+    if elapsed > slowest["seconds"]:
+        slowest["seconds"], slowest["document"] = elapsed, document
+    assert_graphql_answer(response)
+    codes = [error["extensions"]["code"] for error in response.json().get("errors") or []]
+    assert "INTERNAL" not in codes, (document, variables, response.text)
+
+
+def test_every_root_field_is_fuzzed() -> None:
+    names = {name for _, name, _ in ROOT_OPERATIONS}
+    assert SCHEMA.query_type is not None and SCHEMA.mutation_type is not None
+    assert names == set(SCHEMA.query_type.fields) | set(SCHEMA.mutation_type.fields)

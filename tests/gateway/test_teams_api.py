@@ -104,7 +104,10 @@ async def test_team_lifecycle_over_graphql(server: Server) -> None:
     # Bob leaves: removeMember with his own id, then he no longer sees the team.
     events = await outbox_topics(haunted)
     assert (await ok(server, REMOVE, {"t": t, "u": bob_id}, b)) == {"removeMember": True}
-    assert await outbox_topics(haunted) - events == Counter({"team.member_removed": 1})
+    # ...and the invite he sent as an admin dies with his right to invite.
+    assert await outbox_topics(haunted) - events == Counter(
+        {"team.member_removed": 1, "invite.revoked": 1}
+    )
     await refused(server, "NOT_FOUND", TEAM, {"t": t}, b)
     await refused(
         server, "FORBIDDEN", INVITE, {"t": t, "email": "y@example.com", "role": "viewer"}, b

@@ -45,6 +45,10 @@ CALLS: dict[str, Call] = {
         p, str(uuid.uuid4()), team_id=t.team_id
     ),
     "TeamService.leave": lambda s, p, t: s.teams.leave(p, team_id=t.team_id),
+    "TeamService.invites": lambda s, p, t: s.teams.invites(p, team_id=t.team_id),
+    "TeamService._revoke_invite": lambda s, p, t: s.teams._revoke_invite(
+        p, "no-such-invite", "member", team_id=t.team_id
+    ),
     "ApiKeyService.create": lambda s, p, t: s.api_keys.create(
         p, "matrix", ["team:read"], team_id=t.team_id
     ),
