@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import structlog
 from sqlalchemy import (
@@ -21,6 +23,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     delete,
+    func,
     select,
     text,
     update,
@@ -31,7 +34,14 @@ from sqlalchemy.orm import Mapped, mapped_column
 from events.broker import EventProducer
 from events.db import Base, Database
 from events.envelope import Envelope
-from events.metrics import OUTBOX_FAILED, OUTBOX_PENDING, OUTBOX_PUBLISHED
+from events.metrics import (
+    OUTBOX_FAILED,
+    OUTBOX_OLDEST_PENDING,
+    OUTBOX_PENDING,
+    OUTBOX_PUBLISHED,
+    RELAY_LEADING,
+    RELAY_RESTARTS,
+)
 from schemas import Event
 
 log = structlog.get_logger(__name__)
@@ -81,8 +91,26 @@ def add_event(session: AsyncSession, event: Event, *, traceparent: str | None = 
     return envelope
 
 
+class LeadershipLost(Exception):
+    """The relay's lock (or the connection it lives on) is gone: stop publishing now."""
+
+
 class OutboxRelay:
-    """Publishes committed outbox rows to Kafka, in order, at least once."""
+    """Publishes committed outbox rows to Kafka, in order, at least once.
+
+    On PostgreSQL the relays of every worker share one outbox and one leads at a
+    time, so that each key's events go out in commit order. Leadership is a
+    session advisory lock, and it is tied to the connection it was won on: every
+    round first checks, on that connection, that it still holds the lock, and
+    reads and marks the rows through it. If that connection dies (killed,
+    network cut, database restarted) the lock is gone with it, and so is the
+    leadership, at once: the relay stops, reconnects and waits its turn again.
+    On SQLite there is one process by construction (the file is local), so the
+    relay leads without a lock.
+
+    `run()` never ends on an error: whatever breaks (the lock connection, the
+    database while waiting) restarts it after a capped backoff.
+    """
 
     def __init__(
         self,
@@ -93,6 +121,7 @@ class OutboxRelay:
         poll_interval_s: float = 0.2,
         retention_s: float = 3600,
         max_backoff_s: float = 5.0,
+        backlog_interval_s: float = 5.0,
     ) -> None:
         self._db = db
         self._producer = producer
@@ -100,32 +129,39 @@ class OutboxRelay:
         self._poll_interval_s = poll_interval_s
         self._retention = timedelta(seconds=retention_s)
         self._max_backoff_s = max_backoff_s
+        self._backlog_interval_s = backlog_interval_s
+        self._backlog_sampled = 0.0
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
+        self.leading = False
+        self.lease_pid: int | None = None  # the lock connection's backend, while leading
         db.after_commit(self.wake)
 
     def wake(self) -> None:
         """Called after a commit that wrote events: publish now rather than at the next poll."""
         self._wake.set()
 
-    async def publish_pending(self) -> int:
-        """Publishes one batch of pending events; returns how many the broker acked."""
-        async with self._db.read() as session:
-            rows = (
-                await session.execute(
-                    select(
-                        OutboxRecord.seq,
-                        OutboxRecord.topic,
-                        OutboxRecord.key,
-                        OutboxRecord.headers,
-                        OutboxRecord.value,
-                    )
-                    .where(OutboxRecord.sent_at.is_(None))
-                    .order_by(OutboxRecord.seq)
-                    .limit(self._batch_size)
-                )
-            ).all()
-        OUTBOX_PENDING.set(len(rows))
+    async def publish_pending(self, lease: AsyncConnection | None = None) -> int:
+        """Publishes one batch of pending events; returns how many the broker acked.
+        With `lease` (the lock connection), only while it still holds the lock."""
+        query = (
+            select(
+                OutboxRecord.seq,
+                OutboxRecord.topic,
+                OutboxRecord.key,
+                OutboxRecord.headers,
+                OutboxRecord.value,
+            )
+            .where(OutboxRecord.sent_at.is_(None))
+            .order_by(OutboxRecord.seq)
+            .limit(self._batch_size)
+        )
+        if lease is not None:
+            await self._fence(lease)
+            rows = list((await self._on_lease(lease, query)).all())
+        else:
+            async with self._db.read() as session:
+                rows = list((await session.execute(query)).all())
         if not rows:
             return 0
         # Every send is queued before any ack is awaited: one round trip per batch.
@@ -140,18 +176,38 @@ class OutboxRelay:
             if not isinstance(result, BaseException)
         ]
         if acked:
-            async with self._db.transaction() as session:
-                await session.execute(
-                    update(OutboxRecord)
-                    .where(OutboxRecord.seq.in_(acked))
-                    .values(sent_at=datetime.now(UTC))
-                )
+            mark = (
+                update(OutboxRecord)
+                .where(OutboxRecord.seq.in_(acked))
+                .values(sent_at=datetime.now(UTC))
+            )
+            if lease is not None:
+                await self._on_lease(lease, mark)
+            else:
+                async with self._db.transaction() as session:
+                    await session.execute(mark)
             OUTBOX_PUBLISHED.inc(len(acked))
         if len(acked) < len(rows):
             failure = next(r for r in results if isinstance(r, BaseException))
             OUTBOX_FAILED.inc()
             raise ConnectionError(f"broker refused {len(rows) - len(acked)} events: {failure!r}")
         return len(acked)
+
+    async def sample_backlog(self) -> None:
+        """Sets the backlog gauges: how many rows wait, and how long the oldest has."""
+        async with self._db.read() as session:
+            pending = await session.scalar(
+                select(func.count()).select_from(OutboxRecord).where(OutboxRecord.sent_at.is_(None))
+            )
+            oldest = await session.scalar(
+                select(OutboxRecord.created_at)
+                .where(OutboxRecord.sent_at.is_(None))
+                .order_by(OutboxRecord.seq)
+                .limit(1)
+            )
+        OUTBOX_PENDING.set(pending or 0)
+        age = 0.0 if oldest is None else (datetime.now(UTC) - oldest).total_seconds()
+        OUTBOX_OLDEST_PENDING.set(max(0.0, age))
 
     async def purge_sent(self) -> None:
         cutoff = datetime.now(UTC) - self._retention
@@ -163,16 +219,25 @@ class OutboxRelay:
             )
 
     async def run(self) -> None:
-        """Runs until `stop()`. On PostgreSQL one relay at a time publishes (advisory lock)."""
-        if self._db.is_sqlite:
-            await self._loop()
-            return
-        async with self._db.engine.connect() as lock_connection:
-            if await self._wait_for_leadership(lock_connection):
-                await self._loop()
-                await lock_connection.execute(
-                    text("SELECT pg_advisory_unlock(:key)"), {"key": _RELAY_LOCK_KEY}
-                )
+        """Runs until `stop()`, restarting after any failure (with a capped backoff)."""
+        failures = 0
+        while not self._stopping.is_set():
+            try:
+                if self._db.is_sqlite:
+                    await self._loop(None)
+                else:
+                    await self._lead()
+                failures = 0
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                failures += 1
+                RELAY_RESTARTS.inc()
+                delay = min(self._max_backoff_s, self._poll_interval_s * 2**failures)
+                delay = delay / 2 + random.uniform(0, delay / 2)  # noqa: S311 (not a secret)
+                log.warning("outbox relay restarting", error=repr(error), backoff_s=round(delay, 2))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), delay)
 
     def stop(self) -> None:
         """Asks the loop to finish its round and return. Cancelling it mid-query
@@ -180,33 +245,85 @@ class OutboxRelay:
         self._stopping.set()
         self._wake.set()
 
+    async def _lead(self) -> None:
+        """Waits for the lock on a connection of its own, then publishes through it."""
+        async with self._db.engine.connect() as lease:
+            if not await self._wait_for_leadership(lease):
+                return
+            self.lease_pid = (await self._on_lease(lease, text("SELECT pg_backend_pid()"))).scalar()
+            self._set_leading(True)
+            try:
+                await self._loop(lease)
+            finally:
+                self._set_leading(False)
+                self.lease_pid = None
+                with contextlib.suppress(Exception):  # a dead connection took the lock along
+                    await self._on_lease(
+                        lease, text("SELECT pg_advisory_unlock(:key)"), {"key": _RELAY_LOCK_KEY}
+                    )
+
+    def _set_leading(self, leading: bool) -> None:
+        self.leading = leading
+        RELAY_LEADING.set(1 if leading else 0)
+        log.info("outbox relay leading" if leading else "outbox relay no longer leading")
+
     async def _wait_for_leadership(self, connection: AsyncConnection) -> bool:
-        # Relays of N workers share one outbox; one publishing at a time keeps
-        # each key's events in commit order. The lock dies with its connection.
+        # The lock dies with its connection: whoever holds it holds a live session.
         while not self._stopping.is_set():
-            locked = await connection.scalar(
-                text("SELECT pg_try_advisory_lock(:key)"), {"key": _RELAY_LOCK_KEY}
+            locked = await self._on_lease(
+                connection, text("SELECT pg_try_advisory_lock(:key)"), {"key": _RELAY_LOCK_KEY}
             )
-            await connection.commit()
-            if locked:
-                log.info("outbox relay leading")
+            if locked.scalar():
                 return True
+            await self._maybe_sample_backlog()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), self._poll_interval_s * 10)
         return False
 
-    async def _loop(self) -> None:
+    async def _fence(self, lease: AsyncConnection) -> None:
+        """Proves, on the lock's own connection, that this relay still holds the lock."""
+        held = (await self._on_lease(lease, _HOLDS_LOCK, {"key": _RELAY_LOCK_KEY})).scalar()
+        if not held:
+            raise LeadershipLost("the relay lock is no longer held")
+
+    async def _on_lease(
+        self, lease: AsyncConnection, statement: Any, parameters: dict[str, Any] | None = None
+    ) -> Any:
+        """Runs one statement on the lock connection and commits. Any failure there
+        (or no answer in time) ends the leadership: the connection cannot be trusted."""
+        try:
+            async with asyncio.timeout(_LEASE_TIMEOUT_S):
+                result = await lease.execute(statement, parameters or {})
+                await lease.commit()
+        except Exception as error:
+            with contextlib.suppress(Exception):
+                await lease.invalidate()
+            raise LeadershipLost(f"the relay's lock connection failed: {error!r}") from error
+        return result
+
+    async def _maybe_sample_backlog(self) -> None:
+        now = asyncio.get_running_loop().time()
+        if now - self._backlog_sampled < self._backlog_interval_s:
+            return
+        self._backlog_sampled = now
+        try:
+            await self.sample_backlog()
+        except Exception as error:  # a metric is never worth stopping the relay for
+            log.info("outbox backlog not sampled", error=repr(error))
+
+    async def _loop(self, lease: AsyncConnection | None) -> None:
         backoff = self._poll_interval_s
         rounds = 0
         while not self._stopping.is_set():
             self._wake.clear()
+            await self._maybe_sample_backlog()
             try:
-                published = await self.publish_pending()
+                published = await self.publish_pending(lease)
                 backoff = self._poll_interval_s
                 rounds += 1
                 if rounds % 1000 == 0:
                     await self.purge_sent()
-            except asyncio.CancelledError:
+            except (asyncio.CancelledError, LeadershipLost):
                 raise
             except Exception as error:  # broker or database away: keep the rows, try again
                 log.warning("outbox relay retrying", error=str(error), backoff_s=backoff)
@@ -218,3 +335,14 @@ class OutboxRelay:
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._poll_interval_s)
+
+
+# A bigint advisory lock shows in pg_locks as classid (high 32 bits), objid (low), objsubid 1.
+_HOLDS_LOCK = text(
+    "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted"
+    " AND pid = pg_backend_pid() AND objsubid = 1"
+    " AND classid = (CAST(:key AS bigint) >> 32)::oid"
+    " AND objid = (CAST(:key AS bigint) & 4294967295)::oid)"
+)
+# A statement on the lock connection answering later than this means it is not usable.
+_LEASE_TIMEOUT_S = 30.0

@@ -6,10 +6,12 @@ import asyncio
 import contextlib
 import os
 import signal
+import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
 import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import func, select, update
@@ -26,7 +28,7 @@ from events.embedded import EmbeddedBroker
 from events.envelope import Envelope
 from events.outbox import OutboxRecord, OutboxRelay, add_event
 from schemas import Event, TeamCreated, UserLoggedIn
-from tests.conftest import eventually
+from tests.conftest import _pg_admin, eventually, pg_url
 from tests.events.conftest import bus_settings, header, read_all, tansu_pid
 
 
@@ -284,3 +286,102 @@ async def test_purge_sent_deletes_only_old_sent_rows(db: Database, producer: Kaf
         left = set(await session.scalars(select(OutboxRecord.event_id)))
     assert left == {recent.id, pending.id}
     assert await unsent(db) == {pending.id}
+
+
+LOCK_HOLDERS = """
+    SELECT pid FROM pg_locks
+    WHERE locktype = 'advisory' AND granted AND objid = 4851477 AND classid = 0"""
+
+
+class FencedProducer:
+    """The real producer, behind a check of every send: PostgreSQL must say that the
+    sending relay's own lock connection holds the relay lock at that moment."""
+
+    def __init__(self, inner: EventProducer, observer: asyncpg.Connection) -> None:
+        self._inner = inner
+        self._observer = observer
+        self.relay: OutboxRelay | None = None
+        self.sent: list[str] = []
+        self.unfenced: list[str] = []
+
+    async def send(
+        self, topic: str, key: bytes, headers: dict[str, str], value: bytes
+    ) -> asyncio.Future[object]:
+        holders = {row["pid"] for row in await self._observer.fetch(LOCK_HOLDERS)}
+        assert self.relay is not None
+        if self.relay.lease_pid is None or holders != {self.relay.lease_pid}:
+            self.unfenced.append(headers["ce_id"])
+        self.sent.append(headers["ce_id"])
+        return await self._inner.send(topic, key, headers, value)
+
+
+@contextlib.asynccontextmanager
+async def postgres_database() -> AsyncIterator[str]:
+    """A fresh PostgreSQL database with the tables (leadership is PostgreSQL's)."""
+    name = f"haunted_relay_{uuid.uuid4().hex[:12]}"
+    admin = await _pg_admin()
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        database = Database(pg_url(name))
+        await database.create_all()
+        await database.dispose()
+        yield name
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+async def test_a_relay_whose_lock_connection_dies_stops_publishing_and_one_other_leads(
+    producer: KafkaProducer,
+) -> None:
+    async with postgres_database() as name:
+        observer = await asyncpg.connect(pg_url(name, "postgresql"))
+        workers = [Database(pg_url(name)), Database(pg_url(name))]
+        producers = [FencedProducer(producer, observer), FencedProducer(producer, observer)]
+        relays = [
+            OutboxRelay(db, sender, poll_interval_s=0.02, max_backoff_s=0.2)
+            for db, sender in zip(workers, producers, strict=True)
+        ]
+        for relay, sender in zip(relays, producers, strict=True):
+            sender.relay = relay
+        try:
+            async with running(relays[0]), running(relays[1]):
+
+                async def one_leads() -> OutboxRelay | None:
+                    leaders = [relay for relay in relays if relay.leading]
+                    assert len(leaders) <= 1, "two relays lead at once"
+                    holders = await observer.fetch(LOCK_HOLDERS)
+                    return leaders[0] if len(leaders) == 1 and len(holders) == 1 else None
+
+                async def published() -> bool:
+                    await one_leads()  # never two at once meanwhile
+                    return await _all_sent(workers[0])
+
+                first = await eventually(one_leads)
+                await commit_each(workers[0], logins("u1", 5))
+                await eventually(published)
+
+                # The leader's lock connection is cut (a network blip, a failover, an
+                # operator): its lock is gone, and its leadership with it.
+                (holder,) = await observer.fetch(LOCK_HOLDERS)
+                assert holder["pid"] == first.lease_pid
+                await observer.execute("SELECT pg_terminate_backend($1)", holder["pid"])
+                await commit_each(workers[1], logins("u1", 5, start=5))
+                await eventually(published, timeout_s=20)
+
+                # Every connection cut at once, the waiting relay's too: both come
+                # back on their own, and one leads and publishes again.
+                await observer.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+                await commit_each(workers[0], logins("u2", 3))
+                await eventually(published, timeout_s=20)
+                await eventually(one_leads)
+        finally:
+            await observer.close()
+            for db in workers:
+                await db.dispose()
+    assert sum(len(sender.sent) for sender in producers) >= 13
+    # Every send, by either relay, went out while its own connection held the lock.
+    assert [sender.unfenced for sender in producers] == [[], []]
