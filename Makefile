@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 EXPLORER_DIR   := gateway/explorer_assets
 EXPLORER_STAMP := $(EXPLORER_DIR)/node_modules/.package-lock.json
 
-.PHONY: dev test lint typecheck architecture bench lock clean explorer
+.PHONY: dev test faults lint typecheck architecture bench lock clean explorer
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,11 @@ architecture: $(STAMP)
 # PostgreSQL and Redis of this machine; the tests start the broker themselves.
 test: $(STAMP) $(EXPLORER_STAMP) lint typecheck architecture
 	$(BIN)/pytest
+
+# The fault suite with the outages at full length (PostgreSQL and Redis down 30 s,
+# the broker frozen 60 s); `make test` runs the same scenarios with short ones.
+faults: $(STAMP)
+	$(BIN)/pytest tests/faults --long-outages -s
 
 # Every benchmark against its baseline, with modest sizes (each module takes
 # larger ones: see bench/README.md). Needs wrk for the gateway's (apt-get install wrk).

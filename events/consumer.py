@@ -3,9 +3,17 @@
 Each service registers handlers: `async def handler(session, event, envelope)`.
 For every record the handler's writes and a processed-event row (consumer,
 event id) commit in one transaction, so a redelivered event changes nothing.
-A failing handler is retried with backoff; after the last attempt, or at once
-for a record that can never decode, the record goes to `<topic>.dlq` with the
-error in its headers and the consumer goes on.
+
+What happens to a failure depends on its kind (`is_infrastructure`):
+- an outage (database, Redis or broker unreachable, timeouts, pool exhausted,
+  deadlock or serialization failure, a handler past its time limit) is waited
+  out without limit: the group's partitions go back to the first record not
+  stored and are paused for a capped, jittered exponential backoff, while the
+  consumer keeps polling (so it stays in its group) and commits nothing past it;
+- an error that will repeat (undecodable or schema-invalid record, a handler's
+  refusal) is retried a few times, then the record goes to `<topic>.dlq` with
+  the error, group, attempts and original position in its headers, and the
+  consumer goes on. Dead letters are counted in `haunted_dead_letters_total`.
 
 Batch consumers (`subscribe_batch`) write a whole fetch in one transaction and
 keep no processed-event rows: their writes are idempotent by themselves. They
@@ -16,6 +24,7 @@ own offsets once it and every batch before it are durable (see `_WriteBehind`).
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -30,16 +39,18 @@ from aiokafka.errors import KafkaError
 from faststream import AckPolicy
 from faststream.kafka import KafkaMessage, KafkaRouter
 from faststream.message import StreamMessage
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy import String
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
-from tenacity import AsyncRetrying, stop_after_attempt, wait_exponential
 
 from events.broker import DLQ_SUFFIX, EventProducer, KafkaSettings
 from events.db import Base, Database
 from events.envelope import Envelope, MalformedEvent
-from events.metrics import EVENTS_HANDLED, HANDLE_SECONDS
+from events.metrics import CONSUMER_WAITS, DEAD_LETTERS, EVENTS_HANDLED, HANDLE_SECONDS
 from schemas import Event
 
 log = structlog.get_logger(__name__)
@@ -71,8 +82,65 @@ class Outcome(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
+    """`max_attempts` for an error that will repeat, then a dead letter; an outage
+    is waited out without limit, `backoff_s` doubling up to `max_backoff_s`."""
+
     max_attempts: int = 3
     backoff_s: float = 0.1
+    max_backoff_s: float = 30.0
+    # A handler (or a batch write) running longer is treated as an outage.
+    handler_timeout_s: float = 60.0
+
+    def delay(self, attempt: int) -> float:
+        """The wait after the `attempt`th failure in a row: exponential, capped, and
+        jittered (half fixed, half random) so that a fleet does not retry in step."""
+        ceiling = min(self.max_backoff_s, max(self.backoff_s, 0.01) * 2 ** max(0, attempt - 1))
+        return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 (not a secret)
+
+
+# SQLSTATE classes and codes of failures that pass: connection exceptions (08),
+# insufficient resources (53), operator intervention such as a shutdown or a
+# cancelled statement (57), system errors (58), serialization failure and
+# deadlock (40001, 40P01), lock not available (55P03).
+_TRANSIENT_SQLSTATES = ("08", "53", "57", "58", "40001", "40P01", "55P03")
+
+
+def is_infrastructure(error: BaseException) -> bool:
+    """Whether `error` says a dependency is away (wait, never dead-letter) rather
+    than that the record itself cannot be handled. Wrapped errors count by cause."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(
+            current,
+            OSError  # refused, reset, unreachable (ConnectionError is one)
+            | TimeoutError
+            | KafkaError
+            | RedisConnectionError
+            | RedisTimeoutError
+            | PoolTimeoutError
+            | OperationalError
+            | InterfaceError,
+        ):
+            return True
+        if isinstance(current, DBAPIError) and current.connection_invalidated:
+            return True
+        if isinstance(current, Stalled):
+            return True
+        code = getattr(current, "sqlstate", None) or getattr(current, "pgcode", None)
+        if isinstance(code, str) and code.startswith(_TRANSIENT_SQLSTATES):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+class Stalled(Exception):
+    """A dependency is away: the records from this one on are fetched again later."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(repr(error))
+        self.error = error
 
 
 async def _parse_leniently(
@@ -128,6 +196,7 @@ class EventConsumers:
         self._kafka = kafka
         self._retry = retry or RetryPolicy()
         self._writers: list[_WriteBehind] = []
+        self._pauses: list[_Pause] = []
 
     def subscribe(
         self,
@@ -143,14 +212,25 @@ class EventConsumers:
         after each batch is handled; a crash redelivers, and idempotency absorbs it.
         """
         topics = list(topics)
+        self._count_dead_letters(consumer, topics)
+        pause = _Pause(consumer, self._retry)
+        self._pauses.append(pause)
 
         async def on_batch(message: KafkaMessage) -> None:
-            records: Sequence[ConsumerRecord[bytes, bytes]] = message.raw_message
-            for record in records:
-                await self.handle_record(consumer, record, handler)
+            records: Sequence[Record] = message.raw_message
+            kafka: AIOKafkaConsumer = message.consumer
+            for index, record in enumerate(records):
+                try:
+                    await self.handle_record(consumer, record, handler)
+                except Stalled as stalled:
+                    await self.commit(consumer, kafka, records[:index])
+                    pause.hold(kafka, records[index:], stalled.error)
+                    return
+            await self.commit(consumer, kafka, records)
+            pause.clear()
 
         on_batch.__name__ = f"{consumer}_consumer"
-        self._group_subscriber(router, consumer, topics, 500, "", AckPolicy.NACK_ON_ERROR)(on_batch)
+        self._group_subscriber(router, consumer, topics, 500, "", AckPolicy.MANUAL)(on_batch)
 
     def subscribe_batch(
         self,
@@ -166,7 +246,8 @@ class EventConsumers:
         while the next ones are fetched, decoded and written (up to `in_flight`
         batches at once, each in its own transaction and connection)."""
         topics = list(topics)
-        writer = _WriteBehind(self, consumer, handler, in_flight)
+        self._count_dead_letters(consumer, topics)
+        writer = _WriteBehind(self, consumer, handler, in_flight, _Pause(consumer, self._retry))
         self._writers.append(writer)
 
         async def on_batch(message: KafkaMessage) -> None:
@@ -181,10 +262,60 @@ class EventConsumers:
     def request_timeout_s(self) -> float:
         return self._kafka.request_timeout_ms / 1000
 
+    @property
+    def retry(self) -> RetryPolicy:
+        return self._retry
+
     async def drain(self) -> None:
         """Waits for the batches still being written (after the broker stopped)."""
+        for pause in self._pauses:
+            pause.clear()
         for writer in self._writers:
             await writer.drain(self.request_timeout_s)
+
+    async def commit(
+        self, consumer: str, kafka: AIOKafkaConsumer, records: Sequence[Record]
+    ) -> None:
+        """Commits past `records` (all stored), partition by partition. A commit that
+        fails only means they come again, which idempotency absorbs."""
+        offsets: dict[TopicPartition, int] = {}
+        for record in records:
+            offsets[TopicPartition(record.topic, record.partition)] = record.offset + 1
+        if not offsets:
+            return
+        try:
+            await asyncio.wait_for(kafka.commit(offsets), self.request_timeout_s)
+        except (KafkaError, AssertionError, TimeoutError) as error:  # asserts once stopped
+            log.warning(
+                "offsets not committed; the records will be delivered again",
+                consumer=consumer,
+                error=repr(error),
+            )
+
+    async def until_stored(self, consumer: str, attempt: Callable[[], Awaitable[Any]]) -> Any:
+        """`attempt` until it passes an outage, waiting as a group would (for replays,
+        which hold no group and so need not keep polling)."""
+        failures = 0
+        while True:
+            try:
+                return await attempt()
+            except Stalled as stalled:
+                failures += 1
+                CONSUMER_WAITS.labels(consumer).inc()
+                delay = self._retry.delay(failures)
+                log.warning(
+                    "dependency away; waiting",
+                    consumer=consumer,
+                    error=str(stalled),
+                    wait_s=round(delay, 2),
+                )
+                await asyncio.sleep(delay)
+
+    @staticmethod
+    def _count_dead_letters(consumer: str, topics: Iterable[str]) -> None:
+        # Series at 0 from the start, so that an alert on their increase can fire.
+        for topic in topics:
+            DEAD_LETTERS.labels(consumer, topic)
 
     def _group_subscriber(
         self,
@@ -248,14 +379,19 @@ class EventConsumers:
     async def write_batch(
         self, consumer: str, decoded: Sequence[Decoded], handler: BatchHandler
     ) -> list[Outcome]:
-        """One transaction for the batch; if it fails, one per record."""
+        """One transaction for the batch; if it fails for a reason of its own, one
+        per record (so that one bad record is dead-lettered and the rest land).
+        An outage raises `Stalled`: the batch is not split, it comes again."""
         if not decoded:
             return []
         started = time.perf_counter()
         try:
-            async with self._db.transaction() as session:
-                await handler(session, [(envelope, event) for _, envelope, event in decoded])
+            async with asyncio.timeout(self._retry.handler_timeout_s):
+                async with self._db.transaction() as session:
+                    await handler(session, [(envelope, event) for _, envelope, event in decoded])
         except Exception as error:
+            if is_infrastructure(error):
+                raise Stalled(error) from error
             log.warning("batch failed; handling its records one by one", error=repr(error))
             outcomes = [await self._handle_one(consumer, item, handler) for item in decoded]
         else:
@@ -269,8 +405,9 @@ class EventConsumers:
         record, envelope, event = item
 
         async def store_alone() -> Outcome:
-            async with self._db.transaction() as session:
-                await handler(session, [(envelope, event)])
+            async with asyncio.timeout(self._retry.handler_timeout_s):
+                async with self._db.transaction() as session:
+                    await handler(session, [(envelope, event)])
             return Outcome.HANDLED
 
         outcome = await self._retried(consumer, record, envelope, store_alone)
@@ -303,26 +440,29 @@ class EventConsumers:
         envelope: Envelope,
         attempt: Callable[[], Awaitable[Outcome]],
     ) -> Outcome:
-        """`attempt`, retried with backoff; after the last failure, the record is
-        dead-lettered and the consumer goes on."""
-        try:
-            async for retry in AsyncRetrying(
-                stop=stop_after_attempt(self._retry.max_attempts),
-                wait=wait_exponential(multiplier=self._retry.backoff_s, max=5),
-                reraise=True,
-            ):
-                with retry:
+        """`attempt`, retried with backoff while it fails for a reason of its own;
+        after `max_attempts` the record is dead-lettered and the consumer goes on.
+        An outage is never the record's fault: it raises `Stalled` at once."""
+        failures = 0
+        while True:
+            try:
+                async with asyncio.timeout(self._retry.handler_timeout_s):
                     return await attempt()
-        except Exception as error:
-            log.warning(
-                "event dead-lettered",
-                consumer=consumer,
-                event_id=envelope.id,
-                type=envelope.type,
-                error=repr(error),
-            )
-            await self._dead_letter(consumer, record, error, attempts=self._retry.max_attempts)
-        return Outcome.DEAD_LETTERED
+            except Exception as error:
+                if is_infrastructure(error):
+                    raise Stalled(error) from error
+                failures += 1
+                if failures >= self._retry.max_attempts:
+                    log.warning(
+                        "event dead-lettered",
+                        consumer=consumer,
+                        event_id=envelope.id,
+                        type=envelope.type,
+                        error=repr(error),
+                    )
+                    await self._dead_letter(consumer, record, error, attempts=failures)
+                    return Outcome.DEAD_LETTERED
+                await asyncio.sleep(self._retry.delay(failures))
 
     async def apply(
         self, consumer: str, envelope: Envelope, event: Event, handler: EventHandler
@@ -362,10 +502,15 @@ class EventConsumers:
                 "dlq_time": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
             }
         )
-        sent = await self._producer.send(
-            record.topic + DLQ_SUFFIX, record.key or b"", headers, record.value or b""
-        )
-        await sent  # rare path: wait, so the offset is committed only once the record is safe
+        try:
+            sent = await self._producer.send(
+                record.topic + DLQ_SUFFIX, record.key or b"", headers, record.value or b""
+            )
+            await sent  # rare path: wait, so the offset is committed only once the record is safe
+        except Exception as failure:
+            # The broker is away: the record stays where it is until it can be dead-lettered.
+            raise Stalled(failure) from failure
+        DEAD_LETTERS.labels(consumer, record.topic).inc()
 
 
 class _WriteBehind:
@@ -376,19 +521,25 @@ class _WriteBehind:
     committed in batch order, each batch's own (its last record + 1 per
     partition) and only once it and every batch before it are stored; never the
     consumer's position, which is already past the batches in flight. When a
-    batch cannot be stored, no later one commits, and every partition goes back
-    to the first record not stored. A commit that fails (e.g. the partition
-    moved in a rebalance) only means the batch comes again: batch handlers are
-    idempotent.
+    batch cannot be stored, no later one commits, every partition goes back
+    to the first record not stored, and the group pauses for a backoff. A commit
+    that fails (e.g. the partition moved in a rebalance) only means the batch
+    comes again: batch handlers are idempotent.
     """
 
     def __init__(
-        self, consumers: EventConsumers, consumer: str, handler: BatchHandler, in_flight: int
+        self,
+        consumers: EventConsumers,
+        consumer: str,
+        handler: BatchHandler,
+        in_flight: int,
+        pause: _Pause,
     ) -> None:
         self._consumers = consumers
         self._consumer = consumer
         self._handler = handler
         self._in_flight = max(1, in_flight)
+        self._pause = pause
         self._flights: deque[tuple[asyncio.Task[None], Sequence[Record]]] = deque()
 
     async def submit(self, records: Sequence[Record], kafka: AIOKafkaConsumer) -> None:
@@ -399,13 +550,13 @@ class _WriteBehind:
             ):
                 await self._flights[0][0]
                 self._flights.popleft()
-        except Exception:
+        except Exception as error:
             # A batch in flight was not stored, or this one could not be decoded
-            # (its dead letters not sent): back to the first record not stored.
-            _rewind(kafka, [*self._pending_records(), *records])
+            # (its dead letters not sent): back to the first record not stored,
+            # and wait (polling, paused) for whatever failed to come back.
+            self._pause.hold(kafka, [*self._pending_records(), *records], error)
             self._flights.clear()  # the later ones end without committing
-            await asyncio.sleep(1)  # whatever failed (the database, the DLQ) needs a moment
-            raise
+            return
         previous = self._flights[-1][0] if self._flights else None
         task = asyncio.create_task(self._store(decoded, kafka, records, previous))
         # A batch dropped from the flights after a failure ends on its own; its
@@ -416,6 +567,7 @@ class _WriteBehind:
     async def drain(self, timeout_s: float) -> None:
         """Lets the batches in flight finish; past `timeout_s` they are cancelled
         (rolled back, their offsets not committed: they will come again)."""
+        self._pause.clear()
         tasks = [task for task, _ in self._flights]
         self._flights.clear()
         if not tasks:
@@ -451,19 +603,67 @@ class _WriteBehind:
             if previous.cancelled() or previous.exception() is not None:
                 raise _NotStoredBefore()  # that batch rewound the partitions, this one too
         if failure is not None:
-            _rewind(kafka, [*records, *self._pending_records(since=asyncio.current_task())])
-            raise failure
-        offsets: dict[TopicPartition, int] = {}
-        for record in records:
-            offsets[TopicPartition(record.topic, record.partition)] = record.offset + 1
-        try:
-            await asyncio.wait_for(kafka.commit(offsets), self._consumers.request_timeout_s)
-        except (KafkaError, AssertionError, TimeoutError) as error:  # asserts once stopped
-            log.warning(
-                "offsets not committed; the batch will be delivered again",
-                consumer=self._consumer,
-                error=repr(error),
+            self._pause.hold(
+                kafka, [*records, *self._pending_records(since=asyncio.current_task())], failure
             )
+            raise failure
+        await self._consumers.commit(self._consumer, kafka, records)
+        self._pause.clear()
+
+
+class _Pause:
+    """How one group waits out an outage: its partitions rewound to the first record
+    not stored and paused for a backoff that grows with each failure in a row
+    (the consumer goes on polling meanwhile, so it keeps its place in the group),
+    then resumed. A success starts the count again."""
+
+    def __init__(self, consumer: str, retry: RetryPolicy) -> None:
+        self._consumer = consumer
+        self._retry = retry
+        self._failures = 0
+        self._last: BaseException | None = None
+        self._timer: asyncio.TimerHandle | None = None
+
+    def hold(
+        self, kafka: AIOKafkaConsumer, records: Sequence[Record], error: BaseException
+    ) -> None:
+        _rewind(kafka, records)
+        paused = set(kafka.assignment())
+        kafka.pause(*paused)
+        if error is self._last and self._timer is not None:
+            return  # the same failure seen again through a later batch: one wait
+        self._last = error
+        self._failures += 1
+        CONSUMER_WAITS.labels(self._consumer).inc()
+        delay = self._retry.delay(self._failures)
+        cause = error.error if isinstance(error, Stalled) else error
+        log.warning(
+            "dependency away; consumer paused",
+            consumer=self._consumer,
+            error=repr(cause),
+            failures=self._failures,
+            wait_s=round(delay, 2),
+        )
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = asyncio.get_running_loop().call_later(delay, self._resume, kafka, paused)
+
+    def clear(self) -> None:
+        """After a success (or at stop): the next failure waits the shortest time."""
+        self._failures = 0
+        self._last = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _resume(self, kafka: AIOKafkaConsumer, paused: set[TopicPartition]) -> None:
+        self._timer = None
+        # A rebalance meanwhile may have taken partitions away (or given new ones,
+        # which are not paused: they start from their committed offsets).
+        try:
+            kafka.resume(*(paused & set(kafka.assignment())))
+        except (KafkaError, AssertionError) as error:  # stopped meanwhile
+            log.info("not resumed", consumer=self._consumer, error=repr(error))
 
 
 class _NotStoredBefore(Exception):

@@ -206,18 +206,29 @@ class _Feeder:
 
     async def feed(self, records: list[ConsumerRecord[bytes, bytes]]) -> list[Outcome]:
         target, consumers = self._target, self._consumers
+        # An outage (database, broker) is waited out, as the live group does.
         if target.batch_handler is None:
-            assert target.handler is not None
+            handler = target.handler
+            assert handler is not None
             return [
-                await consumers.handle_record(target.consumer, record, target.handler)
+                await consumers.until_stored(
+                    target.consumer,
+                    lambda record=record: consumers.handle_record(target.consumer, record, handler),  # type: ignore[misc]
+                )
                 for record in records
             ]
-        decoded, outcomes = await consumers.decode_batch(target.consumer, records)
+        batch_handler = target.batch_handler
+        decoded, outcomes = await consumers.until_stored(
+            target.consumer, lambda: consumers.decode_batch(target.consumer, records)
+        )
         while self._writing and (len(self._writing) >= self._in_flight or self._writing[0].done()):
             outcomes += await self._writing.popleft()
         self._writing.append(
             asyncio.create_task(
-                consumers.write_batch(target.consumer, decoded, target.batch_handler)
+                consumers.until_stored(
+                    target.consumer,
+                    lambda: consumers.write_batch(target.consumer, decoded, batch_handler),
+                )
             )
         )
         return outcomes

@@ -241,10 +241,11 @@ def replay(
     from rich.text import Text
 
     from events.broker import KafkaProducer, build_broker
-    from events.consumer import EventConsumers, RetryPolicy
+    from events.consumer import EventConsumers
     from events.db import Database
     from events.replay import ReplayError
     from events.replay import replay as run_replay
+    from haunted.runtime import retry_policy
     from haunted.services import replay_targets
 
     settings = _settings()
@@ -273,7 +274,7 @@ def replay(
         db = Database(settings.database_url)
         broker = build_broker(kafka)
         await broker.connect()
-        retry = RetryPolicy(settings.consumer_max_attempts, settings.consumer_retry_backoff_s)
+        retry = retry_policy(settings)
         consumers = EventConsumers(db, KafkaProducer(broker), kafka, retry)
         columns = (
             TextColumn(f"replay {service}"),

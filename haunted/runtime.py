@@ -70,6 +70,15 @@ def kafka_settings(settings: Settings, bootstrap: str | None = None) -> KafkaSet
     )
 
 
+def retry_policy(settings: Settings) -> RetryPolicy:
+    return RetryPolicy(
+        max_attempts=settings.consumer_max_attempts,
+        backoff_s=settings.consumer_retry_backoff_s,
+        max_backoff_s=settings.consumer_max_backoff_s,
+        handler_timeout_s=settings.consumer_handler_timeout_s,
+    )
+
+
 def build_services(settings: Settings, db: Database, redis: Redis) -> Services:
     """Every facade, built once with its dependencies, by each service's declaration."""
     built = (spec.build(settings, db, redis) for spec in SPECS)
@@ -114,7 +123,7 @@ class Haunted:
             db,
             producer,
             kafka,
-            RetryPolicy(settings.consumer_max_attempts, settings.consumer_retry_backoff_s),
+            retry_policy(settings),
         )
         relay = OutboxRelay(
             db,

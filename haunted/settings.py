@@ -112,8 +112,14 @@ class Settings(BaseSettings):
     outbox_batch_size: int = Field(500, ge=1, le=10_000)
     outbox_poll_interval_s: float = Field(0.2, gt=0)
     outbox_retention_s: float = Field(3600, ge=0)
+    # Attempts before a record whose handling fails for a reason of its own is
+    # dead-lettered. An outage (database, Redis, broker) is waited out without limit,
+    # the wait doubling from consumer_retry_backoff_s up to consumer_max_backoff_s.
     consumer_max_attempts: int = Field(3, ge=1)
     consumer_retry_backoff_s: float = Field(0.1, ge=0)
+    consumer_max_backoff_s: float = Field(30.0, gt=0)
+    # A handler (or a batch write) running longer counts as an outage, not a poison record.
+    consumer_handler_timeout_s: float = Field(60.0, gt=0)
 
     jwt_private_key_file: Path | None = None
     jwt_public_key_file: Path | None = None

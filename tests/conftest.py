@@ -41,6 +41,14 @@ REDIS_TEST_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 BACKENDS = ("embedded", "real")
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--long-outages",
+        action="store_true",
+        help="fault suite: the outage lengths of the issue (30-60 s) instead of a few seconds",
+    )
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -160,6 +168,7 @@ def make_settings(**values: Any) -> Settings:
         "kafka_heartbeat_interval_ms": 200,
         "outbox_poll_interval_s": 0.05,
         "consumer_retry_backoff_s": 0.01,
+        "consumer_max_backoff_s": 0.5,
         "log_json": False,
     }
     return Settings(_env_file=None, **{**defaults, **values})

@@ -157,3 +157,35 @@ async def test_a_batch_that_cannot_be_stored_is_fetched_again_and_nothing_is_ski
     (dead,) = await read_all(kafka_settings, DLQ)
     assert headers(dead)["ce_id"] == envelopes[2].id
     assert headers(dead)["dlq_error"] == "ValueError: s3 cannot be stored"
+
+
+async def test_a_database_outage_splits_no_batch_and_dead_letters_nothing(
+    db: Database, broker: KafkaBroker, producer: KafkaProducer, kafka_settings: KafkaSettings
+) -> None:
+    # The review's finding: a batch failing because the database is away was split
+    # and each record dead-lettered after three quick tries. Far more failures
+    # than that here, and every record must land, in one piece, in order.
+    outage = FAST_RETRY.max_attempts * 4
+    writes: list[list[str]] = []
+
+    async def database_away(session: AsyncSession, items: Sequence[tuple[Envelope, Event]]) -> None:
+        names = [event.session_id for _, event in items if isinstance(event, UserLoggedIn)]
+        writes.append(names)
+        if len(writes) <= outage:
+            raise OSError("connection refused")
+        await remember_sessions(session, items)
+
+    envelopes = [login(f"s{n}") for n in range(20)]
+    sent = [await producer.send(TOPIC, e.key, e.headers(), e.value()) for e in envelopes]
+    last = cast(RecordMetadata, await sent[-1])
+    consumers = EventConsumers(db, producer, kafka_settings, FAST_RETRY)
+    await start_batch_consumer(broker, consumers, database_away)
+
+    async def settled() -> bool:
+        return (await committed(kafka_settings)).get(last.partition) == last.offset + 1
+
+    await eventually(settled, timeout_s=30)
+    assert await tally(db) == {f"s{n}": 1 for n in range(20)}
+    # Never split into single records: each attempt started from the first record.
+    assert all(names[0] == "s0" for names in writes[: outage + 1]), writes
+    assert await read_all(kafka_settings, DLQ) == []

@@ -3,20 +3,34 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import cast
 
 import pytest
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaConnectionError
 from aiokafka.structs import RecordMetadata
 from faststream.kafka import KafkaBroker, KafkaRouter
+from prometheus_client import REGISTRY
+from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from events.broker import KafkaProducer, KafkaSettings, build_broker
-from events.consumer import EventConsumers, Outcome, ProcessedEvent, RetryPolicy
+from events.consumer import (
+    EventConsumers,
+    Outcome,
+    ProcessedEvent,
+    RetryPolicy,
+    Stalled,
+    is_infrastructure,
+)
 from events.db import Database
-from events.envelope import Envelope
+from events.envelope import Envelope, MalformedEvent
 from schemas import Event, UserLoggedIn
 from tests.conftest import eventually
 from tests.events.conftest import Tally, headers, read_all
@@ -24,7 +38,7 @@ from tests.events.conftest import Tally, headers, read_all
 CONSUMER = "bus-test"
 TOPIC = "user.logged_in"
 DLQ = "user.logged_in.dlq"
-FAST_RETRY = RetryPolicy(max_attempts=3, backoff_s=0.01)
+FAST_RETRY = RetryPolicy(max_attempts=3, backoff_s=0.01, max_backoff_s=0.2)
 
 Handler = Callable[[AsyncSession, Event, Envelope], Awaitable[None]]
 
@@ -143,27 +157,101 @@ async def test_a_duplicate_delivery_is_handled_once(
     assert await read_all(kafka_settings, DLQ) == []
 
 
-async def test_a_transient_failure_is_retried_and_succeeds(
+async def test_an_outage_is_waited_out_past_max_attempts_and_never_dead_letters(
     db: Database, broker: KafkaBroker, producer: KafkaProducer, kafka_settings: KafkaSettings
 ) -> None:
+    # Three times as many failures as a poison record gets attempts: an outage is
+    # not the record's fault, however long it lasts.
+    outage = FAST_RETRY.max_attempts * 3
     attempts: list[str] = []
 
     async def flaky(session: AsyncSession, event: Event, envelope: Envelope) -> None:
         assert isinstance(event, UserLoggedIn)
         attempts.append(event.session_id)
         await count_sessions(session, event, envelope)
-        if len(attempts) < FAST_RETRY.max_attempts:
-            raise ConnectionError("the database blinked")
+        if event.session_id == "s1" and attempts.count("s1") <= outage:
+            raise ConnectionRefusedError("the database is away")
+
+    first, second = login("s1"), login("s2")
+    await publish(producer, first, second)
+    await start_consumer(broker, db, kafka_settings, flaky)
+
+    await eventually(lambda: _has(db, "s2"), timeout_s=30)
+    # In order: s2 (same key) waited for s1 rather than overtaking it.
+    assert attempts == ["s1"] * (outage + 1) + ["s2"]
+    assert await tally(db) == {"s1": 1, "s2": 1}  # the failed attempts' writes rolled back
+    assert await processed(db) == {first.id, second.id}
+    assert await read_all(kafka_settings, DLQ) == []
+
+
+async def test_a_handler_past_its_time_limit_is_an_outage_not_a_poison_record(
+    db: Database, broker: KafkaBroker, producer: KafkaProducer, kafka_settings: KafkaSettings
+) -> None:
+    calls: list[str] = []
+    stuck = asyncio.Event()
+
+    async def hangs_at_first(session: AsyncSession, event: Event, envelope: Envelope) -> None:
+        assert isinstance(event, UserLoggedIn)
+        calls.append(event.session_id)
+        if len(calls) <= FAST_RETRY.max_attempts + 1:
+            await stuck.wait()  # a lock or a remote call that never answers
+        await count_sessions(session, event, envelope)
 
     envelope = login("s1")
     await publish(producer, envelope)
-    await start_consumer(broker, db, kafka_settings, flaky)
+    consumers = EventConsumers(
+        db, KafkaProducer(broker), kafka_settings, replace(FAST_RETRY, handler_timeout_s=0.1)
+    )
+    router = KafkaRouter()
+    consumers.subscribe(router, CONSUMER, [TOPIC], hangs_at_first)
+    broker.include_router(router)
+    await broker.start()
 
-    await eventually(lambda: _has(db, "s1"))
-    assert attempts == ["s1"] * FAST_RETRY.max_attempts
-    assert await tally(db) == {"s1": 1}  # the failed attempts' writes were rolled back
-    assert await processed(db) == {envelope.id}
+    await eventually(lambda: _has(db, "s1"), timeout_s=30)
+    assert len(calls) == FAST_RETRY.max_attempts + 2
     assert await read_all(kafka_settings, DLQ) == []
+
+
+def test_errors_are_told_apart_by_kind() -> None:
+    class SerializationFailure(Exception):
+        sqlstate = "40001"  # what asyncpg's errors carry
+
+    class UniqueViolation(Exception):
+        sqlstate = "23505"
+
+    def wrapped(cause: Exception) -> DBAPIError:
+        try:
+            raise DBAPIError("UPDATE ...", {}, cause) from cause
+        except DBAPIError as error:
+            return error
+
+    outages = [
+        ConnectionResetError(),
+        TimeoutError(),
+        OperationalError("SELECT 1", {}, Exception("database is locked")),
+        PoolTimeoutError("QueuePool limit of size 10 overflow 10 reached"),
+        RedisConnectionError("Connection refused"),
+        KafkaConnectionError(),
+        wrapped(SerializationFailure()),
+        Stalled(ConnectionRefusedError()),
+    ]
+    for error in outages:
+        assert is_infrastructure(error), error
+    for error in (
+        ValueError("amount must be positive"),
+        MalformedEvent("not JSON"),
+        wrapped(UniqueViolation()),
+        KeyError("plan"),
+    ):
+        assert not is_infrastructure(error), error
+
+
+def test_outage_waits_grow_capped_with_jitter() -> None:
+    policy = RetryPolicy(backoff_s=0.1, max_backoff_s=2.0)
+    for attempt, ceiling in ((1, 0.1), (2, 0.2), (3, 0.4), (6, 2.0), (50, 2.0)):
+        waits = {policy.delay(attempt) for _ in range(20)}
+        assert all(ceiling / 2 <= wait <= ceiling for wait in waits), (attempt, waits)
+        assert len(waits) > 1  # jittered: a fleet does not retry in step
 
 
 async def test_a_handler_that_always_fails_dead_letters_and_the_consumer_goes_on(
@@ -178,6 +266,7 @@ async def test_a_handler_that_always_fails_dead_letters_and_the_consumer_goes_on
         if event.session_id == "s1":
             raise ValueError("s1 cannot be handled")
 
+    counted_before = dead_letters_counted(TOPIC)
     poison, after = login("s1"), login("s2")
     sent = await producer.send(TOPIC, poison.key, poison.headers(), poison.value())
     original = cast(RecordMetadata, await sent)
@@ -188,6 +277,7 @@ async def test_a_handler_that_always_fails_dead_letters_and_the_consumer_goes_on
     assert calls == ["s1"] * FAST_RETRY.max_attempts + ["s2"]
     assert await tally(db) == {"s2": 1}
     assert await processed(db) == {after.id}
+    assert dead_letters_counted(TOPIC) == counted_before + 1
 
     (dead,) = await read_all(kafka_settings, DLQ)
     dead_headers = headers(dead)
@@ -256,6 +346,24 @@ async def test_malformed_records_go_straight_to_the_dlq_and_the_consumer_goes_on
         assert dlq["dlq_consumer"] == CONSUMER
         assert dlq["dlq_topic"] == TOPIC
         assert record.value == value
+
+
+def dead_letters_counted(topic: str, consumer: str = CONSUMER) -> float | None:
+    return REGISTRY.get_sample_value(
+        "haunted_dead_letters_total", {"consumer": consumer, "topic": topic}
+    )
+
+
+async def test_the_dead_letter_count_exists_at_zero_from_the_start(
+    db: Database, broker: KafkaBroker, kafka_settings: KafkaSettings
+) -> None:
+    # A fresh topic of this consumer: its series must be there before any dead
+    # letter, or an alert on its increase could never fire on the first one.
+    consumers = EventConsumers(db, KafkaProducer(broker), kafka_settings, FAST_RETRY)
+    consumer = f"fresh-{uuid.uuid4().hex[:8]}"  # metrics are process-wide
+    assert dead_letters_counted(TOPIC, consumer) is None
+    consumers.subscribe(KafkaRouter(), consumer, [TOPIC], count_sessions)
+    assert dead_letters_counted(TOPIC, consumer) == 0
 
 
 async def _has(db: Database, name: str) -> bool:
