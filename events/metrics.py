@@ -30,3 +30,7 @@ CONSUMER_WAITS = Counter(
     "Times a consumer group paused to wait out a dependency that was away",
     ["consumer"],
 )
+BUS_CONNECTED = Gauge(
+    "haunted_bus_connected",
+    "1 once this process's producer and consumer groups are up; 0 while the broker is away",
+)

@@ -7,7 +7,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
+import random
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -26,6 +28,7 @@ from events.broker import KafkaProducer, KafkaSettings, build_broker, ensure_top
 from events.consumer import EventConsumers, RetryPolicy
 from events.db import Database
 from events.fanout import pin_start_offsets, subscribe_fanout
+from events.metrics import BUS_CONNECTED
 from events.outbox import OutboxRelay
 from gateway import PushHub, Services, build_socketio, create_app
 from gateway.push import Presence, RealtimeLimits
@@ -35,6 +38,8 @@ from haunted.services import NAMES, SPECS, facades_of
 from haunted.settings import MEMORY, Settings
 
 log = structlog.get_logger(__name__)
+
+_BUS_MAX_BACKOFF_S = 10.0  # the longest wait between two attempts to reach the broker
 
 
 def build_redis(url: str, max_connections: int = 200) -> Redis:
@@ -104,6 +109,8 @@ class Haunted:
     workers: tuple[str, ...]
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _fanout: LogicSubscriber[Any] | None = None
+    _bus: asyncio.Task[None] | None = None
+    _bus_tried: asyncio.Event = field(default_factory=asyncio.Event)
 
     @classmethod
     def build(
@@ -180,18 +187,57 @@ class Haunted:
             self.broker.include_router(fanout)
 
     async def start(self) -> None:
+        """Starts every part. The broker may be down: the outbox keeps what is
+        committed meanwhile, and the bus (topics, producer, consumer groups,
+        fan-out) is brought up in the background as soon as the broker answers."""
         if self.settings.env == "dev" or self.db.is_sqlite:
             await migrations.upgrade(self.settings.database_url)
-        await ensure_topics(self.kafka)
-        await self._start_broker()
-        if self._fanout is not None:
-            await pin_start_offsets(self._fanout)
         if self.gateway:
             await self.hub.start()
             await self.services.flags.start()
         if self.workers:
             self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
-        log.info("haunted started", gateway=self.gateway, workers=list(self.workers))
+        self._bus = asyncio.create_task(self._connect_bus(), name="bus-connect")
+        # A reachable broker is up before start() returns, as before; an unreachable
+        # one is retried in the background after this first attempt.
+        await self._bus_tried.wait()
+        log.info(
+            "haunted started",
+            gateway=self.gateway,
+            workers=list(self.workers),
+            bus_connected=self._bus.done(),
+        )
+
+    async def bus_connected(self) -> None:
+        """Waits until the bus is up (for callers that need it, e.g. tests)."""
+        assert self._bus is not None, "start() first"
+        await asyncio.shield(self._bus)
+
+    async def _connect_bus(self) -> None:
+        failures = 0
+        while True:
+            try:
+                await ensure_topics(self.kafka)
+                await self._start_broker()
+                if self._fanout is not None:
+                    await pin_start_offsets(self._fanout)
+            except Exception as error:  # the broker is away (or went away meanwhile)
+                failures += 1
+                BUS_CONNECTED.set(0)
+                delay = min(_BUS_MAX_BACKOFF_S, 0.5 * 2 ** min(failures, 10))
+                delay = delay / 2 + random.uniform(0, delay / 2)  # noqa: S311 (not a secret)
+                log.warning(
+                    "broker unavailable; retrying", error=repr(error), wait_s=round(delay, 1)
+                )
+                self._bus_tried.set()
+                with contextlib.suppress(Exception):
+                    await self.broker.stop()  # from scratch next time: nothing half started
+                await asyncio.sleep(delay)
+                continue
+            BUS_CONNECTED.set(1)
+            self._bus_tried.set()
+            log.info("bus connected", failures=failures)
+            return
 
     async def _start_broker(self) -> None:
         # FastStream's broker.start() starts subscribers one after another, and each
@@ -215,6 +261,10 @@ class Haunted:
                 log.warning("a background task did not stop in time", task=task.get_name())
                 task.cancel()
         self._tasks.clear()
+        if self._bus is not None and not self._bus.done():
+            self._bus.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._bus
         await self.broker.stop()
         await self.consumers.drain()  # batches being written when the broker stopped
         await self.services.llm.close()
