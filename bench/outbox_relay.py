@@ -30,7 +30,7 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy import func, select
 
 from bench.common import Backend, embedded_broker, heading, line, quiet_logs, stores
-from events.broker import KafkaProducer, KafkaSettings, build_broker, ensure_topics
+from events.broker import KafkaSettings, RelayProducer, ensure_topics
 from events.db import Database
 from events.envelope import Envelope
 from events.outbox import OutboxRecord, OutboxRelay, add_event
@@ -141,8 +141,8 @@ async def run(
             kafka = KafkaSettings(tansu.bootstrap_servers)
             await ensure_topics(kafka, [TOPIC])
             db = Database(found.database_url)
-            broker = build_broker(kafka)
-            relay = OutboxRelay(db, KafkaProducer(broker), batch_size=batch)
+            sender = RelayProducer(kafka)
+            relay = OutboxRelay(db, sender, batch_size=batch)
             # The same producer settings as build_broker's.
             raw = AIOKafkaProducer(
                 bootstrap_servers=tansu.bootstrap_servers,
@@ -150,7 +150,6 @@ async def run(
                 acks="all",
                 request_timeout_ms=kafka.request_timeout_ms,
             )
-            await broker.start()
             await raw.start()
             try:
                 await _commit(db, batch, batch)
@@ -181,7 +180,7 @@ async def run(
                     raise RuntimeError(f"relay published {published} of {events}; {left} pending")
             finally:
                 await raw.stop()
-                await broker.stop()
+                await sender.stop()
                 await db.dispose()
     result = OutboxRelayResult(backend, events, commit_s, seconds["raw"], seconds["relay"])
     _print(result, batch)

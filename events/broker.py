@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import structlog
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.partitioner import DefaultPartitioner
 from faststream.kafka import KafkaBroker
 from faststream.security import BaseSecurity
 
@@ -34,6 +36,10 @@ class KafkaSettings:
     # arrives; the embedded broker often waits the full time, so keep it short.
     fetch_max_wait_ms: int = 100
     request_timeout_ms: int = 15000
+    # Kafka's idempotent producer (the broker drops duplicates and refuses a batch
+    # out of sequence). The embedded broker does not support it; the relay keeps
+    # each key's order without it (see RelayProducer).
+    idempotence: bool = False
 
 
 def build_broker(kafka: KafkaSettings, *, security: BaseSecurity | None = None) -> KafkaBroker:
@@ -73,6 +79,122 @@ class KafkaProducer:
         await self._broker.publish(
             envelope.value(), envelope.type, key=envelope.key, headers=envelope.headers()
         )
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingRecord:
+    topic: str
+    key: bytes
+    headers: dict[str, str]
+    value: bytes
+
+
+class OrderedPublisher(Protocol):
+    async def publish_in_order(
+        self, records: Sequence[OutgoingRecord]
+    ) -> list[BaseException | None]: ...
+
+
+class RelayProducer:
+    """The outbox relay's producer: publishes a round of records so that no record
+    lands before an earlier one of its partition (hence of its key) that failed.
+
+    A round's records are grouped by the partition their key hashes to (Kafka's
+    default partitioner, as any client computes it) and packed, in order, into
+    produce batches. Partitions go out concurrently; the batches of one partition
+    one after another, and after a failed batch the rest of that partition's
+    records are not sent at all: they come again, in order, in the next round.
+    Without this, a batch that failed after its retries could be followed by a
+    later one of the same partition that succeeded, and a key's newer event
+    would be consumed before its older one. Returns, per record, the error that
+    kept it from being acked, or None.
+    """
+
+    def __init__(self, kafka: KafkaSettings, *, max_batch_bytes: int = 1024 * 1024) -> None:
+        self._kafka = kafka
+        self._max_batch_bytes = max_batch_bytes
+        self._producer: AIOKafkaProducer | None = None
+        self._partitioner = DefaultPartitioner()
+
+    def build(self, **options: Any) -> AIOKafkaProducer:
+        """The aiokafka producer (a test may hand back one that injects faults)."""
+        return AIOKafkaProducer(**options)
+
+    async def _started(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            producer = self.build(
+                bootstrap_servers=self._kafka.bootstrap_servers,
+                client_id="haunted-relay",
+                acks="all",
+                linger_ms=5,
+                max_batch_size=self._max_batch_bytes,
+                request_timeout_ms=self._kafka.request_timeout_ms,
+                enable_idempotence=self._kafka.idempotence,
+            )
+            try:
+                await producer.start()
+            except BaseException:
+                await producer.stop()
+                raise
+            self._producer = producer
+        return self._producer
+
+    async def stop(self) -> None:
+        if self._producer is not None:
+            producer, self._producer = self._producer, None
+            await producer.stop()
+
+    async def publish_in_order(
+        self, records: Sequence[OutgoingRecord]
+    ) -> list[BaseException | None]:
+        producer = await self._started()
+        partitions: dict[str, list[int]] = {}
+        lanes: dict[tuple[str, int], list[int]] = {}
+        for index, record in enumerate(records):
+            if record.topic not in partitions:
+                partitions[record.topic] = sorted(await producer.partitions_for(record.topic))
+            every = partitions[record.topic]
+            partition = self._partitioner(record.key, every, every)
+            lanes.setdefault((record.topic, partition), []).append(index)
+        results: list[BaseException | None] = [None] * len(records)
+
+        async def lane(topic: str, partition: int, indexes: list[int]) -> None:
+            sent = 0
+            while sent < len(indexes):
+                batch = producer.create_batch()
+                packed = 0
+                for index in indexes[sent:]:
+                    record = records[index]
+                    headers = [(name, value.encode()) for name, value in record.headers.items()]
+                    if (
+                        batch.append(
+                            key=record.key, value=record.value, timestamp=None, headers=headers
+                        )
+                        is None
+                    ):
+                        break  # full: the rest go in the next batch, after this one's ack
+                    packed += 1
+                if packed == 0:
+                    error: BaseException = ValueError("record larger than a produce batch")
+                    _fail(results, indexes[sent:], error)
+                    return
+                try:
+                    future: Any = await producer.send_batch(batch, topic, partition=partition)
+                    await future
+                except Exception as failure:
+                    _fail(results, indexes[sent:], failure)  # this batch and all after it
+                    return
+                sent += packed
+
+        await asyncio.gather(*(lane(t, p, i) for (t, p), i in lanes.items()))
+        return results
+
+
+def _fail(
+    results: list[BaseException | None], indexes: Iterable[int], error: BaseException
+) -> None:
+    for index in indexes:
+        results[index] = error
 
 
 def catalog_topics(*, with_dlq: bool = True) -> list[str]:

@@ -31,7 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from events.broker import EventProducer
+from events.broker import OrderedPublisher, OutgoingRecord
 from events.db import Base, Database
 from events.envelope import Envelope
 from events.metrics import (
@@ -115,7 +115,7 @@ class OutboxRelay:
     def __init__(
         self,
         db: Database,
-        producer: EventProducer,
+        producer: OrderedPublisher,
         *,
         batch_size: int = 500,
         poll_interval_s: float = 0.2,
@@ -164,17 +164,12 @@ class OutboxRelay:
                 rows = list((await session.execute(query)).all())
         if not rows:
             return 0
-        # Every send is queued before any ack is awaited: one round trip per batch.
-        sends = [
-            await self._producer.send(row.topic, row.key.encode(), row.headers, row.value)
-            for row in rows
-        ]
-        results = await asyncio.gather(*sends, return_exceptions=True)
-        acked = [
-            row.seq
-            for row, result in zip(rows, results, strict=True)
-            if not isinstance(result, BaseException)
-        ]
+        # One produce batch per partition, all partitions at once: about one round
+        # trip per round; a failed batch holds back the rest of its partition.
+        results = await self._producer.publish_in_order(
+            [OutgoingRecord(row.topic, row.key.encode(), row.headers, row.value) for row in rows]
+        )
+        acked = [row.seq for row, result in zip(rows, results, strict=True) if result is None]
         if acked:
             mark = (
                 update(OutboxRecord)
@@ -188,7 +183,7 @@ class OutboxRelay:
                     await session.execute(mark)
             OUTBOX_PUBLISHED.inc(len(acked))
         if len(acked) < len(rows):
-            failure = next(r for r in results if isinstance(r, BaseException))
+            failure = next(r for r in results if r is not None)
             OUTBOX_FAILED.inc()
             raise ConnectionError(f"broker refused {len(rows) - len(acked)} events: {failure!r}")
         return len(acked)

@@ -24,7 +24,13 @@ from faststream.kafka import KafkaBroker, KafkaRouter
 from faststream.kafka.subscriber.usecase import LogicSubscriber
 from redis.asyncio import BlockingConnectionPool, Redis
 
-from events.broker import KafkaProducer, KafkaSettings, build_broker, ensure_topics
+from events.broker import (
+    KafkaProducer,
+    KafkaSettings,
+    RelayProducer,
+    build_broker,
+    ensure_topics,
+)
 from events.consumer import EventConsumers, RetryPolicy
 from events.db import Database
 from events.fanout import pin_start_offsets, subscribe_fanout
@@ -72,6 +78,7 @@ def kafka_settings(settings: Settings, bootstrap: str | None = None) -> KafkaSet
         session_timeout_ms=settings.kafka_session_timeout_ms,
         heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
         fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
+        idempotence=settings.kafka_idempotence,
     )
 
 
@@ -103,6 +110,7 @@ class Haunted:
     services: Services
     consumers: EventConsumers
     relay: OutboxRelay
+    relay_producer: RelayProducer
     hub: PushHub
     sio: socketio.AsyncServer
     gateway: bool
@@ -132,9 +140,10 @@ class Haunted:
             kafka,
             retry_policy(settings),
         )
+        relay_producer = RelayProducer(kafka)
         relay = OutboxRelay(
             db,
-            producer,
+            relay_producer,
             batch_size=settings.outbox_batch_size,
             poll_interval_s=settings.outbox_poll_interval_s,
             retention_s=settings.outbox_retention_s,
@@ -163,6 +172,7 @@ class Haunted:
             services,
             consumers,
             relay,
+            relay_producer,
             hub,
             sio,
             gateway,
@@ -261,6 +271,7 @@ class Haunted:
                 log.warning("a background task did not stop in time", task=task.get_name())
                 task.cancel()
         self._tasks.clear()
+        await self.relay_producer.stop()
         if self._bus is not None and not self._bus.done():
             self._bus.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -108,6 +108,9 @@ class Settings(BaseSettings):
     kafka_session_timeout_ms: int = Field(6000, ge=100)
     kafka_heartbeat_interval_ms: int = Field(500, ge=10)
     kafka_fetch_max_wait_ms: int = Field(100, ge=1, le=10_000)
+    # Kafka's idempotent producer for the outbox relay (on in production; the
+    # embedded broker does not support it, and the relay keeps key order without it).
+    kafka_idempotence: bool = False
 
     outbox_batch_size: int = Field(500, ge=1, le=10_000)
     outbox_poll_interval_s: float = Field(0.2, gt=0)

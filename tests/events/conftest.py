@@ -15,7 +15,13 @@ from faststream.kafka import KafkaBroker
 from sqlalchemy import Integer, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from events.broker import KafkaProducer, KafkaSettings, build_broker, ensure_topics
+from events.broker import (
+    KafkaProducer,
+    KafkaSettings,
+    RelayProducer,
+    build_broker,
+    ensure_topics,
+)
 from events.db import Database
 from events.embedded import EmbeddedBroker
 
@@ -75,6 +81,14 @@ async def broker(kafka_settings: KafkaSettings) -> AsyncIterator[KafkaBroker]:
 @pytest.fixture
 def producer(broker: KafkaBroker) -> KafkaProducer:
     return KafkaProducer(broker)
+
+
+@pytest.fixture
+async def relay_producer(kafka_settings: KafkaSettings) -> AsyncIterator[RelayProducer]:
+    """The outbox relay's own producer."""
+    producer = RelayProducer(kafka_settings)
+    yield producer
+    await producer.stop()
 
 
 MARKER = "x-test-marker"

@@ -8,19 +8,23 @@ import os
 import signal
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import asyncpg
 import pytest
+from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaTimeoutError
+from aiokafka.partitioner import DefaultPartitioner
 from prometheus_client import REGISTRY
 from sqlalchemy import func, select, update
 
 from events.broker import (
-    EventProducer,
-    KafkaProducer,
     KafkaSettings,
-    build_broker,
+    OrderedPublisher,
+    OutgoingRecord,
+    RelayProducer,
     ensure_topics,
 )
 from events.db import Database
@@ -84,9 +88,9 @@ def failures() -> float:
 
 
 async def test_a_rolled_back_transaction_publishes_nothing(
-    db: Database, producer: KafkaProducer, kafka_settings: KafkaSettings
+    db: Database, relay_producer: RelayProducer, kafka_settings: KafkaSettings
 ) -> None:
-    relay = OutboxRelay(db, producer)
+    relay = OutboxRelay(db, relay_producer)
     with pytest.raises(RuntimeError, match="abort"):
         async with db.transaction() as session:
             add_event(session, UserLoggedIn(user_id="u1", session_id="rolled-back"))
@@ -101,7 +105,7 @@ async def test_a_rolled_back_transaction_publishes_nothing(
 
 
 async def test_events_are_published_in_commit_order_per_key(
-    db: Database, producer: KafkaProducer, kafka_settings: KafkaSettings
+    db: Database, relay_producer: RelayProducer, kafka_settings: KafkaSettings
 ) -> None:
     committed: list[Envelope] = []
     for i in range(8):  # keys interleaved, topics mixed, one commit each
@@ -113,7 +117,7 @@ async def test_events_are_published_in_commit_order_per_key(
                 TeamCreated(team_id="alice", owner_id=f"o{i}"),
             ],
         )
-    relay = OutboxRelay(db, producer, batch_size=5)  # order must hold across batches
+    relay = OutboxRelay(db, relay_producer, batch_size=5)  # order must hold across batches
     assert sum(await drain(relay)) == len(committed)
 
     records = await read_all(kafka_settings, "user.logged_in", "team.created")
@@ -132,11 +136,11 @@ async def test_events_are_published_in_commit_order_per_key(
 
 
 async def test_a_batch_of_a_thousand_reaches_the_topic_in_batches_of_batch_size(
-    db: Database, producer: KafkaProducer, kafka_settings: KafkaSettings
+    db: Database, relay_producer: RelayProducer, kafka_settings: KafkaSettings
 ) -> None:
     async with db.transaction() as session:
         ids = {add_event(session, event).id for event in logins("u1", 500) + logins("u2", 500)}
-    relay = OutboxRelay(db, producer, batch_size=400)
+    relay = OutboxRelay(db, relay_producer, batch_size=400)
     assert await drain(relay) == [400, 400, 200]
     assert await unsent(db) == set()
 
@@ -154,33 +158,34 @@ class GatedProducer:
     every send still goes to the real broker.
     """
 
-    def __init__(self, inner: EventProducer) -> None:
+    def __init__(self, inner: OrderedPublisher) -> None:
         self._inner = inner
         self._open = asyncio.Event()
         self._open.set()
         self._waiting = 0
-        self._in_flight: set[asyncio.Future[object]] = set()
+        self._in_flight = 0
 
-    async def send(
-        self, topic: str, key: bytes, headers: dict[str, str], value: bytes
-    ) -> asyncio.Future[object]:
+    async def publish_in_order(
+        self, records: Sequence[OutgoingRecord]
+    ) -> list[BaseException | None]:
         if not self._open.is_set():
             self._waiting += 1
             try:
                 await self._open.wait()
             finally:
                 self._waiting -= 1
-        future = await self._inner.send(topic, key, headers, value)
-        self._in_flight.add(future)
-        future.add_done_callback(self._in_flight.discard)
-        return future
+        self._in_flight += 1
+        try:
+            return await self._inner.publish_in_order(records)
+        finally:
+            self._in_flight -= 1
 
     async def close(self) -> None:
         """Returns once a send waits at the gate and none is out with the broker."""
         self._open.clear()
 
         async def idle() -> bool:
-            return self._waiting > 0 and not self._in_flight
+            return self._waiting > 0 and self._in_flight == 0
 
         await eventually(idle)
 
@@ -194,9 +199,8 @@ async def test_events_committed_while_the_broker_is_down_are_published_when_it_r
     topics = ["user.logged_in", "team.created"]
     settings = bus_settings(kafka, request_timeout_ms=1000)  # a dead broker fails sends fast
     await ensure_topics(settings, topics)
-    broker = build_broker(settings)
-    await broker.connect()
-    gate = GatedProducer(KafkaProducer(broker))
+    sender = RelayProducer(settings)
+    gate = GatedProducer(sender)
     relay = OutboxRelay(db, gate, poll_interval_s=0.05, max_backoff_s=0.3)
     restarted: EmbeddedBroker | None = None
     try:
@@ -239,7 +243,7 @@ async def test_events_committed_while_the_broker_is_down_are_published_when_it_r
         assert {e.id for e in during_outage} <= set(received)
         assert {e.id for e in before_outage}.isdisjoint(received)  # gone with the old broker
     finally:
-        await broker.stop()
+        await sender.stop()
         if restarted is not None:
             await restarted.stop()
 
@@ -249,10 +253,10 @@ async def _all_sent(db: Database) -> bool:
 
 
 async def test_wake_after_commit_publishes_before_the_poll_interval(
-    db: Database, producer: KafkaProducer, kafka_settings: KafkaSettings
+    db: Database, relay_producer: RelayProducer, kafka_settings: KafkaSettings
 ) -> None:
     # An hour between polls: only the after-commit wake can get these out in time.
-    relay = OutboxRelay(db, producer, poll_interval_s=3600)
+    relay = OutboxRelay(db, relay_producer, poll_interval_s=3600)
     async with running(relay):
         (first,) = await commit_each(db, logins("u1", 1))
         await eventually(lambda: _all_sent(db))
@@ -263,8 +267,10 @@ async def test_wake_after_commit_publishes_before_the_poll_interval(
     assert [header(r, "ce_id") for r in records] == [first.id, second.id]
 
 
-async def test_purge_sent_deletes_only_old_sent_rows(db: Database, producer: KafkaProducer) -> None:
-    relay = OutboxRelay(db, producer, retention_s=3600)
+async def test_purge_sent_deletes_only_old_sent_rows(
+    db: Database, relay_producer: RelayProducer
+) -> None:
+    relay = OutboxRelay(db, relay_producer, retention_s=3600)
     old, recent = await commit_each(db, logins("u1", 2))
     assert await relay.publish_pending() == 2
     (pending,) = await commit_each(db, logins("u1", 1, start=2))
@@ -297,22 +303,23 @@ class FencedProducer:
     """The real producer, behind a check of every send: PostgreSQL must say that the
     sending relay's own lock connection holds the relay lock at that moment."""
 
-    def __init__(self, inner: EventProducer, observer: asyncpg.Connection) -> None:
+    def __init__(self, inner: OrderedPublisher, observer: asyncpg.Connection) -> None:
         self._inner = inner
         self._observer = observer
         self.relay: OutboxRelay | None = None
         self.sent: list[str] = []
         self.unfenced: list[str] = []
 
-    async def send(
-        self, topic: str, key: bytes, headers: dict[str, str], value: bytes
-    ) -> asyncio.Future[object]:
+    async def publish_in_order(
+        self, records: Sequence[OutgoingRecord]
+    ) -> list[BaseException | None]:
         holders = {row["pid"] for row in await self._observer.fetch(LOCK_HOLDERS)}
         assert self.relay is not None
+        ids = [record.headers["ce_id"] for record in records]
         if self.relay.lease_pid is None or holders != {self.relay.lease_pid}:
-            self.unfenced.append(headers["ce_id"])
-        self.sent.append(headers["ce_id"])
-        return await self._inner.send(topic, key, headers, value)
+            self.unfenced += ids
+        self.sent += ids
+        return await self._inner.publish_in_order(records)
 
 
 @contextlib.asynccontextmanager
@@ -332,12 +339,15 @@ async def postgres_database() -> AsyncIterator[str]:
 
 
 async def test_a_relay_whose_lock_connection_dies_stops_publishing_and_one_other_leads(
-    producer: KafkaProducer,
+    relay_producer: RelayProducer,
 ) -> None:
     async with postgres_database() as name:
         observer = await asyncpg.connect(pg_url(name, "postgresql"))
         workers = [Database(pg_url(name)), Database(pg_url(name))]
-        producers = [FencedProducer(producer, observer), FencedProducer(producer, observer)]
+        producers = [
+            FencedProducer(relay_producer, observer),
+            FencedProducer(relay_producer, observer),
+        ]
         relays = [
             OutboxRelay(db, sender, poll_interval_s=0.02, max_backoff_s=0.2)
             for db, sender in zip(workers, producers, strict=True)
@@ -385,3 +395,65 @@ async def test_a_relay_whose_lock_connection_dies_stops_publishing_and_one_other
     assert sum(len(sender.sent) for sender in producers) >= 13
     # Every send, by either relay, went out while its own connection held the lock.
     assert [sender.unfenced for sender in producers] == [[], []]
+
+
+class RefusingProducer(AIOKafkaProducer):  # type: ignore[misc]
+    """A real producer that fails its first produce batch for one partition, as a
+    broker that timed out on it would, and sends everything else as it is."""
+
+    def __init__(self, refused: TopicPartition, **options: Any) -> None:
+        super().__init__(**options)
+        self.refused = refused
+        self.refusals = 0
+
+    async def send_batch(self, batch: Any, topic: str, *, partition: int) -> Any:
+        if (topic, partition) == self.refused and self.refusals == 0:
+            self.refusals += 1
+            raise KafkaTimeoutError("the broker did not ack this batch in time")
+        return await super().send_batch(batch, topic, partition=partition)
+
+
+class RefusingRelayProducer(RelayProducer):
+    def __init__(self, kafka: KafkaSettings, refused: TopicPartition) -> None:
+        # Small batches: a round of one key spans several, after the refused one.
+        super().__init__(kafka, max_batch_bytes=2048)
+        self.refused = refused
+        self.producer: RefusingProducer | None = None
+
+    def build(self, **options: Any) -> AIOKafkaProducer:
+        self.producer = RefusingProducer(self.refused, **options)
+        return self.producer
+
+
+async def test_a_refused_batch_never_lets_later_events_of_its_key_go_first(
+    db: Database, kafka_settings: KafkaSettings
+) -> None:
+    partitions = list(range(kafka_settings.partitions))
+    hot = TopicPartition("user.logged_in", DefaultPartitioner()(b"u1", partitions, partitions))
+    async with db.transaction() as session:  # interleaved keys, one commit
+        committed = [
+            add_event(session, event)
+            for pair in zip(logins("u1", 30), logins("u2", 30), strict=True)
+            for event in pair
+        ]
+    sender = RefusingRelayProducer(kafka_settings, hot)
+    relay = OutboxRelay(db, sender)
+    try:
+        with pytest.raises(ConnectionError, match="broker refused"):
+            await relay.publish_pending()
+        assert sender.producer is not None and sender.producer.refusals == 1
+        assert sum(await drain(relay)) > 0
+    finally:
+        await sender.stop()
+    assert await unsent(db) == set()
+
+    records = await read_all(kafka_settings, "user.logged_in")
+    published: dict[bytes | None, list[str]] = defaultdict(list)
+    for record in records:  # partition order: what a consumer sees
+        published[record.key].append(header(record, "ce_id"))
+    expected: dict[bytes | None, list[str]] = defaultdict(list)
+    for envelope in committed:
+        expected[envelope.key].append(envelope.id)
+    # Each key's events in commit order, each once: none of u1's went out before
+    # the refused batch did, and nothing was published twice.
+    assert published == expected
