@@ -169,7 +169,13 @@ def build_flags(settings: Settings, db: Database, redis: Redis) -> flags.FlagsSe
 
 
 SPECS: tuple[ServiceSpec, ...] = (
-    ServiceSpec("auth", build_auth, graphql="auth.graphql"),
+    ServiceSpec(
+        "auth",
+        build_auth,
+        # Deletes ended sessions from Redis once more, through the outbox: see handlers.py.
+        handlers=lambda facades: auth.build_handlers(facades["auth"].session_store),
+        graphql="auth.graphql",
+    ),
     ServiceSpec(
         "billing",
         lambda *resources: {"billing": build_billing(*resources)},

@@ -47,3 +47,12 @@ class QuotaExceeded(DomainError):
 
 class RateLimited(DomainError):
     code = "RATE_LIMITED"
+
+
+class Unavailable(DomainError):
+    """A dependency did not answer, so the request is not (fully) done: retry it."""
+
+    code = "INTERNAL"
+
+    def __init__(self, message: str, **extensions: object) -> None:
+        super().__init__(message, retryable=True, **extensions)

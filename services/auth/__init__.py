@@ -3,6 +3,7 @@
 from services.auth.accounts import Accounts, normalize_email
 from services.auth.api_keys import ApiKeyService
 from services.auth.crypto import PiiCipher, new_key_ring_spec, parse_key_ring
+from services.auth.handlers import build_handlers
 from services.auth.passwords import PasswordHasher
 from services.auth.ratelimit import AuthRateLimiter
 from services.auth.service import AuthPolicy, AuthService
@@ -44,6 +45,7 @@ __all__ = [
     "TeamView",
     "TokenIssuer",
     "UserView",
+    "build_handlers",
     "generate_signing_key",
     "new_key_ring_spec",
     "normalize_email",

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
+from redis.exceptions import RedisError
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -32,6 +33,7 @@ from services.auth.crypto import token_hash
 from services.auth.models import Membership, RefreshToken, Team, User, UserSession
 from services.auth.passwords import MAX_PASSWORD_LENGTH, PasswordHasher, check_password_policy
 from services.auth.ratelimit import AuthRateLimiter, LoginLockout
+from services.auth.sessions import SessionStore
 from services.auth.tokens import TokenIssuer
 from services.auth.two_factor import TwoFactor
 from services.auth.views import AuthResult, ClientInfo, SessionView, UserView
@@ -42,6 +44,7 @@ from services.errors import (
     NotFound,
     SecondFactorRequired,
     Unauthenticated,
+    Unavailable,
 )
 from services.principal import Principal
 
@@ -488,6 +491,10 @@ class AuthService:
         token, expires_at = self._tokens.issue(row.user_id, row.session_id)
         return AuthResult(token, expires_at, new_refresh, row.session_id, user)
 
+    @property
+    def session_store(self) -> SessionStore:
+        return self._sessions
+
     async def logout(self, principal: Principal) -> bool:
         """Ends the caller's session; its token stops working at once."""
         return await self._end_session(principal.user_id, principal.session_id, reason=None)
@@ -499,22 +506,34 @@ class AuthService:
         return await self._end_session(principal.user_id, session_id, reason="revoked_by_user")
 
     async def _end_session(self, user_id: str, session_id: str, *, reason: str | None) -> bool:
+        """Revokes in the database, then deletes the session from Redis, which is what
+        makes its token stop working. If Redis does not answer then, the call fails
+        (retrying it deletes again) rather than report an ended session whose token
+        still works; auth's consumer deletes it too once Redis is back."""
         now = datetime.now(UTC)
         async with self._db.transaction() as session:
             row = await session.get(UserSession, session_id)
             if row is None or row.user_id != user_id:
                 raise NotFound("no such session")
-            if row.revoked_at is not None:
-                return False
-            row.revoked_at = now
-            if reason is None:
-                add_event(session, UserLoggedOut(user_id=user_id, session_id=session_id))
-            else:
-                add_event(
-                    session, SessionRevoked(user_id=user_id, session_id=session_id, reason=reason)
-                )
-        await self._sessions.delete(session_id)
-        return True
+            ended_now = row.revoked_at is None
+            if ended_now:
+                row.revoked_at = now
+                if reason is None:
+                    add_event(session, UserLoggedOut(user_id=user_id, session_id=session_id))
+                else:
+                    add_event(
+                        session,
+                        SessionRevoked(user_id=user_id, session_id=session_id, reason=reason),
+                    )
+        try:
+            await self._sessions.delete(session_id)
+        except (RedisError, OSError) as error:
+            log.warning("session revoked but not deleted from Redis", error=repr(error))
+            raise Unavailable(
+                "the session is revoked, but its token may work until the session store "
+                "answers again: retry"
+            ) from None
+        return ended_now
 
     async def sessions(self, principal: Principal) -> list[SessionView]:
         now = datetime.now(UTC)

@@ -130,6 +130,8 @@ class ScratchRedis:
             str(self.directory),
             "--appendonly",
             "yes",
+            "--appendfsync",
+            "always",
             "--save",
             "",
             stdout=asyncio.subprocess.DEVNULL,

@@ -1,0 +1,58 @@
+"""Logout holds when Redis fails at that moment.
+
+Logout revokes the session in the database and then deletes it from Redis,
+which is what makes its token stop working. If Redis is away at that moment,
+the call must not report success, and the token must stop working once Redis
+is back, even if the caller never retries: auth's consumer follows the
+logout through the outbox and deletes the session, waiting out the outage.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from events.embedded import EmbeddedBroker
+from haunted.runtime import Haunted
+from services.errors import Unauthenticated, Unavailable
+from tests.conftest import PASSWORD, eventually, make_settings, unique_email
+from tests.faults.scratch import ScratchRedis
+
+
+async def test_a_logout_while_redis_is_away_fails_visibly_and_the_token_dies_once_it_is_back(
+    database_url: str,
+    scratch_redis: ScratchRedis,
+    kafka: EmbeddedBroker,
+    tmp_path: Path,
+    signing_key_files: tuple[Path, Path],
+) -> None:
+    settings = make_settings(
+        database_url=database_url,
+        redis_url=scratch_redis.url,
+        kafka_bootstrap=kafka.bootstrap_servers,
+        data_dir=tmp_path / ".haunted",
+        jwt_private_key_file=signing_key_files[0],
+        jwt_public_key_file=signing_key_files[1],
+    )
+    async with Haunted.build(settings).running() as app:
+        auth = app.services.auth
+        result = await auth.register(unique_email(), PASSWORD)
+        principal = await auth.authenticate(result.token)
+
+        await scratch_redis.stop()
+        with pytest.raises(Unavailable, match="retry"):
+            await auth.logout(principal)
+        await scratch_redis.start()  # its data back from the append-only file
+
+        async def token_dead() -> bool:
+            try:
+                await auth.authenticate(result.token)
+            except Unauthenticated:
+                return True
+            return False
+
+        # No retry by the caller: the logout event, through the outbox, does it.
+        await eventually(token_dead, timeout_s=60)
+        # A retry now is harmless: already ended, and it says so.
+        assert await auth.logout(principal) is False
