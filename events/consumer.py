@@ -41,7 +41,7 @@ from faststream.kafka import KafkaMessage, KafkaRouter
 from faststream.message import StreamMessage
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from sqlalchemy import String
+from sqlalchemy import String, delete, select, tuple_
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -71,7 +71,33 @@ class ProcessedEvent(Base):
 
     consumer: Mapped[str] = mapped_column(String(100), primary_key=True)
     event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    processed_at: Mapped[datetime] = mapped_column()
+    # Indexed for the purge: rows older than the window a redelivery can come in
+    # (topic retention plus a replay) are deleted by `purge_processed`.
+    processed_at: Mapped[datetime] = mapped_column(index=True)
+
+
+PURGE_CHUNK = 10_000  # rows per delete: short transactions, no long lock on the table
+
+
+async def purge_processed(db: Database, older_than: datetime) -> int:
+    """Deletes idempotency rows older than `older_than`, a chunk per transaction."""
+    purged = 0
+    while True:
+        chunk = (
+            select(ProcessedEvent.consumer, ProcessedEvent.event_id)
+            .where(ProcessedEvent.processed_at < older_than)
+            .limit(PURGE_CHUNK)
+        )
+        async with db.transaction() as session:
+            result = await session.execute(
+                delete(ProcessedEvent).where(
+                    tuple_(ProcessedEvent.consumer, ProcessedEvent.event_id).in_(chunk)
+                )
+            )
+        deleted = int(getattr(result, "rowcount", 0) or 0)
+        purged += deleted
+        if deleted < PURGE_CHUNK:
+            return purged
 
 
 class Outcome(StrEnum):

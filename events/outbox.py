@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from events.broker import OrderedPublisher, OutgoingRecord
+from events.consumer import purge_processed
 from events.db import Base, Database
 from events.envelope import Envelope
 from events.metrics import (
@@ -120,6 +121,7 @@ class OutboxRelay:
         batch_size: int = 500,
         poll_interval_s: float = 0.2,
         retention_s: float = 3600,
+        processed_retention_s: float = 14 * 24 * 3600,
         max_backoff_s: float = 5.0,
         backlog_interval_s: float = 5.0,
     ) -> None:
@@ -128,6 +130,7 @@ class OutboxRelay:
         self._batch_size = batch_size
         self._poll_interval_s = poll_interval_s
         self._retention = timedelta(seconds=retention_s)
+        self._processed_retention = timedelta(seconds=processed_retention_s)
         self._max_backoff_s = max_backoff_s
         self._backlog_interval_s = backlog_interval_s
         self._backlog_sampled = 0.0
@@ -205,13 +208,17 @@ class OutboxRelay:
         OUTBOX_OLDEST_PENDING.set(max(0.0, age))
 
     async def purge_sent(self) -> None:
-        cutoff = datetime.now(UTC) - self._retention
+        """Housekeeping of the bus's tables, by the one relay that leads: sent outbox
+        rows past their retention, and consumers' idempotency rows past theirs."""
+        now = datetime.now(UTC)
+        cutoff = now - self._retention
         async with self._db.transaction() as session:
             await session.execute(
                 delete(OutboxRecord).where(
                     OutboxRecord.sent_at.is_not(None), OutboxRecord.sent_at < cutoff
                 )
             )
+        await purge_processed(self._db, now - self._processed_retention)
 
     async def run(self) -> None:
         """Runs until `stop()`, restarting after any failure (with a capped backoff)."""

@@ -147,6 +147,7 @@ class Haunted:
             batch_size=settings.outbox_batch_size,
             poll_interval_s=settings.outbox_poll_interval_s,
             retention_s=settings.outbox_retention_s,
+            processed_retention_s=settings.processed_events_retention_s,
         )
         hub = PushHub(
             socketio_server(cors_origins=settings.allowed_origins),

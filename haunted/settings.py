@@ -115,6 +115,10 @@ class Settings(BaseSettings):
     outbox_batch_size: int = Field(500, ge=1, le=10_000)
     outbox_poll_interval_s: float = Field(0.2, gt=0)
     outbox_retention_s: float = Field(3600, ge=0)
+    # How long consumers remember which events they handled (processed_events): at
+    # least the topics' retention plus the longest replay window, so that no
+    # redelivery or replay can find an event forgotten. Purged by the relay.
+    processed_events_retention_s: float = Field(14 * 24 * 3600, ge=3600)
     # Attempts before a record whose handling fails for a reason of its own is
     # dead-lettered. An outage (database, Redis, broker) is waited out without limit,
     # the wait doubling from consumer_retry_backoff_s up to consumer_max_backoff_s.

@@ -6,6 +6,7 @@ import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import cast
 
 import pytest
@@ -28,6 +29,7 @@ from events.consumer import (
     RetryPolicy,
     Stalled,
     is_infrastructure,
+    purge_processed,
 )
 from events.db import Database
 from events.envelope import Envelope, MalformedEvent
@@ -368,3 +370,16 @@ async def test_the_dead_letter_count_exists_at_zero_from_the_start(
 
 async def _has(db: Database, name: str) -> bool:
     return name in await tally(db)
+
+
+async def test_purge_forgets_only_events_older_than_the_window(db: Database) -> None:
+    now = datetime.now(UTC)
+    async with db.transaction() as session:
+        for index in range(25):
+            age = timedelta(days=20 if index % 2 else 1)
+            session.add(
+                ProcessedEvent(consumer=CONSUMER, event_id=f"e{index}", processed_at=now - age)
+            )
+    purged = await purge_processed(db, now - timedelta(days=14))
+    assert purged == 12
+    assert await processed(db) == {f"e{index}" for index in range(0, 25, 2)}
