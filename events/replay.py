@@ -42,6 +42,13 @@ Progress = Callable[[int, int], None]  # (records done, records to do)
 Rebuild = Callable[[AsyncSession], Awaitable[None]]
 
 
+async def rebuild_in_place(session: AsyncSession) -> None:
+    """A rebuild that empties nothing: for read models that live consumers look up
+    (memberships, plans) and whose every change carries its event time, the
+    latest winning. Replaying over the live rows converges on a fresh build, and
+    live readers never see the model empty meanwhile."""
+
+
 @dataclass(frozen=True, slots=True)
 class ReplayTarget:
     """What a service consumes, and how: one record at a time or in batches."""
@@ -67,6 +74,10 @@ class ReplayReport:
 
 class ReplayError(Exception):
     """A replay that cannot run as asked (unknown topic, no rebuild for the service)."""
+
+
+class ReplayIncomplete(ReplayError):
+    """The replay stopped before the end offsets it captured at its start."""
 
 
 async def replay(
@@ -143,7 +154,17 @@ async def replay(
                     todo.discard(partition)
             if not fetched:
                 if todo and loop.time() - last_record > idle_timeout_s:
-                    log.warning("replay stopped idle before its end offsets", left=len(todo))
+                    short = {
+                        str(p): ends[p] - await reader.position(p)
+                        for p in todo
+                        if await reader.position(p) < ends[p]
+                    }
+                    if short:
+                        # Say so (the command exits non-zero): a partial rebuild is not one.
+                        raise ReplayIncomplete(
+                            f"replay stopped {idle_timeout_s:.0f} s without records, short of"
+                            f" the end offsets it captured: {short}"
+                        )
                     break
                 continue
             last_record = loop.time()

@@ -18,7 +18,7 @@ from redis.asyncio import Redis
 
 from events.db import Database
 from events.handlers import BatchHandlers, Handlers
-from events.replay import ReplayTarget
+from events.replay import ReplayTarget, rebuild_in_place
 from gateway import Services
 from haunted.keyring import load_pii_keys, load_previous_public_keys
 from haunted.keys import load_signing_key
@@ -186,7 +186,8 @@ SPECS: tuple[ServiceSpec, ...] = (
         "llm",
         lambda *resources: {"llm": build_llm(*resources)},
         handlers=lambda _: llm.HANDLERS,
-        replay=lambda: {"llm": llm.HANDLERS.replay_target(rebuild=llm.clear_store)},
+        # In place: a paying team never falls to the default plan mid-replay.
+        replay=lambda: {"llm": llm.HANDLERS.replay_target(rebuild=rebuild_in_place)},
         migrations="llm",
         graphql="llm.graphql",
     ),
@@ -198,7 +199,8 @@ SPECS: tuple[ServiceSpec, ...] = (
             "notifications": notifications.HANDLERS.replay_target(),
             # Only the membership read model: a rebuild must not notify anyone twice.
             "notifications.memberships": notifications.MEMBERSHIPS.replay_target(
-                rebuild=notifications.clear_memberships
+                # In place: live notifications keep their recipients meanwhile.
+                rebuild=rebuild_in_place
             ),
         },
         migrations="notifications",

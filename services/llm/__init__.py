@@ -1,6 +1,6 @@
 """LLM gateway: prompts as code, usage and quotas (issue: LLM gateway)."""
 
-from services.llm.handlers import CONSUMER, HANDLERS, clear_store, on_subscription
+from services.llm.handlers import CONSUMER, HANDLERS, on_subscription
 from services.llm.prompts import Prompt, PromptFileError, PromptLibrary
 from services.llm.provider import OFFLINE_MODEL, build_provider
 from services.llm.service import (
@@ -26,6 +26,5 @@ __all__ = [
     "PromptResult",
     "StreamItem",
     "build_provider",
-    "clear_store",
     "on_subscription",
 ]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from events.envelope import Envelope
@@ -50,9 +49,4 @@ async def on_subscription(session: AsyncSession, event: Event, envelope: Envelop
         row.period_end = event.current_period_end
 
 
-async def clear_store(session: AsyncSession) -> None:
-    """Empties the read model, before a rebuild by replay."""
-    await session.execute(delete(TeamPlan))
-
-
-__all__ = ["CONSUMER", "HANDLERS", "clear_store", "on_subscription"]
+__all__ = ["CONSUMER", "HANDLERS", "on_subscription"]

@@ -1,6 +1,6 @@
 """Notifications: inboxes built from events, one row per recipient, pushed as they land."""
 
-from services.notifications.handlers import CONSUMER, HANDLERS, MEMBERSHIPS, clear_memberships
+from services.notifications.handlers import CONSUMER, HANDLERS, MEMBERSHIPS
 from services.notifications.ids import is_notification_id
 from services.notifications.service import NotificationsService, NotificationView
 
@@ -10,6 +10,5 @@ __all__ = [
     "MEMBERSHIPS",
     "NotificationView",
     "NotificationsService",
-    "clear_memberships",
     "is_notification_id",
 ]

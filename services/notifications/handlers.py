@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -51,25 +51,21 @@ def _follows_memberships(*events: type[Event]) -> Callable[[EventHandler], Event
 
 
 @_follows_memberships(UserRegistered)
-async def on_registered(session: AsyncSession, event: Event, _: Envelope) -> None:
+async def on_registered(session: AsyncSession, event: Event, envelope: Envelope) -> None:
     assert isinstance(event, UserRegistered)
-    await _upsert_member(session, event.team_id, event.user_id, "owner")
+    await _change_member(session, event.team_id, event.user_id, "owner", True, envelope.time)
 
 
 @_follows_memberships(TeamMemberAdded, TeamRoleChanged)
-async def on_member_role(session: AsyncSession, event: Event, _: Envelope) -> None:
+async def on_member_role(session: AsyncSession, event: Event, envelope: Envelope) -> None:
     assert isinstance(event, TeamMemberAdded | TeamRoleChanged)
-    await _upsert_member(session, event.team_id, event.user_id, event.role)
+    await _change_member(session, event.team_id, event.user_id, event.role, True, envelope.time)
 
 
 @_follows_memberships(TeamMemberRemoved)
-async def on_member_removed(session: AsyncSession, event: Event, _: Envelope) -> None:
+async def on_member_removed(session: AsyncSession, event: Event, envelope: Envelope) -> None:
     assert isinstance(event, TeamMemberRemoved)
-    await session.execute(
-        delete(TeamMember).where(
-            TeamMember.team_id == event.team_id, TeamMember.user_id == event.user_id
-        )
-    )
+    await _change_member(session, event.team_id, event.user_id, None, False, envelope.time)
 
 
 @HANDLERS.on(NotificationRequested)
@@ -94,11 +90,28 @@ async def on_templated(session: AsyncSession, event: Event, envelope: Envelope) 
     await add_to_inboxes(session, recipients, rendered, envelope.id)
 
 
-async def _upsert_member(session: AsyncSession, team_id: str, user_id: str, role: str) -> None:
+async def _change_member(
+    session: AsyncSession,
+    team_id: str,
+    user_id: str,
+    role: str | None,
+    active: bool,
+    at: datetime,
+) -> None:
+    """Applies a membership change made at `at`, unless a later one is already there:
+    additions, role changes and removals come on different topics, in any order."""
     member = await session.get(TeamMember, (team_id, user_id))
     if member is None:
-        session.add(TeamMember(team_id=team_id, user_id=user_id, role=role))
-    else:
+        role = role or "member"
+        session.add(
+            TeamMember(team_id=team_id, user_id=user_id, role=role, active=active, changed_at=at)
+        )
+        return
+    # Latest change wins; at the same instant a removal beats an addition.
+    if at < member.changed_at or (at == member.changed_at and active and not member.active):
+        return
+    member.active, member.changed_at = active, at
+    if role is not None:
         member.role = role
 
 
@@ -107,7 +120,9 @@ async def team_members(
 ) -> list[str]:
     rows = (
         await session.execute(
-            select(TeamMember.user_id, TeamMember.role).where(TeamMember.team_id == team_id)
+            select(TeamMember.user_id, TeamMember.role).where(
+                TeamMember.team_id == team_id, TeamMember.active.is_(True)
+            )
         )
     ).all()
     return [
@@ -202,9 +217,4 @@ async def _lock_inboxes(session: AsyncSession, user_ids: Sequence[str]) -> dict[
     return {inbox.user_id: inbox for inbox in rows}
 
 
-async def clear_memberships(session: AsyncSession) -> None:
-    """Empties the membership read model, before its rebuild by replay."""
-    await session.execute(delete(TeamMember))
-
-
-__all__ = ["CONSUMER", "HANDLERS", "MEMBERSHIPS", "add_to_inboxes", "clear_memberships"]
+__all__ = ["CONSUMER", "HANDLERS", "MEMBERSHIPS", "add_to_inboxes"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Index, String, Text, UniqueConstraint, text, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from events.db import Base
@@ -46,10 +46,18 @@ class Inbox(Base):
 
 
 class TeamMember(Base):
-    """Notifications' own read model of memberships, built from auth events."""
+    """Notifications' own read model of memberships, built from auth events.
+
+    Additions, role changes and removals come on different topics, so they may
+    arrive (or be replayed) in any order: the latest change by event time wins,
+    and a removal stays as a tombstone (`active` false) so that an older
+    addition read later cannot revive it. A rebuild therefore equals live.
+    """
 
     __tablename__ = "notification_team_members"
 
     team_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     user_id: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
     role: Mapped[str] = mapped_column(String(20))
+    active: Mapped[bool] = mapped_column(default=True, server_default=true())
+    changed_at: Mapped[datetime] = mapped_column(server_default=text("'1970-01-01 00:00:00+00:00'"))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,13 +17,14 @@ from sqlalchemy import select
 from events.broker import KafkaProducer, KafkaSettings
 from events.consumer import EventConsumers, RetryPolicy
 from events.db import Database
+from events.embedded import EmbeddedBroker
 from events.envelope import Envelope
-from events.replay import ReplayError, ReplayTarget, replay
+from events.replay import ReplayError, ReplayIncomplete, ReplayTarget, replay
 from haunted.services import replay_targets
 from services import analytics
 from services.analytics.models import AnalyticsEvent, TeamMember
 from tests.conftest import eventually
-from tests.events.conftest import headers, read_all
+from tests.events.conftest import headers, read_all, tansu_pid
 from tests.services.analytics.data import known_events, login
 
 FAST_RETRY = RetryPolicy(max_attempts=2, backoff_s=0.01)
@@ -171,17 +175,110 @@ async def test_a_record_at_a_time_service_rebuilds_too(
 
     target = replay_targets()["notifications.memberships"]
     await replay(target, consumers, db, kafka_settings, rebuild=True)
-    async with db.read() as session:
-        members = sorted(
-            (m.team_id, m.user_id, m.role)
-            for m in (await session.execute(select(NotificationMember))).scalars()
-        )
-    # u3's addition and removal are on two topics, read in either order: that
-    # model keeps no tombstones (unlike analytics'), so u3 is left out here.
-    assert {m for m in members if m[1] != "u3"} == {
-        ("team-a", "u1", "owner"),
-        ("team-a", "u2", "member"),
-        ("team-b", "x1", "owner"),
-    }
+
+    async def members() -> list[tuple[str, str, str, bool]]:
+        async with db.read() as session:
+            return sorted(
+                (m.team_id, m.user_id, m.role, m.active)
+                for m in (await session.execute(select(NotificationMember))).scalars()
+            )
+
+    # u3's addition and removal are on two topics, read in either order: the
+    # latest change wins and the removal stays as a tombstone, so u3 is out
+    # whichever came first, as live.
+    assert await members() == [
+        ("team-a", "u1", "owner", True),
+        ("team-a", "u2", "member", True),
+        ("team-a", "u3", "member", False),
+        ("team-b", "x1", "owner", True),
+    ]
     again = await replay(target, consumers, db, kafka_settings)
     assert again.duplicates == again.records  # processed records make it idempotent
+    # A rebuild replays over the live rows instead of emptying them: no live
+    # notification finds its team without members meanwhile, and it ends equal.
+    before = await members()
+    seen: list[list[tuple[str, str, str, bool]]] = []
+
+    async def watching(done: int, total: int) -> None:
+        seen.append(await members())
+
+    tasks: list[asyncio.Task[None]] = []
+    await replay(
+        target,
+        consumers,
+        db,
+        kafka_settings,
+        rebuild=True,
+        progress=lambda done, total: tasks.append(asyncio.create_task(watching(done, total))),
+    )
+    await asyncio.gather(*tasks)
+    assert seen and all(snapshot == before for snapshot in seen)
+    assert await members() == before
+
+
+async def test_a_replay_that_stops_short_of_its_end_offsets_says_so(
+    consumers: EventConsumers,
+    db: Database,
+    kafka: EmbeddedBroker,
+    kafka_settings: KafkaSettings,
+    published: list[Envelope],
+) -> None:
+    target = replay_targets()["notifications.memberships"]
+    tansu = tansu_pid(kafka)
+    started = asyncio.Event()
+
+    def freeze_once_started(done: int, total: int) -> None:
+        if total and not started.is_set():
+            started.set()
+            os.kill(tansu, signal.SIGSTOP)  # the broker stops answering mid-replay
+
+    try:
+        with pytest.raises(ReplayIncomplete, match="short of the end offsets"):
+            await replay(
+                target,
+                consumers,
+                db,
+                kafka_settings,
+                progress=freeze_once_started,
+                idle_timeout_s=1.0,
+            )
+    finally:
+        os.kill(tansu, signal.SIGCONT)
+    assert started.is_set()
+
+
+async def test_an_llm_rebuild_keeps_paying_teams_on_their_plan_while_it_runs(
+    consumers: EventConsumers, db: Database, kafka_settings: KafkaSettings
+) -> None:
+    from services.llm.models import TeamPlan
+
+    # A paying team whose subscription event is somewhere in the topic: the
+    # rebuild must not drop it to the default plan until the replay reaches it.
+    async with db.transaction() as session:
+        session.add(
+            TeamPlan(
+                team_id="paying",
+                subscription_id="sub_1",
+                plan_id="team",
+                status="active",
+                event_time=datetime(2026, 1, 1, tzinfo=UTC),
+            )
+        )
+    plans: list[str | None] = []
+
+    async def plan_now() -> None:
+        async with db.read() as session:
+            row = await session.get(TeamPlan, "paying")
+            plans.append(None if row is None else row.plan_id)
+
+    tasks: list[asyncio.Task[None]] = []
+    await replay(
+        replay_targets()["llm"],
+        consumers,
+        db,
+        kafka_settings,
+        rebuild=True,
+        progress=lambda done, total: tasks.append(asyncio.create_task(plan_now())),
+    )
+    await asyncio.gather(*tasks)
+    assert plans and set(plans) == {"team"}
