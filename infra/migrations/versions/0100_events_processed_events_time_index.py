@@ -16,7 +16,7 @@ from alembic import op
 
 revision: str = "0100_events"
 down_revision: str | None = "0001"
-branch_labels: str | Sequence[str] | None = ("events",)
+branch_labels: str | Sequence[str] | None = None  # the foundation's own tables
 depends_on: str | Sequence[str] | None = None
 
 TABLE = "processed_events"
