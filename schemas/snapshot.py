@@ -1,10 +1,13 @@
 """Committed JSON Schemas of the event contracts, and the rule for changing them.
 
 Each catalog model is written to `snapshots/<topic>.v<version>.json`. Outside
-consumers read the topics too, so a model may only change compatibly within a
-version (events.md: fields are gained, never lost or retyped). A breaking
-change is a new version: bump the model's `version` and a new snapshot file
-sits beside the old one.
+consumers read the topics too, and a topic holds the records of every version
+it ever had: a consumer still on an older model reads the newer records, and a
+replay feeds the older records to the newer model. So a model must stay
+compatible with *every* earlier version of its topic, not only its own (events.md:
+fields are gained, never lost or retyped; key and audience never change). A
+version bump records a compatible change worth naming; a breaking change is a
+new topic (written alongside the old one while consumers move over).
 
 Snapshots use pydantic's *validation* schema: it says what a record must hold
 to be decodable, which is the question when a consumer replays old records
@@ -101,15 +104,35 @@ def incompatibilities(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[st
         problems.append(
             f"partition key changed: {old.get('x-haunted-key')} -> {new.get('x-haunted-key')}"
         )
+    # Who may see the records (pushed to a user, a team, or nobody outside): a change
+    # would push old records to new people, or hide new ones from old subscribers.
+    if old.get("x-haunted-audience") != new.get("x-haunted-audience"):
+        problems.append(
+            f"audience changed: {old.get('x-haunted-audience')} -> {new.get('x-haunted-audience')}"
+        )
+    return problems
+
+
+def against_every_version(
+    model: type[Event], schema: Mapping[str, Any], directory: Path = SNAPSHOTS
+) -> list[str]:
+    """What `schema` breaks in each committed snapshot of its topic, this version and
+    every earlier one (a later one is refused elsewhere)."""
+    problems: list[str] = []
+    for (topic, version), path in sorted(committed(directory).items()):
+        if topic != model.topic or version > model.version:
+            continue
+        for problem in incompatibilities(load(path), schema):
+            problems.append(problem if version == model.version else f"{problem} (vs v{version})")
     return problems
 
 
 def check(model: type[Event], directory: Path = SNAPSHOTS) -> list[str]:
-    """The model against its committed snapshot of the same version."""
+    """The model against every committed snapshot of its topic up to its version."""
     path = snapshot_path(model.topic, model.version, directory)
     if not path.exists():
         return [f"no snapshot {path.name}: run `python -m schemas.snapshot`"]
-    return incompatibilities(load(path), schema_of(model))
+    return against_every_version(model, schema_of(model), directory)
 
 
 def write_snapshots(
@@ -117,8 +140,9 @@ def write_snapshots(
 ) -> list[Path]:
     """Writes each model's snapshot if new or compatibly changed; returns those written.
 
-    Raises IncompatibleSnapshot, writing nothing, if a model breaks the
-    snapshot of its own version or its version is older than a committed one.
+    Raises IncompatibleSnapshot, writing nothing, if a model breaks a snapshot
+    of its topic (its own version or an earlier one) or its version is older
+    than a committed one.
     """
     errors: list[str] = []
     pending: list[tuple[Path, dict[str, Any]]] = []
@@ -130,17 +154,15 @@ def write_snapshots(
             continue
         path = snapshot_path(topic, model.version, directory)
         schema = schema_of(model)
-        if path.exists():
-            old = load(path)
-            problems = incompatibilities(old, schema)
-            if problems:
-                errors.append(
-                    f"{topic} v{model.version}: {'; '.join(problems)} "
-                    f"(bump {model.__name__}.version for a breaking change)"
-                )
-                continue
-            if old == schema:
-                continue
+        problems = against_every_version(model, schema, directory)
+        if problems:
+            errors.append(
+                f"{topic} v{model.version}: {'; '.join(problems)} (a breaking change is a "
+                "new topic, written alongside this one while consumers move over)"
+            )
+            continue
+        if path.exists() and load(path) == schema:
+            continue
         pending.append((path, schema))
     if errors:
         raise IncompatibleSnapshot("\n".join(errors))
@@ -159,7 +181,7 @@ def audit(catalog: Mapping[str, type[Event]] = CATALOG, directory: Path = SNAPSH
             problems.append(f"{path.name}: missing")
             continue
         old, new = load(path), schema_of(model)
-        if breaks := incompatibilities(old, new):
+        if breaks := against_every_version(model, new, directory):
             problems.append(f"{path.name}: incompatible: {'; '.join(breaks)}")
         elif old != new:
             problems.append(f"{path.name}: stale")

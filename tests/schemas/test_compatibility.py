@@ -184,21 +184,56 @@ def test_write_refuses_an_incompatible_change_of_the_same_version(tmp_path: Path
     assert "color" in json.loads(path.read_text())["properties"]
 
 
-def test_a_breaking_change_with_a_new_version_gets_a_new_file(tmp_path: Path) -> None:
+def test_a_new_version_is_checked_against_every_earlier_version(tmp_path: Path) -> None:
+    # The review's finding: a version bump skipped the check, and consumers still on
+    # v1 dead-lettered the v2 records that lack `size`.
     write_snapshots({"test.thing": Before}, tmp_path)
 
     class RemovedV2(Removed):
         version: ClassVar[int] = 2
 
-    assert write_snapshots({"test.thing": RemovedV2}, tmp_path) == [
+    with pytest.raises(IncompatibleSnapshot, match=r"field 'size' removed \(vs v1\)"):
+        write_snapshots({"test.thing": RemovedV2}, tmp_path)
+    assert set(committed(tmp_path)) == {("test.thing", 1)}
+
+    class NewOptionalV2(NewOptional):
+        version: ClassVar[int] = 2
+
+    # A compatible change may take a new version: checked against v1, and v1 stays.
+    assert write_snapshots({"test.thing": NewOptionalV2}, tmp_path) == [
         snapshot_path("test.thing", 2, tmp_path)
     ]
     assert set(committed(tmp_path)) == {("test.thing", 1), ("test.thing", 2)}
-    assert check(RemovedV2, tmp_path) == []
-    assert check(Removed, tmp_path) == ["field 'size' removed"]
+    assert check(NewOptionalV2, tmp_path) == []
+
+    class RemovedV3(Removed):
+        version: ClassVar[int] = 3
+        color: str | None = None
+        tags: list[str] | None = None
+
+    assert check(RemovedV3, tmp_path) == [
+        "no snapshot test.thing.v3.json: run `python -m schemas.snapshot`"
+    ]
+    with pytest.raises(IncompatibleSnapshot, match=r"removed \(vs v1\).*removed \(vs v2\)"):
+        write_snapshots({"test.thing": RemovedV3}, tmp_path)
     # And the version cannot go back under the newest snapshot.
     with pytest.raises(IncompatibleSnapshot, match="older than snapshot v2"):
         write_snapshots({"test.thing": Before}, tmp_path)
+
+
+class AudienceChanged(Before):
+    audience: ClassVar[Audience] = Audience.USER
+
+
+def test_an_audience_change_is_refused_even_with_a_new_version(tmp_path: Path) -> None:
+    assert diff(AudienceChanged) == ["audience changed: internal -> user"]
+    write_snapshots({"test.thing": Before}, tmp_path)
+
+    class AudienceChangedV2(AudienceChanged):
+        version: ClassVar[int] = 2
+
+    with pytest.raises(IncompatibleSnapshot, match="audience changed"):
+        write_snapshots({"test.thing": AudienceChangedV2}, tmp_path)
 
 
 def test_snapshots_keep_timestamps_as_date_time() -> None:
