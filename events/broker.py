@@ -40,6 +40,9 @@ class KafkaSettings:
     # out of sequence). The embedded broker does not support it; the relay keeps
     # each key's order without it (see RelayProducer).
     idempotence: bool = False
+    # Dead-letter topics keep their records this long (explicit, not the broker's
+    # default): long enough to notice, look and re-drive.
+    dlq_retention_ms: int = 14 * 24 * 3600 * 1000
 
 
 def build_broker(kafka: KafkaSettings, *, security: BaseSecurity | None = None) -> KafkaBroker:
@@ -217,7 +220,19 @@ async def ensure_topics(kafka: KafkaSettings, topics: Iterable[str] | None = Non
         if missing:
             try:
                 await admin.create_topics(
-                    [NewTopic(t, kafka.partitions, kafka.replication_factor) for t in missing]
+                    [
+                        NewTopic(
+                            t,
+                            kafka.partitions,
+                            kafka.replication_factor,
+                            topic_configs=(
+                                {"retention.ms": str(kafka.dlq_retention_ms)}
+                                if t.endswith(DLQ_SUFFIX)
+                                else {}
+                            ),
+                        )
+                        for t in missing
+                    ]
                 )
             except TopicAlreadyExistsError:
                 pass  # another process created them first

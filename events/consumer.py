@@ -223,6 +223,7 @@ class EventConsumers:
         self._retry = retry or RetryPolicy()
         self._writers: list[_WriteBehind] = []
         self._pauses: list[_Pause] = []
+        self._closing = False
 
     def subscribe(
         self,
@@ -246,6 +247,10 @@ class EventConsumers:
             records: Sequence[Record] = message.raw_message
             kafka: AIOKafkaConsumer = message.consumer
             for index, record in enumerate(records):
+                if self._closing:  # stopping: commit what is handled; the rest comes again
+                    await self.commit(consumer, kafka, records[:index])
+                    _rewind(kafka, records[index:])
+                    return
                 try:
                     await self.handle_record(consumer, record, handler)
                 except Stalled as stalled:
@@ -293,9 +298,14 @@ class EventConsumers:
         return self._retry
 
     async def drain(self) -> None:
-        """Waits for the batches still being written (after the broker stopped)."""
+        """At stop, before the broker stops: no new batch is taken, and the batches
+        being written finish and commit (bounded by the request timeout; past it
+        they roll back, uncommitted, and come again after the restart)."""
+        self._closing = True
         for pause in self._pauses:
             pause.clear()
+        for writer in self._writers:
+            writer.close()
         for writer in self._writers:
             await writer.drain(self.request_timeout_s)
 
@@ -566,9 +576,16 @@ class _WriteBehind:
         self._handler = handler
         self._in_flight = max(1, in_flight)
         self._pause = pause
+        self._closing = False
         self._flights: deque[tuple[asyncio.Task[None], Sequence[Record]]] = deque()
 
+    def close(self) -> None:
+        self._closing = True
+
     async def submit(self, records: Sequence[Record], kafka: AIOKafkaConsumer) -> None:
+        if self._closing:  # stopping: not taken, not committed; it comes again
+            _rewind(kafka, records)
+            return
         try:
             decoded, _ = await self._consumers.decode_batch(self._consumer, records)
             while self._flights and (

@@ -38,6 +38,8 @@ keys_app = typer.Typer(help="Signing keys of access tokens.", no_args_is_help=Tr
 app.add_typer(keys_app, name="keys")
 flags_app = typer.Typer(help="Feature flags (issue 8).", no_args_is_help=True)
 app.add_typer(flags_app, name="flags")
+dlq_app = typer.Typer(help="Dead letters: what consumers gave up on.", no_args_is_help=True)
+app.add_typer(dlq_app, name="dlq")
 
 console = Console(stderr=True)
 T = TypeVar("T")
@@ -147,6 +149,9 @@ async def _serve(haunted: Haunted) -> None:
         lifespan="on",
         log_config=None,
         ws="websockets-sansio",
+        # In-flight requests finish at a SIGTERM, for this long at most; then the
+        # lifespan's bounded stop (runtime.Haunted.stop) drains the rest.
+        timeout_graceful_shutdown=10,
     )
     server = uvicorn.Server(config)
     # uvicorn shuts down gracefully on a signal, then raises it again: these handlers
@@ -208,6 +213,117 @@ def topics_create() -> None:
     settings = _settings()
     created = _run(lambda: ensure_topics(kafka_settings(settings)))
     console.print(f"{len(created)} topics created, {len(catalog_topics()) - len(created)} existed")
+
+
+def _dlq_topics(topic: str | None) -> list[str]:
+    from events.broker import DLQ_SUFFIX
+
+    if topic is None:
+        return catalog_topics()[len(catalog_topics(with_dlq=False)) :]
+    base = topic.removesuffix(DLQ_SUFFIX)
+    if base not in catalog_topics(with_dlq=False):
+        _fail(f"unknown topic {topic}")
+    return [base + DLQ_SUFFIX]
+
+
+def _moment(since: str | None) -> Any:
+    from datetime import datetime
+
+    if since is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(since)
+    except ValueError:
+        _fail(f"--since {since!r} is not an RFC 3339 time")
+    if moment.tzinfo is None:
+        _fail("--since needs a time zone (e.g. Z or +00:00)")
+    return moment
+
+
+@dlq_app.command("list")
+def dlq_list(
+    topic: Annotated[
+        str | None, typer.Option(help="one topic (or its .dlq); default: every .dlq")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="dead-lettered from this time on (RFC 3339)")
+    ] = None,
+) -> None:
+    """Shows what failed and why: one line per dead letter."""
+    from rich.table import Table
+
+    from events import deadletters
+
+    settings = _settings()
+    topics, moment = _dlq_topics(topic), _moment(since)
+    letters = _run(lambda: deadletters.read(kafka_settings(settings), topics, moment))
+    table = Table("id", "dead-lettered", "consumer", "original", "attempts", "error")
+    for letter in letters:
+        table.add_row(
+            letter.id, letter.time, letter.consumer, letter.origin, letter.attempts, letter.error
+        )
+    console.print(table)
+    console.print(f"{len(letters)} dead letters")
+
+
+@dlq_app.command("redrive")
+def dlq_redrive(
+    topic: Annotated[str, typer.Option(help="the topic whose dead letters go back (or its .dlq)")],
+    ids: Annotated[
+        list[str] | None, typer.Option("--ids", help="only these event ids (repeatable)")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="say what would be fed back; change nothing")
+    ] = False,
+) -> None:
+    """Feeds dead letters back to the handler of the consumer that gave up on each,
+    idempotently (an event already applied counts as a duplicate), and reports."""
+    from events import deadletters
+    from events.consumer import BatchHandler, EventHandler
+    from events.handlers import BatchHandlers
+    from haunted.services import SPECS, facades_of
+
+    settings = _settings()
+    topics = _dlq_topics(topic)
+
+    async def main() -> deadletters.RedriveReport:
+        app = Haunted.build(settings, gateway=False, workers=())
+        await app.broker.connect()  # for a record that fails again: back to the .dlq
+        try:
+            letters = await deadletters.read(app.kafka, topics)
+            if ids:
+                letters = [letter for letter in letters if letter.id in set(ids)]
+            facades = facades_of(app.services)
+            handlers: dict[str, EventHandler | BatchHandler] = {}
+            batch: set[str] = set()
+            for spec in SPECS:
+                if spec.handlers is None:
+                    continue
+                registry = spec.handlers(facades)
+                if isinstance(registry, BatchHandlers):
+                    handlers[registry.consumer] = registry.handler
+                    batch.add(registry.consumer)
+                else:
+                    handlers[registry.consumer] = registry.handle
+            return await deadletters.redrive(
+                letters, app.consumers, handlers, frozenset(batch), dry_run=dry_run
+            )
+        finally:
+            await app.broker.stop()
+            await app.redis.aclose()
+            await app.db.dispose()
+
+    report = _run(main)
+    for label, found in (
+        ("handled", report.handled),
+        ("already applied (duplicates)", report.duplicates),
+        ("dead-lettered again", report.dead_lettered_again),
+    ):
+        console.print(f"{label}: {len(found)}" + (f" ({', '.join(found)})" if found else ""))
+    for letter_id, why in report.skipped.items():
+        console.print(f"skipped {letter_id}: {why}")
+    if report.dead_lettered_again:
+        raise typer.Exit(1)
 
 
 @app.command()

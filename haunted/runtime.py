@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import gc
 import random
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
@@ -46,6 +46,7 @@ from haunted.settings import MEMORY, Settings
 log = structlog.get_logger(__name__)
 
 _BUS_MAX_BACKOFF_S = 10.0  # the longest wait between two attempts to reach the broker
+_STOP_STEP_S = 15.0  # the longest one shutdown step may take before the next one runs
 
 
 def build_redis(url: str, max_connections: int = 200) -> Redis:
@@ -79,6 +80,7 @@ def kafka_settings(settings: Settings, bootstrap: str | None = None) -> KafkaSet
         heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
         fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
         idempotence=settings.kafka_idempotence,
+        dlq_retention_ms=settings.dlq_retention_s * 1000,
     )
 
 
@@ -261,27 +263,45 @@ class Haunted:
         self.broker.running = True
 
     async def stop(self) -> None:
+        """Drains and closes every part, in bounded time: the relay finishes its round,
+        the consumers stop taking batches and commit those in flight while their
+        group connection is still up, then the broker, presence and the stores
+        close. Each step runs even if one before it failed."""
+        steps: list[tuple[str, Callable[[], Awaitable[object]]]] = []
         if self.gateway:
-            await self.services.flags.stop()
-            await self.hub.stop()  # its presence entries go, its watch stops before the broker
+            steps += [("flags", self.services.flags.stop), ("presence", self.hub.stop)]
+        steps += [
+            ("relay", self._stop_tasks),
+            ("relay producer", self.relay_producer.stop),
+            ("bus connect", self._stop_connecting),
+            # Before the broker stops: their commits need the group's connection.
+            ("consumers", self.consumers.drain),
+            ("broker", self.broker.stop),
+            ("llm", self.services.llm.close),
+            ("redis", self.redis.aclose),
+            ("database", self.db.dispose),
+        ]
+        for name, step in steps:
+            try:
+                await asyncio.wait_for(step(), _STOP_STEP_S)
+            except Exception as error:  # the next steps still run
+                log.warning("shutdown step failed", step=name, error=repr(error))
+
+    async def _stop_tasks(self) -> None:
         self.relay.stop()
         for task in self._tasks:
             try:
-                await asyncio.wait_for(asyncio.shield(task), 10)
+                await asyncio.wait_for(asyncio.shield(task), _STOP_STEP_S - 1)
             except TimeoutError:
                 log.warning("a background task did not stop in time", task=task.get_name())
                 task.cancel()
         self._tasks.clear()
-        await self.relay_producer.stop()
+
+    async def _stop_connecting(self) -> None:
         if self._bus is not None and not self._bus.done():
             self._bus.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._bus
-        await self.broker.stop()
-        await self.consumers.drain()  # batches being written when the broker stopped
-        await self.services.llm.close()
-        await self.redis.aclose()
-        await self.db.dispose()
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[Haunted]:

@@ -111,6 +111,9 @@ class Settings(BaseSettings):
     # Kafka's idempotent producer for the outbox relay (on in production; the
     # embedded broker does not support it, and the relay keeps key order without it).
     kafka_idempotence: bool = False
+    # Retention of the <topic>.dlq topics (set when they are created): time to look
+    # at dead letters (`haunted dlq list`) and re-drive them.
+    dlq_retention_s: int = Field(14 * 24 * 3600, ge=3600)
 
     outbox_batch_size: int = Field(500, ge=1, le=10_000)
     outbox_poll_interval_s: float = Field(0.2, gt=0)
