@@ -242,6 +242,16 @@ async def test_events_committed_while_the_broker_is_down_are_published_when_it_r
         # At least once: every event committed during the outage is there.
         assert {e.id for e in during_outage} <= set(received)
         assert {e.id for e in before_outage}.isdisjoint(received)  # gone with the old broker
+        # And in commit order per key: each key's first copies in the order committed.
+        published: dict[tuple[str, bytes | None], list[str]] = defaultdict(list)
+        for record in records:  # partition order: what a consumer sees
+            event_id = header(record, "ce_id")
+            if event_id not in published[(record.topic, record.key)]:
+                published[(record.topic, record.key)].append(event_id)
+        expected: dict[tuple[str, bytes | None], list[str]] = defaultdict(list)
+        for envelope in during_outage:
+            expected[(envelope.type, envelope.key)].append(envelope.id)
+        assert dict(published) == dict(expected)
     finally:
         await sender.stop()
         if restarted is not None:

@@ -4,7 +4,6 @@ Redis. Each fan-out consumer sees every event and delivers to its own clients.""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -65,13 +64,21 @@ async def test_each_gateway_delivers_to_its_own_clients(
 
         await notify(first.haunted, alice_id, "for alice")
         await notify(first.haunted, bob_id, "for bob")
-        await alice_on_first.wait_for("notification")
-        await alice_on_second.wait_for("notification")
-        await bob_on_second.wait_for("notification")
-        await asyncio.sleep(0.2)
-        assert alice_on_first.titles() == ["for alice"]
-        assert alice_on_second.titles() == ["for alice"]
-        assert bob_on_second.titles() == ["for bob"]
+        # Then a marker each: anything misrouted or doubled would have come before it.
+        await notify(first.haunted, alice_id, "marker")
+        await notify(first.haunted, bob_id, "marker")
+        for client in (alice_on_first, alice_on_second, bob_on_second):
+            await client.wait_for("notification", 2)
+        stored = {
+            user: [n.id for n in await inbox(first.haunted, user, 2)] for user in (alice_id, bob_id)
+        }
+        for client, user, title in (
+            (alice_on_first, alice_id, "for alice"),
+            (alice_on_second, alice_id, "for alice"),
+            (bob_on_second, bob_id, "for bob"),
+        ):
+            assert client.titles() == [title, "marker"]
+            assert [n["id"] for n in client.named("notification")] == stored[user]
 
         # Presence is shared: either gateway answers for connections on both.
         team_id = alice["user"]["memberships"][0]["team"]["id"]
@@ -110,7 +117,10 @@ async def test_clients_of_a_restarted_gateway_reconnect_with_since_and_miss_noth
         async with serve(settings_of_the_deployment, port, workers=()) as gateway:
             await client.wait_for("connection_ready", 2)  # reconnected by itself
             await client.wait_for("notification", 6)
+            # n6 is live, after the recovery: a doubled or missed one shows before it.
             await notify(workers.haunted, user_id, "n6")
             await client.wait_for("notification", 7)
-            await asyncio.sleep(0.2)
             assert client.titles() == [f"n{n}" for n in range(7)]
+            # Not only the titles: the very notifications stored, each once, in order.
+            stored = [n.id for n in await inbox(workers.haunted, user_id, 7)]
+            assert [n["id"] for n in client.named("notification")] == stored

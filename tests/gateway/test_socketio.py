@@ -181,13 +181,15 @@ async def test_recovery_with_since_sends_missed_then_live_with_no_gap_or_duplica
     producer = asyncio.create_task(keep_notifying())
     second = await connected(clients, server, me["token"], since=seen[-1]["id"])
     await producer
-    received = await second.wait_for("notification", 35)
-    await asyncio.sleep(0.3)  # anything extra would be a duplicate
+    await second.wait_for("notification", 35)
+    # A later marker: a duplicate of any earlier one would have come before it.
+    await notify(server.haunted, user_id, "marker")
+    received = await second.wait_for("notification", 36)
 
-    assert second.titles() == [f"n{n}" for n in range(5, 40)]
+    assert second.titles() == [f"n{n}" for n in range(5, 40)] + ["marker"]
     ids = [n["id"] for n in second.named("notification")]
     assert ids == sorted(ids) and len(set(ids)) == len(ids)
-    stored = [n.id for n in await inbox(server.haunted, user_id, 40)]
+    stored = [n.id for n in await inbox(server.haunted, user_id, 41)]
     assert ids == stored[5:]
     assert received[0]["title"] == "n5"
 
@@ -290,7 +292,9 @@ async def test_a_removed_member_leaves_the_team_room_and_its_presence(
     await joiner_client.wait_for("team.member_removed")  # told of their own removal
     await publish(server.haunted, subscription_activated(team_id))
     await owner_client.wait_for("subscription.activated", 2)
-    await asyncio.sleep(0.2)
+    # A later marker for the joiner: the team's event would have reached it first.
+    await notify(server.haunted, joiner_id, "marker")
+    await joiner_client.wait_for("notification")
     assert len(joiner_client.named("subscription.activated")) == 1
     assert [m["userId"] for m in await online()] == [owner["user"]["id"]]
     assert joiner_client.sio.connected  # removed from the team, not disconnected
@@ -348,8 +352,7 @@ async def test_a_redelivered_request_makes_one_notification(
 
     await server.haunted.producer.publish(envelope)  # the broker delivers it again
     await notify(server.haunted, user_id, "after")  # same key: handled after the duplicate
-    await client.wait_for("notification", 2)
-    await asyncio.sleep(0.2)
+    await client.wait_for("notification", 2)  # the marker: a second "once" came before it
 
     assert client.titles() == ["once", "after"]
     assert [n.title for n in await inbox(server.haunted, user_id, 2)] == ["once", "after"]
