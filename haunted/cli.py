@@ -11,6 +11,7 @@ import socket
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -226,9 +227,8 @@ def _dlq_topics(topic: str | None) -> list[str]:
     return [base + DLQ_SUFFIX]
 
 
-def _moment(since: str | None) -> Any:
-    from datetime import datetime
-
+def _moment(since: str | None) -> datetime | None:
+    """`--since`: an RFC 3339 time with its zone, or a clear error."""
     if since is None:
         return None
     try:
@@ -343,8 +343,6 @@ def replay(
     ] = False,
 ) -> None:
     """Feeds retained topics through a service's handler again: backfill or rebuild."""
-    from datetime import datetime
-
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -370,15 +368,7 @@ def replay(
         _fail(f"unknown service {service}; replayable: {', '.join(sorted(targets))}")
     if from_beginning and since is not None:
         _fail("give --from-beginning or --since, not both")
-    moment: datetime | None = None
-    if since is not None:
-        try:
-            moment = datetime.fromisoformat(since)
-        except ValueError:
-            _fail(f"--since {since!r} is not an RFC 3339 time")
-        assert moment is not None
-        if moment.tzinfo is None:
-            _fail("--since needs a time zone (e.g. Z or +00:00)")
+    moment: datetime | None = _moment(since)
 
     class RateColumn(ProgressColumn):
         def render(self, task: Task) -> Text:

@@ -19,7 +19,8 @@ from events.consumer import ProcessedEvent
 from events.embedded import EmbeddedBroker
 from events.outbox import OutboxRecord
 from haunted.runtime import Haunted
-from tests.conftest import PASSWORD, eventually, free_port, make_settings, unique_email
+from tests.conftest import PASSWORD, eventually, free_port, unique_email
+from tests.faults.conftest import fault_settings
 
 
 @pytest.fixture
@@ -37,13 +38,12 @@ async def test_a_process_starts_with_the_broker_down_and_catches_up_when_it_retu
     tmp_path: Path,
     signing_key_files: tuple[Path, Path],
 ) -> None:
-    settings = make_settings(
-        database_url=database_url,
-        redis_url=redis_url,
-        kafka_bootstrap=later_broker.bootstrap_servers,
-        data_dir=tmp_path / ".haunted",
-        jwt_private_key_file=signing_key_files[0],
-        jwt_public_key_file=signing_key_files[1],
+    settings = fault_settings(
+        database_url,
+        redis_url,
+        later_broker.bootstrap_servers,
+        tmp_path,
+        signing_key_files,
     )
     app = Haunted.build(settings)
     async with app.running():  # returns although nothing answers on the broker's port

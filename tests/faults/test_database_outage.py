@@ -19,9 +19,9 @@ import pytest
 from events.broker import ensure_topics
 from events.embedded import EmbeddedBroker
 from haunted.runtime import kafka_settings
-from tests.conftest import eventually, make_settings
+from tests.conftest import eventually
 from tests.events.conftest import read_all
-from tests.faults.conftest import outage_s
+from tests.faults.conftest import fault_settings, outage_s
 from tests.faults.scratch import ScratchPostgres
 from tests.services.analytics.test_crash import (
     TOPIC,
@@ -42,13 +42,12 @@ async def test_postgres_down_mid_backlog_dead_letters_nothing_and_counts_everyth
     signing_key_files: tuple[Path, Path],
     pytestconfig: pytest.Config,
 ) -> None:
-    settings = make_settings(
-        database_url=scratch_postgres.url(),
-        redis_url="memory://",
-        kafka_bootstrap=kafka.bootstrap_servers,
-        data_dir=tmp_path / ".haunted",
-        jwt_private_key_file=signing_key_files[0],
-        jwt_public_key_file=signing_key_files[1],
+    settings = fault_settings(
+        scratch_postgres.url(),
+        "memory://",
+        kafka.bootstrap_servers,
+        tmp_path,
+        signing_key_files,
         consumer_max_backoff_s=1.0,
     )
     kafka_config = kafka_settings(settings)

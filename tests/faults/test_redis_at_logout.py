@@ -16,7 +16,8 @@ import pytest
 from events.embedded import EmbeddedBroker
 from haunted.runtime import Haunted
 from services.errors import Unauthenticated, Unavailable
-from tests.conftest import PASSWORD, eventually, make_settings, unique_email
+from tests.conftest import PASSWORD, eventually, unique_email
+from tests.faults.conftest import fault_settings
 from tests.faults.scratch import ScratchRedis
 
 
@@ -27,13 +28,12 @@ async def test_a_logout_while_redis_is_away_fails_visibly_and_the_token_dies_onc
     tmp_path: Path,
     signing_key_files: tuple[Path, Path],
 ) -> None:
-    settings = make_settings(
-        database_url=database_url,
-        redis_url=scratch_redis.url,
-        kafka_bootstrap=kafka.bootstrap_servers,
-        data_dir=tmp_path / ".haunted",
-        jwt_private_key_file=signing_key_files[0],
-        jwt_public_key_file=signing_key_files[1],
+    settings = fault_settings(
+        database_url,
+        scratch_redis.url,
+        kafka.bootstrap_servers,
+        tmp_path,
+        signing_key_files,
     )
     async with Haunted.build(settings).running() as app:
         auth = app.services.auth

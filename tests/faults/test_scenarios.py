@@ -38,9 +38,9 @@ from events.outbox import OutboxRecord
 from haunted.runtime import kafka_settings
 from schemas import CATALOG
 from services.analytics.models import AnalyticsEvent
-from tests.conftest import LOGIN, PASSWORD, Server, eventually, make_settings, register, serve
+from tests.conftest import LOGIN, PASSWORD, Server, eventually, register, serve
 from tests.events.conftest import header, read_all, tansu_pid
-from tests.faults.conftest import outage_s
+from tests.faults.conftest import fault_settings, outage_s
 from tests.faults.scratch import ScratchPostgres, ScratchRedis
 
 TRACK = (
@@ -130,13 +130,12 @@ async def test_a_dependency_fails_under_load_and_nothing_is_lost_doubled_or_reor
     signing_key_files: tuple[Path, Path],
     pytestconfig: pytest.Config,
 ) -> None:
-    settings = make_settings(
-        database_url=scratch_postgres.url(),
-        redis_url=scratch_redis.url,
-        kafka_bootstrap=kafka.bootstrap_servers,
-        data_dir=tmp_path / ".haunted",
-        jwt_private_key_file=signing_key_files[0],
-        jwt_public_key_file=signing_key_files[1],
+    settings = fault_settings(
+        scratch_postgres.url(),
+        scratch_redis.url,
+        kafka.bootstrap_servers,
+        tmp_path,
+        signing_key_files,
         consumer_max_backoff_s=1.0,
         auth_rate_limit_per_ip="100000/minute",
         auth_rate_limit_per_account="100000/minute",

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from events.embedded import EmbeddedBroker
 from gateway.push import Presence
-from tests.conftest import eventually, make_settings, register, serve
+from tests.conftest import eventually, register, serve
+from tests.faults.conftest import fault_settings
 from tests.faults.scratch import ScratchRedis
 from tests.gateway.realtime import Recorder
 
@@ -23,13 +24,12 @@ async def test_stop_clears_presence_and_finishes_cleanup_after_a_failed_step(
     tmp_path: Path,
     signing_key_files: tuple[Path, Path],
 ) -> None:
-    settings = make_settings(
-        database_url=database_url,
-        redis_url=scratch_redis.url,
-        kafka_bootstrap=kafka.bootstrap_servers,
-        data_dir=tmp_path / ".haunted",
-        jwt_private_key_file=signing_key_files[0],
-        jwt_public_key_file=signing_key_files[1],
+    settings = fault_settings(
+        database_url,
+        scratch_redis.url,
+        kafka.bootstrap_servers,
+        tmp_path,
+        signing_key_files,
         presence_ttl_s=600,  # so only the stop can have removed the entry
     )
     client = Recorder()
