@@ -1,6 +1,8 @@
 """The fault suite: a whole process under load while one dependency fails.
 
-A load generator logs users in and tracks events through the GraphQL API of a
+A load generator logs users in, tracks events through the GraphQL API and has
+notifications sent to one user, whose Socket.IO client stays connected (and
+reconnects with `since` if dropped), all against a
 process running every service (gateway, consumers, relay) over a PostgreSQL
 and a Redis of the test's own and the embedded broker. Meanwhile one fault:
 
@@ -38,10 +40,12 @@ from events.outbox import OutboxRecord
 from haunted.runtime import kafka_settings
 from schemas import CATALOG
 from services.analytics.models import AnalyticsEvent
+from services.notifications.models import Notification
 from tests.conftest import LOGIN, PASSWORD, Server, eventually, register, serve
 from tests.events.conftest import header, read_all, tansu_pid
 from tests.faults.conftest import fault_settings, outage_s
 from tests.faults.scratch import ScratchPostgres, ScratchRedis
+from tests.gateway.realtime import Recorder, notify
 
 TRACK = (
     "mutation($name: String!, $properties: JSON) { track(name: $name, properties: $properties) }"
@@ -57,6 +61,7 @@ class Load:
     users: list[dict[str, str]] = field(default_factory=list)  # id, email, token
     acknowledged: set[tuple[str, int]] = field(default_factory=set)  # (user, n) tracked
     attempted: set[tuple[str, int]] = field(default_factory=set)
+    notified: int = 0  # notifications requested (committed) for the watching user
     logins: int = 0
     failures: int = 0
     stop: asyncio.Event = field(default_factory=asyncio.Event)
@@ -77,6 +82,9 @@ async def generate(server: Server, load: Load) -> None:
                     load.acknowledged.add((user["id"], n))
                 else:
                     load.failures += 1
+                if user is load.users[0]:  # the user whose Socket.IO client watches
+                    await notify(server.haunted, user["id"], f"step {n}")
+                    load.notified += 1
                 if n % 5 == 0:
                     login = await server.graphql(
                         LOGIN, {"email": user["email"], "password": PASSWORD}
@@ -153,12 +161,24 @@ async def test_a_dependency_fails_under_load_and_nothing_is_lost_doubled_or_reor
     }
     begin, end = faults[fault_name]
     load = Load()
+    watcher = Recorder(reconnection=True)
     async with serve(settings) as server:
         for _ in range(USERS):
             me = await register(server)
             load.users.append(
                 {"id": me["user"]["id"], "email": me["user"]["email"], "token": me["token"]}
             )
+        watched = load.users[0]
+
+        def auth() -> dict[str, str]:  # on every (re)connection: resume after the last one
+            received = watcher.named("notification")
+            return {
+                "token": watched["token"],
+                **({"since": received[-1]["id"]} if received else {}),
+            }
+
+        await watcher.connect(server.url, auth)
+        await watcher.wait_for("connection_ready")
         generator = asyncio.create_task(generate(server, load))
         try:
             await eventually(lambda: _at_least(load, 10 * USERS), timeout_s=60)
@@ -181,21 +201,32 @@ async def test_a_dependency_fails_under_load_and_nothing_is_lost_doubled_or_reor
 
         await eventually(caught_up, timeout_s=180, interval_s=0.2)
         recovered = time.monotonic() - back
-        stored = await stored_steps(server)
+        # No notification missed by the client that lived through the fault: after a
+        # later marker, what it received is exactly the inbox, in order, once each.
+        await notify(server.haunted, watched["id"], "marker")
+        await eventually(lambda: _inbox_has(server, watched["id"], "marker"), timeout_s=60)
+        stored_notifications = await inbox_ids(server, watched["id"])
+        assert len(stored_notifications) >= load.notified + 1
+        await watcher.wait_for("notification", len(stored_notifications), timeout_s=60)
+        delivered = [n["id"] for n in watcher.named("notification")]
+        await watcher.close()
+        steps_stored = await stored_steps(server)
         kafka_config = kafka_settings(settings)
         dead = await read_all(kafka_config, *(topic + DLQ_SUFFIX for topic in CATALOG))
         tracked = await read_all(kafka_config, "analytics.tracked")
 
     print(
         f"\n{fault_name} down {down_for:.0f} s: caught up {recovered:.1f} s after;"
-        f" {len(load.acknowledged)} events acknowledged, {load.logins} logins,"
+        f" {len(load.acknowledged)} events acknowledged, {load.notified} notifications,"
+        f" {load.logins} logins,"
         f" {load.failures} requests failed"
     )
+    assert delivered == stored_notifications
     # Committed = applied: every acknowledged event is stored, and nothing that was
     # never attempted; each once (an event stored twice would show as a repeat).
-    assert load.acknowledged <= set(stored)
-    assert set(stored) <= load.attempted
-    assert len(stored) == len(set(stored))
+    assert load.acknowledged <= set(steps_stored)
+    assert set(steps_stored) <= load.attempted
+    assert len(steps_stored) == len(set(steps_stored))
     assert dead == [], [header(record, "dlq_error") for record in dead]
     # Per key (the user), the steps are on the topic in the order they were committed.
     steps: dict[bytes | None, list[int]] = defaultdict(list)
@@ -204,6 +235,28 @@ async def test_a_dependency_fails_under_load_and_nothing_is_lost_doubled_or_reor
         if data.get("name") == STEP and data["properties"]["n"] not in steps[record.key]:
             steps[record.key].append(data["properties"]["n"])
     assert steps and all(ns == sorted(ns) for ns in steps.values()), steps
+
+
+async def inbox_ids(server: Server, user_id: str) -> list[str]:
+    """Every notification of the user, oldest first (ids sort by time)."""
+    async with server.haunted.db.read() as session:
+        return list(
+            await session.scalars(
+                select(Notification.id)
+                .where(Notification.user_id == user_id)
+                .order_by(Notification.id)
+            )
+        )
+
+
+async def _inbox_has(server: Server, user_id: str, title: str) -> bool:
+    async with server.haunted.db.read() as session:
+        found = await session.scalar(
+            select(Notification.id).where(
+                Notification.user_id == user_id, Notification.title == title
+            )
+        )
+        return found is not None
 
 
 async def _at_least(load: Load, count: int) -> bool:
