@@ -204,6 +204,8 @@ class Settings(BaseSettings):
     # Where buyers come back to (checkout success, portal return, the local test
     # checkout). Unset: http://HOST:PORT.
     billing_public_url: str | None = None
+    # The offline test checkout, whose webhook secret is public: honoured only with env=dev.
+    billing_local_checkout: bool = False
 
     @model_validator(mode="before")
     @classmethod
