@@ -26,7 +26,7 @@ explorer: $(EXPLORER_STAMP)
 dev: $(STAMP)
 	@if command -v npm >/dev/null 2>&1; then $(MAKE) --no-print-directory explorer; \
 	else echo "npm not found: the GraphQL explorer stays off until 'make explorer'"; fi
-	$(BIN)/haunted dev
+	HAUNTED_BILLING_LOCAL_CHECKOUT=true $(BIN)/haunted dev
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

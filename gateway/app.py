@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import hmac
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -664,10 +665,14 @@ def create_app(
     redis: Redis | None = None,
     cors_origins: Sequence[str] = (),
     debug: bool = False,
+    metrics_token: str | None = None,
+    metrics_open: bool = True,
 ) -> socketio.ASGIApp:
     """The gateway's ASGI app. `readiness`: what a request needs (/readyz is 503
     without it); `broker`: reported in /healthz and `haunted_broker_up`, never in
-    /readyz (the outbox absorbs a broker outage)."""
+    /readyz (the outbox absorbs a broker outage).
+    `metrics_token` set: /metrics needs it as a bearer. Unset: /metrics is served only
+    when `metrics_open` (dev and tests), else refused (a production default)."""
     app = FastAPI(
         title="Haunted",
         lifespan=_frozen_once_started(lifespan),
@@ -773,7 +778,13 @@ def create_app(
         return JSONResponse({"status": "ok"})
 
     @app.get("/metrics")
-    async def metrics() -> Response:
+    async def metrics(request: Request) -> Response:
+        if metrics_token is not None:
+            given = _bearer(request.headers.get("authorization")) or ""
+            if not hmac.compare_digest(given.encode(), metrics_token.encode()):
+                return Response("metrics need the bearer token\n", status_code=401)
+        elif not metrics_open:
+            return Response("metrics are off: set HAUNTED_METRICS_TOKEN\n", status_code=403)
         await broker_up()
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 

@@ -141,9 +141,10 @@ async def _embedded_broker(settings: Settings) -> AsyncIterator[None]:
         await broker.stop()
 
 
-async def _serve(haunted: Haunted) -> None:
+def uvicorn_config(haunted: Haunted) -> uvicorn.Config:
+    """How `haunted serve` and `haunted dev` run the app."""
     settings = haunted.settings
-    config = uvicorn.Config(
+    return uvicorn.Config(
         haunted.asgi_app(),
         host=settings.host,
         port=settings.port,
@@ -153,8 +154,13 @@ async def _serve(haunted: Haunted) -> None:
         # In-flight requests finish at a SIGTERM, for this long at most; then the
         # lifespan's bounded stop (runtime.Haunted.stop) drains the rest.
         timeout_graceful_shutdown=10,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
     )
-    server = uvicorn.Server(config)
+
+
+async def _serve(haunted: Haunted) -> None:
+    server = uvicorn.Server(uvicorn_config(haunted))
     # uvicorn shuts down gracefully on a signal, then raises it again: these handlers
     # take that second one, so the process ends with its cleanup done and status 0.
     _on_stop_signals(lambda: setattr(server, "should_exit", True))

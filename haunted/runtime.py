@@ -361,6 +361,8 @@ class Haunted:
             redis=self.redis,
             cors_origins=s.allowed_origins,
             debug=False,
+            metrics_token=s.metrics_token.get_secret_value() if s.metrics_token else None,
+            metrics_open=s.env != "prod",
         )
 
 

@@ -91,6 +91,7 @@ def build_billing(settings: Settings, db: Database, redis: Redis) -> billing.Bil
         ),
         webhook_tolerance_s=settings.stripe_webhook_tolerance_s,
         webhook_max_body_bytes=settings.stripe_webhook_max_body_bytes,
+        local_checkout=settings.billing_local_checkout,
     )
     stripe = (
         billing.StripeGateway(

@@ -93,6 +93,11 @@ class Settings(BaseSettings):
     env: Literal["dev", "test", "prod"] = "dev"
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
+    # Proxies whose X-Forwarded-For/-Proto uvicorn believes (comma-separated, or "*"):
+    # behind a load balancer, its address, so per-IP limits see each client.
+    forwarded_allow_ips: str = "127.0.0.1"
+    # /metrics as a bearer-protected route; unset, served in dev and tests only.
+    metrics_token: SecretStr | None = None
     data_dir: Path = Path(".haunted")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = True
@@ -220,6 +225,8 @@ class Settings(BaseSettings):
     # Where buyers come back to (checkout success, portal return, the local test
     # checkout). Unset: http://HOST:PORT.
     billing_public_url: str | None = None
+    # The offline test checkout, whose webhook secret is public: honoured only with env=dev.
+    billing_local_checkout: bool = False
 
     @model_validator(mode="before")
     @classmethod

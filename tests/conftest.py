@@ -27,6 +27,7 @@ from redis.asyncio import Redis
 
 from events.embedded import EmbeddedBroker
 from haunted import migrations
+from haunted.cli import uvicorn_config
 from haunted.runtime import Haunted
 from haunted.services import NAMES
 from haunted.settings import Settings
@@ -225,16 +226,9 @@ async def serve(
     """A Haunted process with these settings serving on `port` (a free one by default);
     `workers=()` makes it a gateway only (`haunted serve`)."""
     port = port or free_port()
-    haunted = Haunted.build(settings.model_copy(update={"port": port}), workers=workers)
-    config = uvicorn.Config(
-        haunted.asgi_app(),
-        host="127.0.0.1",
-        port=port,
-        lifespan="on",
-        log_config=None,
-        ws="websockets-sansio",
-    )
-    server = uvicorn.Server(config)
+    update = {"port": port, "host": "127.0.0.1"}
+    haunted = Haunted.build(settings.model_copy(update=update), workers=workers)
+    server = uvicorn.Server(uvicorn_config(haunted))  # as `haunted serve` runs it
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():

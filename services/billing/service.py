@@ -42,6 +42,9 @@ class BillingConfig:
     webhook_secret: str | None = None
     webhook_tolerance_s: int = 300
     webhook_max_body_bytes: int = 512 * 1024
+    # The offline test checkout (and its well-known webhook secret): only when asked for
+    # explicitly, and only in dev, so a staging box never takes the public secret.
+    local_checkout: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,8 +87,8 @@ class BillingService:
 
     @property
     def local_checkout_enabled(self) -> bool:
-        """Offline checkout: never with Stripe configured, never in prod."""
-        return self._stripe is None and self._config.env != "prod"
+        """Offline checkout: never with Stripe configured; only in dev, and only asked for."""
+        return self._stripe is None and self._config.env == "dev" and self._config.local_checkout
 
     @property
     def webhook_secret(self) -> str | None:

@@ -17,8 +17,10 @@ from typing import Any
 import pytest
 from websockets.asyncio.client import ClientConnection
 
+from events.embedded import EmbeddedBroker
 from events.envelope import Envelope
 from gateway.push import PUSH_PERMISSIONS
+from haunted.settings import Settings
 from schemas import CATALOG, Audience, FlagUpdated, SubscriptionActivated
 from services.auth import SessionStore
 from tests.conftest import Server, eventually, register, serve, unique_email
@@ -282,3 +284,27 @@ def _activated(team_id: str) -> SubscriptionActivated:
         status="active",
         current_period_end=datetime(2030, 1, 1, tzinfo=UTC),
     )
+
+
+async def test_while_the_broker_is_away_open_connections_are_checked_against_the_store(
+    settings: Settings, kafka: EmbeddedBroker
+) -> None:
+    """No event can say the session ended: the hub, which cannot trust its view while
+    the broker does not answer, asks the session store about every connection."""
+    async with serve(settings) as server:
+        me = await register(server)
+        socket = Recorder()
+        await socket.connect(server.url, {"token": me["token"]})
+        try:
+            await socket.wait_for("connection_ready")
+            await kafka.stop()
+            assert await ok(server, "mutation { logout }", {}, me["token"]) == {"logout": True}
+
+            async def disconnected() -> bool:
+                return bool(socket.disconnects)
+
+            await eventually(disconnected, timeout_s=30)
+            assert not server.haunted.hub.trusted
+        finally:
+            await socket.close()
+            await kafka.start()  # the process stops against a broker that answers

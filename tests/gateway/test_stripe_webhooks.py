@@ -35,6 +35,12 @@ MY_SUBSCRIPTION = """{ mySubscription { id status cancelAtPeriodEnd
   entitlements { seats } } }"""
 
 
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """Without Stripe, the offline test checkout: dev, and asked for."""
+    return settings.model_copy(update={"env": "dev", "billing_local_checkout": True})
+
+
 async def post_webhook(server: Server, payload: bytes, header: str | None) -> httpx.Response:
     headers = {"Content-Type": "application/json"}
     if header is not None:

@@ -8,12 +8,20 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from events.db import Database
 from events.outbox import OutboxRecord
+from haunted.settings import Settings
 from services.billing import LOCAL_WEBHOOK_SECRET, sign_payload
 from services.billing.models import BillingCustomer, StripeWebhookEvent
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """Billing without Stripe runs on the offline test checkout: dev, and asked for."""
+    return settings.model_copy(update={"env": "dev", "billing_local_checkout": True})
 
 
 def new_id(prefix: str) -> str:
