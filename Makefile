@@ -6,8 +6,12 @@ STAMP  := $(VENV)/.installed
 # GraphiQL's browser bundle for the dev explorer, from the committed lock (gateway/explorer.py).
 EXPLORER_DIR   := gateway/explorer_assets
 EXPLORER_STAMP := $(EXPLORER_DIR)/node_modules/.package-lock.json
+# Checkov and kubernetes-validate pin many packages of their own: a venv apart,
+# from its own lock (infra/tools.lock), never mixed into requirements.lock.
+TOOLS  := .venv-tools
+TOOLS_STAMP := $(TOOLS)/.installed
 
-.PHONY: dev test lint typecheck architecture bench lock clean explorer
+.PHONY: dev test lint typecheck architecture bench lock tools-lock clean explorer
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +25,12 @@ $(EXPLORER_STAMP): $(EXPLORER_DIR)/package-lock.json
 	touch $@
 
 explorer: $(EXPLORER_STAMP)
+
+$(TOOLS_STAMP): infra/tools.lock
+	test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --upgrade pip
+	$(TOOLS)/bin/python -m pip install --quiet -r infra/tools.lock
+	touch $@
 
 # The explorer needs npm once; without it, GET /graphql in a browser says how to get it.
 dev: $(STAMP)
@@ -65,5 +75,12 @@ lock:
 	/tmp/haunted-lock/bin/pip install --quiet -e '.[dev]'
 	/tmp/haunted-lock/bin/pip freeze --exclude-editable > requirements.lock
 
+# Re-resolve the tools venv's lock (checkov, kubernetes-validate).
+tools-lock:
+	rm -rf /tmp/haunted-tools-lock && $(PYTHON) -m venv /tmp/haunted-tools-lock
+	/tmp/haunted-tools-lock/bin/pip install --quiet --upgrade pip
+	/tmp/haunted-tools-lock/bin/pip install --quiet checkov kubernetes-validate
+	/tmp/haunted-tools-lock/bin/pip freeze > infra/tools.lock
+
 clean:
-	rm -rf $(VENV) .haunted .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) .haunted .pytest_cache .mypy_cache .ruff_cache
