@@ -11,13 +11,16 @@ import socket
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 import uvicorn
 from rich.console import Console
 
-from events.broker import catalog_topics, ensure_topics
+from events.broker import KafkaProducer, KafkaSettings, build_broker, catalog_topics, ensure_topics
+from events.consumer import EventConsumers, RetryPolicy
+from events.db import Database
 from events.embedded import EmbeddedBroker, EmbeddedBrokerError
 from haunted import migrations
 from haunted.logging import configure_logging
@@ -240,9 +243,6 @@ def replay(
     )
     from rich.text import Text
 
-    from events.broker import KafkaProducer, build_broker
-    from events.consumer import EventConsumers, RetryPolicy
-    from events.db import Database
     from events.replay import ReplayError
     from events.replay import replay as run_replay
     from haunted.services import replay_targets
@@ -269,12 +269,6 @@ def replay(
             return Text("-- ev/s" if speed is None else f"{speed:,.0f} ev/s")
 
     async def main() -> None:
-        kafka = kafka_settings(settings)
-        db = Database(settings.database_url)
-        broker = build_broker(kafka)
-        await broker.connect()
-        retry = RetryPolicy(settings.consumer_max_attempts, settings.consumer_retry_backoff_s)
-        consumers = EventConsumers(db, KafkaProducer(broker), kafka, retry)
         columns = (
             TextColumn(f"replay {service}"),
             BarColumn(),
@@ -283,30 +277,144 @@ def replay(
             TimeRemainingColumn(),
         )
         try:
-            with Progress(*columns, console=console, transient=False) as bar:
-                task = bar.add_task(service, total=None)
-                report = await run_replay(
-                    targets[service],
-                    consumers,
-                    db,
-                    kafka,
-                    topics=topic,
-                    since=moment,
-                    rebuild=rebuild,
-                    progress=lambda done, total: bar.update(task, completed=done, total=total),
-                )
+            async with _event_consumers(settings) as (db, consumers, kafka):
+                with Progress(*columns, console=console, transient=False) as bar:
+                    task = bar.add_task(service, total=None)
+                    report = await run_replay(
+                        targets[service],
+                        consumers,
+                        db,
+                        kafka,
+                        topics=topic,
+                        since=moment,
+                        rebuild=rebuild,
+                        progress=lambda done, total: bar.update(task, completed=done, total=total),
+                    )
         except ReplayError as error:
             _fail(str(error))
             return
-        finally:
-            await broker.stop()
-            await db.dispose()
         console.print(
             f"replayed {report.records} records: {report.handled} handled, "
             f"{report.duplicates} duplicates, {report.dead_lettered} dead-lettered"
         )
 
     _run(main, until_signal=True)
+
+
+@asynccontextmanager
+async def _event_consumers(
+    settings: Settings,
+) -> AsyncIterator[tuple[Database, EventConsumers, KafkaSettings]]:
+    """What a replay feeds handlers through: the database, and consumers whose dead
+    letters go to the broker."""
+    kafka = kafka_settings(settings)
+    db = Database(settings.database_url)
+    broker = build_broker(kafka)
+    try:
+        await broker.connect()
+        retry = RetryPolicy(settings.consumer_max_attempts, settings.consumer_retry_backoff_s)
+        yield db, EventConsumers(db, KafkaProducer(broker), kafka, retry), kafka
+    finally:
+        await broker.stop()
+        await db.dispose()
+
+
+# Backups and recovery by replay (issue 17; docs/deploy.md "Recovery").
+
+
+@app.command()
+def backup(
+    directory: Annotated[
+        Path, typer.Option("--dir", help="where backups go (one folder each)")
+    ] = Path("backups"),
+    keep: Annotated[
+        int | None, typer.Option(help="keep this many backups there, delete older ones")
+    ] = None,
+    physical: Annotated[
+        bool,
+        typer.Option("--physical", help="a pg_basebackup base backup (for point-in-time recovery)"),
+    ] = False,
+) -> None:
+    """A pg_dump archive (or a base backup) plus a manifest: time, schema, outbox and
+    consumer positions."""
+    from haunted.backup import BackupError
+    from haunted.backup import backup as take_backup
+    from haunted.runtime import replay_targets
+
+    settings = _settings()
+    live = [target for target in replay_targets().values() if target.live]
+
+    async def main() -> Path:
+        return await take_backup(
+            settings.database_url,
+            kafka_settings(settings),
+            live,
+            directory,
+            physical=physical,
+            keep=keep,
+        )
+
+    try:
+        folder = _run(main)
+    except BackupError as error:
+        _fail(str(error))
+        raise
+    console.print(f"backup written to {folder}", highlight=False)
+
+
+@app.command()
+def restore(
+    archive: Annotated[Path, typer.Argument(help="a backup folder written by `haunted backup`")],
+    replay_only: Annotated[
+        bool,
+        typer.Option(
+            "--replay-only",
+            help="the database is restored already (point-in-time recovery): only replay",
+        ),
+    ] = False,
+) -> None:
+    """Restores a backup, then replays every consumer from the backup's positions.
+
+    Stop the workers first; start them again after. Refused, with nothing changed,
+    when a topic's retention no longer reaches back to the backup."""
+    from events.replay import ReplayError
+    from haunted.backup import BackupError, Manifest, check_retention, replay_from, restore_database
+    from haunted.runtime import replay_targets
+
+    settings = _settings()
+    try:
+        manifest = Manifest.read(archive)
+    except BackupError as error:
+        _fail(str(error))
+        raise
+    targets = replay_targets()
+    live = [target for target in targets.values() if target.live]
+
+    async def main() -> None:
+        kafka = kafka_settings(settings)
+        await check_retention(kafka, manifest, live)  # before anything is changed
+        if not replay_only:
+            await restore_database(settings.database_url, archive, manifest)
+            console.print(
+                f"restored {archive} (taken {manifest.taken_at}, "
+                f"schema {', '.join(manifest.schema_revisions)})",
+                highlight=False,
+            )
+        async with _event_consumers(settings) as (db, consumers, kafka):
+            for done in await replay_from(manifest, targets, consumers, db, kafka):
+                r = done.report
+                console.print(
+                    f"replayed {done.target} from the backup's positions: {r.records} records, "
+                    f"{r.handled} handled, {r.duplicates} duplicates, "
+                    f"{r.dead_lettered} dead-lettered",
+                    highlight=False,
+                )
+        console.print(f"loss window: {manifest.loss_window}", highlight=False)
+
+    try:
+        _run(main)
+    except (BackupError, ReplayError) as error:
+        _fail(str(error))
 
 
 @docs_app.command("asyncapi")

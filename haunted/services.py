@@ -10,7 +10,7 @@ gateway/schema/<name>.graphql) plus its entry here.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import timedelta
 from typing import Any
 
@@ -191,8 +191,10 @@ SPECS: tuple[ServiceSpec, ...] = (
         replay=lambda: {
             "notifications": notifications.HANDLERS.replay_target(),
             # Only the membership read model: a rebuild must not notify anyone twice.
-            "notifications.memberships": notifications.MEMBERSHIPS.replay_target(
-                rebuild=notifications.clear_memberships
+            # Not a consumer group of its own: after a restore, "notifications" covers it.
+            "notifications.memberships": replace(
+                notifications.MEMBERSHIPS.replay_target(rebuild=notifications.clear_memberships),
+                live=False,
             ),
         },
         migrations="notifications",
@@ -212,6 +214,8 @@ SPECS: tuple[ServiceSpec, ...] = (
         "flags",
         lambda *resources: {"flags": build_flags(*resources)},
         handlers=lambda facades: flags.build_handlers(facades["flags"].forget_plan),
+        # Replayed without a facade: its plan cache expires on its own (plan_cache_ttl_s).
+        replay=lambda: {"flags": flags.build_handlers().replay_target(rebuild=flags.clear_store)},
         migrations="flags",
     ),
 )
