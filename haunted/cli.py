@@ -443,6 +443,26 @@ def keys_rotate() -> None:
     console.print(f"new signing key {kid}; the previous one verifies until its tokens expire")
 
 
+@keys_app.command("init")
+def keys_init(
+    directory: Annotated[Path, typer.Argument(help="where the keys go (a volume)")],
+) -> None:
+    """The JWT key pair and the PII keys of a deployment, generated once into DIRECTORY.
+
+    Files already there are kept, so it runs on every start (compose's `keys` service).
+    Point HAUNTED_JWT_PRIVATE_KEY_FILE, HAUNTED_JWT_PUBLIC_KEY_FILE and
+    HAUNTED_PII_KEYS_FILE at them."""
+    from haunted.keyring import init_keys
+
+    try:
+        written = init_keys(directory)
+    except (ConfigurationError, OSError) as error:
+        _fail(str(error))
+        return
+    kept = "nothing new" if not written else f"wrote {', '.join(written)}"
+    console.print(f"keys in {directory}: {kept}", highlight=False)
+
+
 @flags_app.command("list")
 def flags_list() -> None:
     """Each flag with its state and strategies, from the active source (Unleash or the file)."""
