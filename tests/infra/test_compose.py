@@ -162,6 +162,11 @@ def test_keys_and_flags_come_from_one_shot_services() -> None:
     token = args[args.index("--token") + 1]
     assert token in environment(services["unleash"])["INIT_ADMIN_API_TOKENS"].split(",")
     assert "monitoring" in COMPOSE.read_text()  # the place left for that profile
+    flags = json.loads((ROOT / "infra" / "flags.json").read_text())["features"]
+    required = {f["name"]: f["requiredPermission"] for f in flags if "requiredPermission" in f}
+    for name in ("gateway", "worker"):
+        env = environment(services[name])
+        assert json.loads(env["HAUNTED_FLAGS_REQUIRED_PERMISSIONS"]) == required
 
 
 def test_kafka_is_one_kraft_node() -> None:
