@@ -169,6 +169,32 @@ async def fresh_redis() -> AsyncIterator[str]:
     await client.aclose()
 
 
+@pytest.fixture
+async def settings(
+    cluster: ScratchCluster,
+    kafka: EmbeddedBroker,
+    fresh_redis: str,
+    signing_key_files: tuple[Path, Path],
+) -> Settings:
+    """The scratch cluster started with a migrated `haunted` database, and settings for it."""
+    cluster.init()
+    cluster.start()
+    admin = await cluster.connect("postgres")
+    await admin.execute("CREATE DATABASE haunted")
+    await admin.close()
+    configured = make_settings(
+        database_url=cluster.url(),
+        redis_url=fresh_redis,
+        kafka_bootstrap=kafka.bootstrap_servers,
+        data_dir=cluster.root / "haunted",
+        jwt_private_key_file=signing_key_files[0],
+        jwt_public_key_file=signing_key_files[1],
+    )
+    migrated = await haunted_cli(configured, "migrate")
+    assert migrated.returncode == 0, migrated.stderr
+    return configured
+
+
 def cli_env(settings: Settings) -> dict[str, str]:
     return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -303,28 +329,10 @@ async def state_of(settings: Settings) -> dict[str, Any]:
 
 
 async def test_drill_recovers_the_state_of_the_run_without_the_failure(
-    cluster: ScratchCluster,
-    kafka: EmbeddedBroker,
-    fresh_redis: str,
-    signing_key_files: tuple[Path, Path],
+    cluster: ScratchCluster, settings: Settings
 ) -> None:
-    cluster.init()
-    cluster.start()
-    admin = await cluster.connect("postgres")
-    await admin.execute("CREATE DATABASE haunted")
-    await admin.close()
     backups = cluster.root / "backups"
     backups.mkdir(mode=0o755)
-    settings = make_settings(
-        database_url=cluster.url(),
-        redis_url=fresh_redis,
-        kafka_bootstrap=kafka.bootstrap_servers,
-        data_dir=cluster.root / "haunted",
-        jwt_private_key_file=signing_key_files[0],
-        jwt_public_key_file=signing_key_files[1],
-    )
-    migrated = await haunted_cli(settings, "migrate")
-    assert migrated.returncode == 0, migrated.stderr
 
     # 1. Load: the whole system (gateway and every worker).
     async with serve(settings) as server:
@@ -465,25 +473,8 @@ def test_a_folder_without_a_manifest_is_refused(tmp_path: Path) -> None:
 
 
 async def test_a_dump_is_restored_then_every_consumer_replayed_and_a_gap_refused(
-    cluster: ScratchCluster,
-    kafka: EmbeddedBroker,
-    fresh_redis: str,
-    signing_key_files: tuple[Path, Path],
+    cluster: ScratchCluster, settings: Settings
 ) -> None:
-    cluster.init()
-    cluster.start()
-    admin = await cluster.connect("postgres")
-    await admin.execute("CREATE DATABASE haunted")
-    await admin.close()
-    settings = make_settings(
-        database_url=cluster.url(),
-        redis_url=fresh_redis,
-        kafka_bootstrap=kafka.bootstrap_servers,
-        data_dir=cluster.root / "haunted",
-        jwt_private_key_file=signing_key_files[0],
-        jwt_public_key_file=signing_key_files[1],
-    )
-    assert (await haunted_cli(settings, "migrate")).returncode == 0
     backups = cluster.root / "backups"
     async with serve(settings) as server:
         alpha = await register_with_team(server, "alpha")
