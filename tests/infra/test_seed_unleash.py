@@ -12,6 +12,8 @@ from typing import Any
 
 import httpx
 
+from services.flags import parse_definitions
+from services.flags.unleash import build_client
 from tests.conftest import eventually
 from tests.services.flags import test_unleash_server as flags_server
 from tests.services.flags.test_unleash_server import ADMIN_TOKEN, BACKEND_TOKEN, UnleashServer
@@ -68,6 +70,22 @@ async def test_the_flags_file_seeds_the_server_once(unleash_server: UnleashServe
             assert [(v["name"], v["weight"]) for v in theirs.get("variants") or []] == [
                 (v["name"], v["weight"]) for v in feature["variants"]
             ]
+
+    # Haunted's own evaluation (the SDK client the flags service builds) of the served
+    # definitions: the file's variants come out, now from the strategy.
+    async with httpx.AsyncClient(base_url=unleash_server.base_url, timeout=10) as client:
+        raw = (
+            await client.get("/api/client/features", headers={"Authorization": BACKEND_TOKEN})
+        ).text
+    evaluator = build_client(parse_definitions(raw, "unleash"), "haunted", "development")
+    try:
+        chosen = {
+            evaluator.get_variant("checkout-button", {"userId": f"user-{i}"})["name"]
+            for i in range(40)
+        }
+    finally:
+        evaluator.destroy()
+    assert chosen == {"blue", "green"}
 
     # An operator turns one off; seeding again (every compose start) leaves it so.
     await unleash_server.toggle(wanted[0]["name"], on=False)
