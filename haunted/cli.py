@@ -339,7 +339,7 @@ def backup(
     consumer positions."""
     from haunted.backup import BackupError
     from haunted.backup import backup as take_backup
-    from haunted.runtime import replay_targets
+    from haunted.services import replay_targets
 
     settings = _settings()
     live = [target for target in replay_targets().values() if target.live]
@@ -379,7 +379,7 @@ def restore(
     when a topic's retention no longer reaches back to the backup."""
     from events.replay import ReplayError
     from haunted.backup import BackupError, Manifest, check_retention, replay_from, restore_database
-    from haunted.runtime import replay_targets
+    from haunted.services import replay_targets
 
     settings = _settings()
     try:

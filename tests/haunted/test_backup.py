@@ -31,7 +31,8 @@ from events.db import Database
 from events.embedded import EmbeddedBroker
 from events.replay import retention_gaps
 from haunted.backup import MANIFEST, Manifest, prune
-from haunted.runtime import Haunted, replay_targets
+from haunted.runtime import Haunted
+from haunted.services import replay_targets
 from haunted.settings import Settings
 from tests.conftest import (
     REDIS_TEST_URL,

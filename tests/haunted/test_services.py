@@ -48,8 +48,11 @@ def test_consumer_group_names_are_unchanged(facades: Haunted) -> None:
     # Deployed state: a renamed group would consume every topic again from the start.
     groups = {registry.consumer for registry in registries(facades)}
     assert groups == {"llm", "notifications", "analytics", "flags"}
-    replayable = {"llm", "notifications", "notifications.memberships", "analytics"}
+    replayable = {"llm", "notifications", "notifications.memberships", "analytics", "flags"}
     assert set(replay_targets()) == replayable
+    # After a restore, every group is fed again (haunted restore): its target is live.
+    live = {target.consumer for target in replay_targets().values() if target.live}
+    assert live == groups
 
 
 def test_analytics_consumes_every_catalog_topic(facades: Haunted) -> None:

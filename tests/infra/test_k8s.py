@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from haunted.settings import Settings
+from haunted.settings import variables
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "infra" / "k8s"
@@ -229,9 +229,9 @@ def test_workers_per_service_group_probe_their_port() -> None:
         assert container["ports"][0]["containerPort"] == port
         assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
         assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
-    from haunted.runtime import SERVICES
+    from haunted.services import NAMES
 
-    assert sorted(served) == sorted(SERVICES)  # each service in exactly one group
+    assert sorted(served) == sorted(NAMES)  # each service in exactly one group
 
 
 def test_the_jobs_and_the_backups() -> None:
@@ -304,11 +304,7 @@ def test_secrets_are_referenced_by_name_only() -> None:
 
 def test_the_config_names_only_settings() -> None:
     config = by_kind("overlays/prod", "ConfigMap")["haunted-config"]["data"]
-    unknown = {
-        name
-        for name in config
-        if name.removeprefix("HAUNTED_").lower() not in Settings.model_fields
-    }
+    unknown = set(config) - variables()
     assert unknown <= PENDING_SETTINGS, sorted(unknown)
     mount = "/run/secrets/haunted-jwt/"
     assert config["HAUNTED_JWT_PRIVATE_KEY_FILE"].startswith(mount)
