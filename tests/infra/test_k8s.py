@@ -337,3 +337,20 @@ def test_prod_uses_built_in_kinds_and_the_components_add_the_crd_extras(tmp_path
     ingress = kinds["Ingress"]
     assert kinds["Certificate"]["spec"]["secretName"] == ingress["spec"]["tls"][0]["secretName"]
     assert "cert-manager.io/cluster-issuer" not in ingress["metadata"]["annotations"]
+
+
+def test_postgres_archives_wal_and_allows_the_base_backup() -> None:
+    postgres = by_kind("overlays/prod", "StatefulSet")["haunted-postgres"]
+    container = pod_spec(postgres)["containers"][0]
+    args = dict(arg.split("=", 1) for arg in container["args"] if "=" in arg)
+    assert args["archive_mode"] == "on" and "%p" in args["archive_command"]
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    assert mounts["archive"] != mounts["data"]  # its own volume
+    assert mounts["initdb"] == "/docker-entrypoint-initdb.d"
+    script = by_kind("overlays/prod", "ConfigMap")["haunted-postgres-initdb"]["data"]
+    line = "host replication all all scram-sha-256"
+    assert line in script["replication.sh"]
+    assert line in (ROOT / "infra" / "docker" / "postgres-replication.sh").read_text()
+    redis = pod_spec(by_kind("overlays/prod", "StatefulSet")["haunted-redis"])["containers"][0]
+    assert redis["args"][redis["args"].index("--appendonly") + 1] == "yes"
+    assert "--save" in redis["args"]
