@@ -51,7 +51,8 @@ architecture: $(STAMP)
 
 # Both backends: the embedded defaults (SQLite, in-process Redis) and the
 # PostgreSQL and Redis of this machine; the tests start the broker themselves.
-test: $(STAMP) $(EXPLORER_STAMP) lint typecheck architecture
+# tests/infra checks the manifests with the tools venv's checkov and kubernetes-validate.
+test: $(STAMP) $(EXPLORER_STAMP) $(TOOLS_STAMP) lint typecheck architecture
 	$(BIN)/pytest
 
 # Every benchmark against its baseline, with modest sizes (each module takes
