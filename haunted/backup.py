@@ -91,9 +91,13 @@ class Manifest:
             raise BackupError(f"{folder} is not a backup: no {MANIFEST}") from None
         except json.JSONDecodeError as error:
             raise BackupError(f"{path} is not JSON: {error}") from None
-        if raw.get("format") != FORMAT:
-            raise BackupError(f"{path}: unknown format {raw.get('format')!r}")
-        return cls(**raw)
+        if not isinstance(raw, dict) or raw.get("format") != FORMAT:
+            found = raw.get("format") if isinstance(raw, dict) else None
+            raise BackupError(f"{path}: unknown format {found!r}")
+        try:
+            return cls(**raw)
+        except TypeError as error:
+            raise BackupError(f"{path}: not a backup manifest ({error})") from None
 
 
 def _libpq(database_url: str, folder: Path) -> tuple[str, Path | None]:
@@ -118,8 +122,13 @@ def _libpq(database_url: str, folder: Path) -> tuple[str, Path | None]:
         escaped = str(url.password).replace("\\", "\\\\").replace(":", "\\:")
         passfile.write_text(f"*:*:*:*:{escaped}\n")
         parts["passfile"] = str(passfile)
-    conninfo = " ".join(f"{key}='{value}'" for key, value in parts.items() if value)
+    conninfo = " ".join(f"{key}='{_quoted(value)}'" for key, value in parts.items() if value)
     return conninfo, passfile
+
+
+def _quoted(value: str) -> str:
+    """A value inside a libpq conninfo's single quotes."""
+    return value.replace("\\", "\\\\").replace("'", "\\'")
 
 
 async def _run(*command: str) -> None:

@@ -337,6 +337,8 @@ def backup(
 ) -> None:
     """A pg_dump archive (or a base backup) plus a manifest: time, schema, outbox and
     consumer positions."""
+    from aiokafka.errors import KafkaError
+
     from haunted.backup import BackupError
     from haunted.backup import backup as take_backup
     from haunted.services import replay_targets
@@ -359,6 +361,9 @@ def backup(
     except BackupError as error:
         _fail(str(error))
         raise
+    except KafkaError as error:
+        _fail(f"HAUNTED_KAFKA_BOOTSTRAP: the broker does not answer ({error})")
+        raise
     console.print(f"backup written to {folder}", highlight=False)
 
 
@@ -377,6 +382,8 @@ def restore(
 
     Stop the workers first; start them again after. Refused, with nothing changed,
     when a topic's retention no longer reaches back to the backup."""
+    from aiokafka.errors import KafkaError
+
     from events.replay import ReplayError
     from haunted.backup import BackupError, Manifest, check_retention, replay_from, restore_database
     from haunted.services import replay_targets
@@ -415,6 +422,8 @@ def restore(
         _run(main)
     except (BackupError, ReplayError) as error:
         _fail(str(error))
+    except KafkaError as error:
+        _fail(f"HAUNTED_KAFKA_BOOTSTRAP: the broker does not answer ({error})")
 
 
 @docs_app.command("asyncapi")

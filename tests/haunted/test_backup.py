@@ -524,3 +524,23 @@ async def test_a_dump_is_restored_then_every_consumer_replayed_and_a_gap_refused
     assert (gamma["user"]["id"],) not in after["users"]
     assert (alpha["user"]["id"],) in after["users"]
     assert any(member[1] == gamma["user"]["id"] for member in after["notification_members"])
+
+
+def test_the_password_goes_to_a_private_file_never_onto_the_command_line(tmp_path: Path) -> None:
+    from haunted.backup import BackupError, _libpq
+
+    conninfo, passfile = _libpq("postgresql+asyncpg://app:s3:cr'et@db:6432/it's", tmp_path)
+    assert "s3" not in conninfo and "cr'et" not in conninfo
+    assert "host='db' port='6432' user='app' dbname='it\\'s'" in conninfo
+    assert passfile is not None and passfile.stat().st_mode & 0o077 == 0
+    assert passfile.read_text() == "*:*:*:*:s3\\:cr'et\n"
+    with pytest.raises(BackupError, match="backups need PostgreSQL"):
+        _libpq("sqlite+aiosqlite:///x.db", tmp_path)
+
+
+def test_a_manifest_of_another_shape_is_refused(tmp_path: Path) -> None:
+    from haunted.backup import BackupError
+
+    (tmp_path / MANIFEST).write_text(json.dumps({"format": 1, "kind": "logical"}))
+    with pytest.raises(BackupError, match="not a backup manifest"):
+        Manifest.read(tmp_path)
