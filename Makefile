@@ -6,8 +6,12 @@ STAMP  := $(VENV)/.installed
 # GraphiQL's browser bundle for the dev explorer, from the committed lock (gateway/explorer.py).
 EXPLORER_DIR   := gateway/explorer_assets
 EXPLORER_STAMP := $(EXPLORER_DIR)/node_modules/.package-lock.json
+# Checkov and kubernetes-validate pin many packages of their own: a venv apart,
+# from its own lock (infra/tools.lock), never mixed into requirements.lock.
+TOOLS  := .venv-tools
+TOOLS_STAMP := $(TOOLS)/.installed
 
-.PHONY: dev test faults lint typecheck architecture bench lock clean explorer
+.PHONY: dev test faults lint typecheck architecture bench lock tools-lock clean explorer
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +25,12 @@ $(EXPLORER_STAMP): $(EXPLORER_DIR)/package-lock.json
 	touch $@
 
 explorer: $(EXPLORER_STAMP)
+
+$(TOOLS_STAMP): infra/tools.lock
+	test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --upgrade pip
+	$(TOOLS)/bin/python -m pip install --quiet -r infra/tools.lock
+	touch $@
 
 # The explorer needs npm once; without it, GET /graphql in a browser says how to get it.
 dev: $(STAMP)
@@ -41,7 +51,8 @@ architecture: $(STAMP)
 
 # Both backends: the embedded defaults (SQLite, in-process Redis) and the
 # PostgreSQL and Redis of this machine; the tests start the broker themselves.
-test: $(STAMP) $(EXPLORER_STAMP) lint typecheck architecture
+# tests/infra checks the manifests with the tools venv's checkov and kubernetes-validate.
+test: $(STAMP) $(EXPLORER_STAMP) $(TOOLS_STAMP) lint typecheck architecture
 	$(BIN)/pytest
 
 # The fault suite with the outages at full length (PostgreSQL and Redis down 30 s,
@@ -75,5 +86,12 @@ lock:
 	/tmp/haunted-lock/bin/pip install --quiet -e '.[dev]'
 	/tmp/haunted-lock/bin/pip freeze --exclude-editable > requirements.lock
 
+# Re-resolve the tools venv's lock (checkov, kubernetes-validate).
+tools-lock:
+	rm -rf /tmp/haunted-tools-lock && $(PYTHON) -m venv /tmp/haunted-tools-lock
+	/tmp/haunted-tools-lock/bin/pip install --quiet --upgrade pip
+	/tmp/haunted-tools-lock/bin/pip install --quiet checkov kubernetes-validate
+	/tmp/haunted-tools-lock/bin/pip freeze > infra/tools.lock
+
 clean:
-	rm -rf $(VENV) .haunted .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) .haunted .pytest_cache .mypy_cache .ruff_cache

@@ -75,9 +75,19 @@ class OutboxRecord(Base):
     sent_at: Mapped[datetime | None] = mapped_column(index=True)
 
 
-def add_event(session: AsyncSession, event: Event, *, traceparent: str | None = None) -> Envelope:
-    """Adds `event` to the caller's transaction; it is published once that commits."""
-    envelope = Envelope.wrap(event, traceparent=traceparent)
+def add_event(
+    session: AsyncSession,
+    event: Event,
+    *,
+    traceparent: str | None = None,
+    event_id: str | None = None,
+) -> Envelope:
+    """Adds `event` to the caller's transaction; it is published once that commits.
+
+    `event_id`: for an event derived from another one, an id derived from it, so
+    that deriving it again (a replay after a restore) yields the same event and
+    downstream consumers drop it as a duplicate."""
+    envelope = Envelope.wrap(event, traceparent=traceparent, event_id=event_id)
     session.add(
         OutboxRecord(
             event_id=envelope.id,

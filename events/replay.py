@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -58,6 +58,9 @@ class ReplayTarget:
     handler: EventHandler | None = None
     batch_handler: BatchHandler | None = None
     rebuild: Rebuild | None = None  # empties the service's state before a rebuild
+    # A live consumer group's target, re-fed after a restore; False for a view that
+    # replays part of another target's topics (that target covers it).
+    live: bool = True
 
     def __post_init__(self) -> None:
         if (self.handler is None) == (self.batch_handler is None):
@@ -92,7 +95,13 @@ async def replay(
     progress: Progress | None = None,
     batch_size: int = 10_000,
     idle_timeout_s: float = 5.0,
+    start: Mapping[TopicPartition, int] | None = None,
 ) -> ReplayReport:
+    """`start`: offsets to start from per partition (a backup's consumer positions);
+    a partition it does not name starts at its beginning. Refused (ReplayError) when
+    the topic's retention has dropped records after such an offset."""
+    if start is not None and (since is not None or rebuild):
+        raise ReplayError("give start offsets, a time or a rebuild, not two of them")
     chosen = tuple(topics) if topics else target.topics
     unknown = [topic for topic in chosen if topic not in target.topics]
     if unknown:
@@ -129,7 +138,14 @@ async def replay(
             return ReplayReport(0, 0, 0, 0)
         reader.assign(partitions)
         ends = await reader.end_offsets(partitions)
-        starts = await _start_offsets(reader, partitions, since, ends)
+        if start is not None:
+            beginnings = await reader.beginning_offsets(partitions)
+            gaps = retention_gaps(target.consumer, start, beginnings)
+            if gaps:
+                raise ReplayError("; ".join(gaps))
+            starts = {p: start.get(p, beginnings[p]) for p in partitions}
+        else:
+            starts = await _start_offsets(reader, partitions, since, ends)
         todo = set(partitions)
         total = sum(max(0, ends[p] - starts[p]) for p in partitions)
         for partition in partitions:
@@ -199,6 +215,23 @@ async def replay(
     finally:
         await feeder.abandon()
         await reader.stop()
+
+
+def retention_gaps(
+    consumer: str,
+    start: Mapping[TopicPartition, int],
+    beginnings: Mapping[TopicPartition, int],
+) -> list[str]:
+    """Where the topics no longer hold what a replay from `start` needs: one line each."""
+    gaps = []
+    for partition, offset in sorted(start.items()):
+        first = beginnings.get(partition)
+        if first is not None and first > offset:
+            gaps.append(
+                f"{consumer} needs {partition.topic}[{partition.partition}] from offset {offset}, "
+                f"but the topic's retention now starts at {first} ({first - offset} records gone)"
+            )
+    return gaps
 
 
 async def _start_offsets(

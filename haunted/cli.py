@@ -12,17 +12,20 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 import uvicorn
 from rich.console import Console
 
-from events.broker import catalog_topics, ensure_topics
+from events.broker import KafkaProducer, KafkaSettings, build_broker, catalog_topics, ensure_topics
+from events.consumer import EventConsumers
+from events.db import Database
 from events.embedded import EmbeddedBroker, EmbeddedBrokerError
 from haunted import migrations
 from haunted.logging import configure_logging
-from haunted.runtime import Haunted, kafka_settings, tune_gc
+from haunted.runtime import Haunted, kafka_settings, retry_policy, tune_gc
 from haunted.services import NAMES
 from haunted.settings import ConfigurationError, Settings, load_settings
 
@@ -360,12 +363,8 @@ def replay(
     )
     from rich.text import Text
 
-    from events.broker import KafkaProducer, build_broker
-    from events.consumer import EventConsumers
-    from events.db import Database
     from events.replay import ReplayError
     from events.replay import replay as run_replay
-    from haunted.runtime import retry_policy
     from haunted.services import replay_targets
 
     settings = _settings()
@@ -382,12 +381,6 @@ def replay(
             return Text("-- ev/s" if speed is None else f"{speed:,.0f} ev/s")
 
     async def main() -> None:
-        kafka = kafka_settings(settings)
-        db = Database(settings.database_url)
-        broker = build_broker(kafka)
-        await broker.connect()
-        retry = retry_policy(settings)
-        consumers = EventConsumers(db, KafkaProducer(broker), kafka, retry)
         columns = (
             TextColumn(f"replay {service}"),
             BarColumn(),
@@ -396,30 +389,152 @@ def replay(
             TimeRemainingColumn(),
         )
         try:
-            with Progress(*columns, console=console, transient=False) as bar:
-                task = bar.add_task(service, total=None)
-                report = await run_replay(
-                    targets[service],
-                    consumers,
-                    db,
-                    kafka,
-                    topics=topic,
-                    since=moment,
-                    rebuild=rebuild,
-                    progress=lambda done, total: bar.update(task, completed=done, total=total),
-                )
+            async with _event_consumers(settings) as (db, consumers, kafka):
+                with Progress(*columns, console=console, transient=False) as bar:
+                    task = bar.add_task(service, total=None)
+                    report = await run_replay(
+                        targets[service],
+                        consumers,
+                        db,
+                        kafka,
+                        topics=topic,
+                        since=moment,
+                        rebuild=rebuild,
+                        progress=lambda done, total: bar.update(task, completed=done, total=total),
+                    )
         except ReplayError as error:
             _fail(str(error))
             return
-        finally:
-            await broker.stop()
-            await db.dispose()
         console.print(
             f"replayed {report.records} records: {report.handled} handled, "
             f"{report.duplicates} duplicates, {report.dead_lettered} dead-lettered"
         )
 
     _run(main, until_signal=True)
+
+
+@asynccontextmanager
+async def _event_consumers(
+    settings: Settings,
+) -> AsyncIterator[tuple[Database, EventConsumers, KafkaSettings]]:
+    """What a replay feeds handlers through: the database, and consumers whose dead
+    letters go to the broker."""
+    kafka = kafka_settings(settings)
+    db = Database(settings.database_url)
+    broker = build_broker(kafka)
+    try:
+        await broker.connect()
+        yield db, EventConsumers(db, KafkaProducer(broker), kafka, retry_policy(settings)), kafka
+    finally:
+        await broker.stop()
+        await db.dispose()
+
+
+# Backups and recovery by replay (issue 17; docs/deploy.md "Recovery").
+
+
+@app.command()
+def backup(
+    directory: Annotated[
+        Path, typer.Option("--dir", help="where backups go (one folder each)")
+    ] = Path("backups"),
+    keep: Annotated[
+        int | None, typer.Option(help="keep this many backups there, delete older ones")
+    ] = None,
+    physical: Annotated[
+        bool,
+        typer.Option("--physical", help="a pg_basebackup base backup (for point-in-time recovery)"),
+    ] = False,
+) -> None:
+    """A pg_dump archive (or a base backup) plus a manifest: time, schema, outbox and
+    consumer positions."""
+    from aiokafka.errors import KafkaError
+
+    from haunted.backup import BackupError
+    from haunted.backup import backup as take_backup
+    from haunted.services import replay_targets
+
+    settings = _settings()
+    live = [target for target in replay_targets().values() if target.live]
+
+    async def main() -> Path:
+        return await take_backup(
+            settings.database_url,
+            kafka_settings(settings),
+            live,
+            directory,
+            physical=physical,
+            keep=keep,
+        )
+
+    try:
+        folder = _run(main)
+    except BackupError as error:
+        _fail(str(error))
+        raise
+    except KafkaError as error:
+        _fail(f"HAUNTED_KAFKA_BOOTSTRAP: the broker does not answer ({error})")
+        raise
+    console.print(f"backup written to {folder}", highlight=False)
+
+
+@app.command()
+def restore(
+    archive: Annotated[Path, typer.Argument(help="a backup folder written by `haunted backup`")],
+    replay_only: Annotated[
+        bool,
+        typer.Option(
+            "--replay-only",
+            help="the database is restored already (point-in-time recovery): only replay",
+        ),
+    ] = False,
+) -> None:
+    """Restores a backup, then replays every consumer from the backup's positions.
+
+    Stop the workers first; start them again after. Refused, with nothing changed,
+    when a topic's retention no longer reaches back to the backup."""
+    from aiokafka.errors import KafkaError
+
+    from events.replay import ReplayError
+    from haunted.backup import BackupError, Manifest, check_retention, replay_from, restore_database
+    from haunted.services import replay_targets
+
+    settings = _settings()
+    try:
+        manifest = Manifest.read(archive)
+    except BackupError as error:
+        _fail(str(error))
+        raise
+    targets = replay_targets()
+    live = [target for target in targets.values() if target.live]
+
+    async def main() -> None:
+        kafka = kafka_settings(settings)
+        await check_retention(kafka, manifest, live)  # before anything is changed
+        if not replay_only:
+            await restore_database(settings.database_url, archive, manifest)
+            console.print(
+                f"restored {archive} (taken {manifest.taken_at}, "
+                f"schema {', '.join(manifest.schema_revisions)})",
+                highlight=False,
+            )
+        async with _event_consumers(settings) as (db, consumers, kafka):
+            for done in await replay_from(manifest, targets, consumers, db, kafka):
+                r = done.report
+                console.print(
+                    f"replayed {done.target} from the backup's positions: {r.records} records, "
+                    f"{r.handled} handled, {r.duplicates} duplicates, "
+                    f"{r.dead_lettered} dead-lettered",
+                    highlight=False,
+                )
+        console.print(f"loss window: {manifest.loss_window}", highlight=False)
+
+    try:
+        _run(main)
+    except (BackupError, ReplayError) as error:
+        _fail(str(error))
+    except KafkaError as error:
+        _fail(f"HAUNTED_KAFKA_BOOTSTRAP: the broker does not answer ({error})")
 
 
 @docs_app.command("asyncapi")
@@ -446,6 +561,26 @@ def keys_rotate() -> None:
     except ConfigurationError as error:
         _fail(str(error))
     console.print(f"new signing key {kid}; the previous one verifies until its tokens expire")
+
+
+@keys_app.command("init")
+def keys_init(
+    directory: Annotated[Path, typer.Argument(help="where the keys go (a volume)")],
+) -> None:
+    """The JWT key pair and the PII keys of a deployment, generated once into DIRECTORY.
+
+    Files already there are kept, so it runs on every start (compose's `keys` service).
+    Point HAUNTED_JWT_PRIVATE_KEY_FILE, HAUNTED_JWT_PUBLIC_KEY_FILE and
+    HAUNTED_PII_KEYS_FILE at them."""
+    from haunted.keyring import init_keys
+
+    try:
+        written = init_keys(directory)
+    except (ConfigurationError, OSError) as error:
+        _fail(str(error))
+        return
+    kept = "nothing new" if not written else f"wrote {', '.join(written)}"
+    console.print(f"keys in {directory}: {kept}", highlight=False)
 
 
 @flags_app.command("list")

@@ -12,10 +12,12 @@ import shutil
 import time
 from pathlib import Path
 
-from haunted.keys import load_signing_key
+from haunted.keys import PRIVATE_NAME, PUBLIC_NAME, load_signing_key
 from haunted.settings import ConfigurationError, Settings
-from services.auth import new_key_ring_spec, parse_key_ring
+from services.auth import generate_signing_key, new_key_ring_spec, parse_key_ring
 from services.auth.crypto import KeyRingError
+
+PII_KEYS_NAME = "pii-keys.json"
 
 
 def retired_keys_dir(settings: Settings) -> Path:
@@ -23,7 +25,7 @@ def retired_keys_dir(settings: Settings) -> Path:
 
 
 def pii_keys_file(settings: Settings) -> Path:
-    return settings.data_dir / "pii-keys.json"
+    return settings.data_dir / PII_KEYS_NAME
 
 
 def load_previous_public_keys(settings: Settings) -> list[bytes]:
@@ -62,7 +64,14 @@ def rotate_signing_key(settings: Settings) -> str:
 def load_pii_keys(settings: Settings) -> tuple[dict[str, bytes], bytes]:
     """The AES-GCM key ring and the HMAC lookup key; generated once in dev."""
     encryption, lookup_setting = settings.pii_encryption_keys, settings.pii_lookup_key
-    if encryption is not None and lookup_setting is not None:
+    if settings.pii_keys_file is not None:
+        if encryption is not None or lookup_setting is not None:
+            raise ConfigurationError(
+                "HAUNTED_PII_KEYS_FILE: give it or HAUNTED_PII_ENCRYPTION_KEYS and "
+                "HAUNTED_PII_LOOKUP_KEY, not both"
+            )
+        ring_spec, lookup = _pii_keys_from(settings.pii_keys_file)
+    elif encryption is not None and lookup_setting is not None:
         ring_spec, lookup = encryption.get_secret_value(), lookup_setting.get_secret_value()
     elif encryption is None and lookup_setting is None:
         ring_spec, lookup = _generated_pii_keys(pii_keys_file(settings))
@@ -83,19 +92,61 @@ def load_pii_keys(settings: Settings) -> tuple[dict[str, bytes], bytes]:
     return ring, lookup_key
 
 
+def _pii_keys_from(path: Path) -> tuple[str, str]:
+    try:
+        record = json.loads(path.read_text())
+        return str(record["ring"]), str(record["lookup"])
+    except FileNotFoundError:
+        raise ConfigurationError(f"HAUNTED_PII_KEYS_FILE: no file at {path}") from None
+    except (ValueError, KeyError, TypeError):
+        raise ConfigurationError(
+            f'HAUNTED_PII_KEYS_FILE: {path} is not {{"ring": ..., "lookup": ...}}'
+        ) from None
+
+
+def init_keys(directory: Path) -> list[str]:
+    """`haunted keys init`: the JWT pair and the PII keys for a deployment, written once
+    into `directory` (a volume): what is there already is kept. Returns the files written."""
+    directory.mkdir(parents=True, exist_ok=True)
+    private, public = directory / PRIVATE_NAME, directory / PUBLIC_NAME
+    written = []
+    if private.exists() != public.exists():
+        raise ConfigurationError(f"{directory} holds half a JWT key pair: remove it or complete it")
+    if not private.exists():
+        key = generate_signing_key()
+        _write_new(public, key.public_pem, 0o644)
+        _write_new(private, key.private_pem, 0o600)
+        written += [PRIVATE_NAME, PUBLIC_NAME]
+    pii = directory / PII_KEYS_NAME
+    if not pii.exists():
+        _write_new(pii, _new_pii_record(), 0o600)
+        written.append(PII_KEYS_NAME)
+    return written
+
+
+def _write_new(path: Path, content: bytes, mode: int) -> None:
+    """Written under a temporary name, then linked into place: never half a file, and
+    never over one another process wrote first."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(content)
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink()
+
+
+def _new_pii_record() -> bytes:
+    record = {"ring": new_key_ring_spec(), "lookup": base64.b64encode(os.urandom(32)).decode()}
+    return json.dumps(record).encode()
+
+
 def _generated_pii_keys(path: Path) -> tuple[str, str]:
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        record = {"ring": new_key_ring_spec(), "lookup": base64.b64encode(os.urandom(32)).decode()}
-        tmp = path.with_name(f".{path.name}.{os.getpid()}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(record, handle)
-        try:
-            os.link(tmp, path)  # no-clobber: the first process to get here wins
-        except FileExistsError:
-            pass
-        finally:
-            tmp.unlink()
+        _write_new(path, _new_pii_record(), 0o600)  # no-clobber: the first process wins
     record = json.loads(path.read_text())
     return record["ring"], record["lookup"]

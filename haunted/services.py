@@ -10,7 +10,7 @@ gateway/schema/<name>.graphql) plus its entry here.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import timedelta
 from typing import Any
 
@@ -199,9 +199,11 @@ SPECS: tuple[ServiceSpec, ...] = (
         replay=lambda: {
             "notifications": notifications.HANDLERS.replay_target(),
             # Only the membership read model: a rebuild must not notify anyone twice.
-            "notifications.memberships": notifications.MEMBERSHIPS.replay_target(
-                # In place: live notifications keep their recipients meanwhile.
-                rebuild=rebuild_in_place
+            # Not a consumer group of its own: after a restore, "notifications" covers it.
+            # In place: live notifications keep their recipients meanwhile.
+            "notifications.memberships": replace(
+                notifications.MEMBERSHIPS.replay_target(rebuild=rebuild_in_place),
+                live=False,
             ),
         },
         migrations="notifications",
@@ -221,6 +223,8 @@ SPECS: tuple[ServiceSpec, ...] = (
         "flags",
         lambda *resources: {"flags": build_flags(*resources)},
         handlers=lambda facades: flags.build_handlers(facades["flags"].forget_plan),
+        # Replayed without a facade: its plan cache expires on its own (plan_cache_ttl_s).
+        replay=lambda: {"flags": flags.build_handlers().replay_target(rebuild=flags.clear_store)},
         migrations="flags",
     ),
 )

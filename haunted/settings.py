@@ -161,6 +161,8 @@ class Settings(BaseSettings):
     # Unset in dev: generated once into data_dir/keys.
     pii_encryption_keys: SecretStr | None = None
     pii_lookup_key: SecretStr | None = None
+    # Or both from one JSON file {"ring": ..., "lookup": ...}, as `haunted keys init` writes.
+    pii_keys_file: Path | None = None
     refresh_token_ttl_s: int = Field(30 * 24 * 3600, ge=60)
     invite_ttl_s: int = Field(7 * 24 * 3600, ge=60)
     permissions_cache_ttl_s: int = Field(300, ge=1)
@@ -259,9 +261,12 @@ class Settings(BaseSettings):
             raise ValueError(
                 "HAUNTED_JWT_PRIVATE_KEY_FILE and HAUNTED_JWT_PUBLIC_KEY_FILE are required in prod"
             )
-        if self.pii_encryption_keys is None or self.pii_lookup_key is None:
+        if self.pii_keys_file is None and (
+            self.pii_encryption_keys is None or self.pii_lookup_key is None
+        ):
             raise ValueError(
-                "HAUNTED_PII_ENCRYPTION_KEYS and HAUNTED_PII_LOOKUP_KEY are required in prod"
+                "HAUNTED_PII_ENCRYPTION_KEYS and HAUNTED_PII_LOOKUP_KEY (or "
+                "HAUNTED_PII_KEYS_FILE) are required in prod"
             )
         for name, value in (
             ("HAUNTED_DATABASE_URL", self.database_url.startswith("sqlite")),

@@ -12,13 +12,22 @@ from haunted.cli import app
 from haunted.settings import variables
 
 README = Path(__file__).resolve().parents[1] / "README.md"
+# Pages whose "## Configuration" / "## Command line" tables add to the README's (the
+# README is being cut down to a landing page: new reference rows go to docs/).
+PAGES = (README, README.parent / "docs" / "deploy.md")
 
 
 def _section(title: str) -> str:
-    text = README.read_text()
-    start = text.index(f"## {title}\n")
-    end = text.find("\n## ", start + 1)
-    return text[start:] if end == -1 else text[start:end]
+    found = []
+    for page in PAGES:
+        text = page.read_text()
+        start = text.find(f"## {title}\n")
+        if start == -1:
+            continue
+        end = text.find("\n## ", start + 1)
+        found.append(text[start:] if end == -1 else text[start:end])
+    assert found, f"no page has a {title} section"
+    return "\n".join(found)
 
 
 def _first_cells(section: str) -> list[str]:

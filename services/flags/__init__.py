@@ -1,6 +1,6 @@
 """Feature flags: Unleash definitions from a server or the flags file, evaluated in-process."""
 
-from services.flags.handlers import CONSUMER, build_handlers
+from services.flags.handlers import CONSUMER, build_handlers, clear_store
 from services.flags.service import FlagInfo, FlagsConfig, FlagsService, FlagVariant
 from services.flags.unleash import (
     FileSource,
@@ -19,5 +19,6 @@ __all__ = [
     "FlagsSourceError",
     "UnleashServerSource",
     "build_handlers",
+    "clear_store",
     "parse_definitions",
 ]

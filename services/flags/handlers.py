@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from events.envelope import Envelope
@@ -46,4 +47,9 @@ def build_handlers(on_plan_changed: Callable[[str], None] | None = None) -> Hand
     return handlers
 
 
-__all__ = ["CONSUMER", "build_handlers", "on_subscription_event"]
+async def clear_store(session: AsyncSession) -> None:
+    """Empties the plans read model before a rebuild."""
+    await session.execute(delete(TeamPlan))
+
+
+__all__ = ["CONSUMER", "build_handlers", "clear_store", "on_subscription_event"]

@@ -7,6 +7,7 @@ read model of memberships), adds one inbox row per recipient and publishes
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 
@@ -192,6 +193,9 @@ async def add_to_inboxes(
                 data=rendered.data,
                 created_at=now,
             ),
+            # The same (source event, recipient) gives the same event id: when a restore
+            # replays the source event, analytics and other consumers see a duplicate.
+            event_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{source_event_id}/{user_id}")),
         )
         created.append(notification_id)
     return created

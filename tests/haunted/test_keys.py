@@ -133,3 +133,70 @@ def test_rotation_signs_with_a_new_key_and_keeps_verifying_old_tokens(tmp_path: 
     )
     assert rotated.verify(old_token).user_id == "u1"
     assert {key["kid"] for key in rotated.jwks()["keys"]} == {old_key.kid, new_kid}
+
+
+def test_keys_init_writes_a_deployment_s_keys_once(tmp_path: Path) -> None:
+    """`haunted keys init` is compose's one-shot `keys` service: run on every start,
+    it writes the keys the first time and keeps them afterwards."""
+    import subprocess
+    import sys
+
+    from haunted.keyring import load_pii_keys
+
+    haunted = Path(sys.executable).parent / "haunted"
+    keys = tmp_path / "volume"
+    env = {"PATH": "/usr/bin:/bin"}
+    first = subprocess.run([str(haunted), "keys", "init", str(keys)], env=env,
+                           capture_output=True, text=True)  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    assert "wrote jwt-private.pem, jwt-public.pem, pii-keys.json" in first.stderr
+    assert sorted(p.name for p in keys.iterdir()) == [
+        "jwt-private.pem", "jwt-public.pem", "pii-keys.json"
+    ]  # fmt: skip
+    assert (keys / "jwt-private.pem").stat().st_mode & 0o077 == 0
+    assert (keys / "pii-keys.json").stat().st_mode & 0o077 == 0
+    contents = {p.name: p.read_bytes() for p in keys.iterdir()}
+
+    again = subprocess.run([str(haunted), "keys", "init", str(keys)], env=env,
+                           capture_output=True, text=True)  # fmt: skip
+    assert again.returncode == 0 and "nothing new" in again.stderr
+    assert {p.name: p.read_bytes() for p in keys.iterdir()} == contents
+
+    settings = Settings(
+        _env_file=None,
+        env="prod",
+        database_url="postgresql+asyncpg://haunted@db/haunted",
+        redis_url="redis://redis:6379/0",
+        kafka_bootstrap="kafka:9092",
+        jwt_private_key_file=keys / "jwt-private.pem",
+        jwt_public_key_file=keys / "jwt-public.pem",
+        pii_keys_file=keys / "pii-keys.json",
+    )
+    assert load_signing_key(settings).private_pem == contents["jwt-private.pem"]
+    ring, lookup = load_pii_keys(settings)
+    assert ring and len(lookup) == 32
+
+    (keys / "jwt-public.pem").unlink()
+    half = subprocess.run([str(haunted), "keys", "init", str(keys)], env=env,
+                          capture_output=True, text=True)  # fmt: skip
+    assert half.returncode == 2 and "half a JWT key pair" in half.stderr
+    assert not (keys / "jwt-public.pem").exists()
+
+
+def test_a_pii_keys_file_and_the_variables_are_refused_together(tmp_path: Path) -> None:
+    from pydantic import SecretStr
+
+    from haunted.keyring import load_pii_keys
+
+    settings = Settings(
+        _env_file=None,
+        pii_keys_file=tmp_path / "missing.json",
+        pii_lookup_key=SecretStr("x"),
+    )
+    with pytest.raises(ConfigurationError, match="not both"):
+        load_pii_keys(settings)
+    with pytest.raises(ConfigurationError, match="no file at"):
+        load_pii_keys(settings.model_copy(update={"pii_lookup_key": None}))
+    (tmp_path / "bad.json").write_text("[]")
+    with pytest.raises(ConfigurationError, match="is not"):
+        load_pii_keys(Settings(_env_file=None, pii_keys_file=tmp_path / "bad.json"))

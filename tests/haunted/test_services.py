@@ -49,8 +49,12 @@ def test_consumer_group_names_are_unchanged(facades: Haunted) -> None:
     groups = {registry.consumer for registry in registries(facades)}
     # (auth's is new: it deletes ended sessions from Redis once more, after an outage.)
     assert groups == {"auth", "llm", "notifications", "analytics", "flags"}
-    replayable = {"llm", "notifications", "notifications.memberships", "analytics"}
+    replayable = {"llm", "notifications", "notifications.memberships", "analytics", "flags"}
     assert set(replay_targets()) == replayable
+    # After a restore, every group is fed again (haunted restore): its target is live.
+    # Auth's group keeps no rows (it repeats Redis deletions): nothing to rebuild.
+    live = {target.consumer for target in replay_targets().values() if target.live}
+    assert live == groups - {"auth"}
 
 
 def test_analytics_consumes_every_catalog_topic(facades: Haunted) -> None:

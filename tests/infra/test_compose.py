@@ -4,12 +4,12 @@ the production environment compose gives the processes passes Settings."""
 
 from __future__ import annotations
 
-import base64
 import fnmatch
 import functools
 import json
-import os
 import re
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -19,17 +19,18 @@ from typer.testing import CliRunner
 
 from haunted import migrations
 from haunted.cli import app
+from haunted.keyring import load_pii_keys
 from haunted.keys import load_signing_key
 from haunted.services import NAMES
 from haunted.settings import Settings
-from services.auth import new_key_ring_spec
+from haunted.settings import variables as setting_variables
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "infra" / "docker" / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 PREFIX = "HAUNTED_"
-SECRETS_DIR = "/run/secrets/"
+KEYS_DIR = "/var/lib/haunted-keys"
 
 # compose's ${NAME}, ${NAME:-default}, ${NAME-default}, ${NAME:?error}, ${NAME?error}
 INTERPOLATION = re.compile(r"\$\{(?P<name>\w+)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}")
@@ -91,7 +92,82 @@ def test_compose_parses_and_runs_the_whole_stack() -> None:
     assert images["postgres"] == "postgres:15"
     assert images["redis"] == "redis:7"
     assert images["unleash"].startswith("unleashorg/unleash-server:")
-    assert set(haunted_services()) == {"migrate", "topics", "gateway", "worker"}
+    assert set(haunted_services()) == {
+        "keys",
+        "unleash-seed",
+        "migrate",
+        "topics",
+        "gateway",
+        "worker",
+        "backup",
+        "base-backup",
+    }
+    web = services["web"]["build"]
+    assert (
+        web["dockerfile"] == "infra/docker/web.Dockerfile"
+        and "3000:3000" in services["web"]["ports"]
+    )
+
+
+def test_docker_compose_validates_the_file(tmp_path: Path) -> None:
+    """Debian's docker-compose 1.29 checks the file without a daemon (.ci/run installs it)."""
+    binary = shutil.which("docker-compose")
+    assert binary, "docker-compose is missing: apt-get install -y docker-compose"
+    done = subprocess.run(
+        [binary, "-f", str(COMPOSE), "config", "--quiet"], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    broken = tmp_path / "docker-compose.yml"  # the check can fail
+    broken.write_text(COMPOSE.read_text().replace("condition: service_healthy", "condition: 7", 1))
+    done = subprocess.run([binary, "-f", str(broken), "config", "--quiet"], capture_output=True)
+    assert done.returncode != 0
+
+
+def _command(service: dict[str, Any]) -> list[str]:
+    command = service.get("command")
+    assert isinstance(command, list) and command
+    return [str(part) for part in command]
+
+
+def test_postgres_archives_its_wal_and_redis_persists_both_ways() -> None:
+    services = compose()["services"]
+    postgres = _command(services["postgres"])
+    settings = dict(arg.split("=", 1) for arg in postgres if "=" in arg)
+    assert settings["wal_level"] == "replica" and settings["archive_mode"] == "on"
+    archive = "/var/lib/postgresql/archive"
+    assert f"cp %p {archive}/%f" in settings["archive_command"]
+    assert int(settings["archive_timeout"]) > 0
+    assert f"postgres-wal:{archive}" in services["postgres"]["volumes"]
+    assert _command(services["volumes"])[-1] == archive  # made the postgres user's
+    redis = _command(services["redis"])
+    assert redis[redis.index("--appendonly") + 1] == "yes"
+    assert redis[redis.index("--save") + 1]  # RDB snapshots too
+    assert "redis-data:/data" in services["redis"]["volumes"]
+
+
+def test_keys_and_flags_come_from_one_shot_services() -> None:
+    services = compose()["services"]
+    assert _command(services["keys"]) == ["keys", "init", KEYS_DIR]
+    assert f"keys:{KEYS_DIR}" in services["keys"]["volumes"]
+    for name in ("migrate", "topics", "gateway", "worker"):
+        assert f"keys:{KEYS_DIR}:ro" in services[name]["volumes"], name
+    done = "service_completed_successfully"
+    assert services["migrate"]["depends_on"]["keys"]["condition"] == done
+    assert services["topics"]["depends_on"]["keys"]["condition"] == done
+    for name in ("gateway", "worker"):
+        assert services[name]["depends_on"]["unleash-seed"]["condition"] == done
+    seed = services["unleash-seed"]
+    assert seed["entrypoint"] == ["python", "infra/docker/seed_unleash.py"]
+    args = _command(seed)
+    assert (ROOT / args[args.index("--file") + 1]).exists()
+    token = args[args.index("--token") + 1]
+    assert token in environment(services["unleash"])["INIT_ADMIN_API_TOKENS"].split(",")
+    assert "monitoring" in COMPOSE.read_text()  # the place left for that profile
+    flags = json.loads((ROOT / "infra" / "flags.json").read_text())["features"]
+    required = {f["name"]: f["requiredPermission"] for f in flags if "requiredPermission" in f}
+    for name in ("gateway", "worker"):
+        env = environment(services[name])
+        assert json.loads(env["HAUNTED_FLAGS_REQUIRED_PERMISSIONS"]) == required
 
 
 def test_kafka_is_one_kraft_node() -> None:
@@ -114,9 +190,7 @@ def test_every_haunted_variable_is_a_setting() -> None:
     }
     haunted = {name for name in variables if name.startswith(PREFIX)}
     assert {"HAUNTED_ENV", "HAUNTED_DATABASE_URL", "HAUNTED_HOST"} <= haunted
-    unknown = {
-        name for name in haunted if name.removeprefix(PREFIX).lower() not in Settings.model_fields
-    }
+    unknown = haunted - setting_variables()
     assert not unknown, f"not fields of Settings: {sorted(unknown)}"
 
 
@@ -128,6 +202,8 @@ def test_every_service_command_is_a_haunted_command() -> None:
     assert _help(["nosuchcommand"]) != 0  # the check below can fail
     commands = {}
     for name, service in haunted_services().items():
+        if "entrypoint" in service:  # a script of the image, not `haunted`
+            continue
         command = service.get("command")
         assert isinstance(command, list) and command, f"{name}: command must be a list"
         commands[name] = command
@@ -136,6 +212,8 @@ def test_every_service_command_is_a_haunted_command() -> None:
     assert commands["topics"] == ["topics", "create"]
     assert commands["gateway"] == ["serve"]
     assert commands["worker"][0] == "worker"
+    assert commands["backup"][0] == "backup" and "--keep" in commands["backup"]
+    assert "--physical" in commands["base-backup"]
     assert set(commands["worker"][1:]) <= set(NAMES)
 
 
@@ -159,6 +237,8 @@ def test_the_servers_named_are_the_servers_of_the_stack() -> None:
     kafka = environment(services["kafka"])
     for service in haunted_services().values():
         env = environment(service)
+        if not env:  # the one-shot keys and seeding services need no servers
+            continue
         assert env["HAUNTED_DATABASE_URL"] == (
             f"postgresql+asyncpg://{postgres['POSTGRES_USER']}:{postgres['POSTGRES_PASSWORD']}"
             f"@postgres:5432/{postgres['POSTGRES_DB']}"
@@ -171,34 +251,27 @@ def test_the_servers_named_are_the_servers_of_the_stack() -> None:
         assert env["HAUNTED_UNLEASH_API_TOKEN"] in unleash["INIT_CLIENT_API_TOKENS"].split(",")
 
 
-@pytest.mark.parametrize("name", ["migrate", "topics", "gateway", "worker"])
+@pytest.mark.parametrize("name", ["migrate", "topics", "gateway", "worker", "backup"])
 def test_the_environment_compose_gives_passes_settings_in_prod(
-    name: str,
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
-    signing_key_files: tuple[Path, Path],
+    name: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    """With the keys volume as the `keys` service leaves it (`haunted keys init`)."""
     service = haunted_services()[name]
-    top_level_secrets = compose()["secrets"]
-    host = {  # what the operator puts in .env, as the comment at the top says
-        "HAUNTED_PII_ENCRYPTION_KEYS": new_key_ring_spec(),
-        "HAUNTED_PII_LOOKUP_KEY": base64.b64encode(os.urandom(32)).decode(),
-    }
-    mounted = {"jwt-private.pem": signing_key_files[0], "jwt-public.pem": signing_key_files[1]}
+    volume = tmp_path / "keys-volume"
+    made = CliRunner().invoke(app, ["keys", "init", str(volume)])
+    assert made.exit_code == 0, made.output
     monkeypatch.chdir(tmp_path)
     for variable, raw in environment(service).items():
-        value = interpolate(raw, host)
-        if value.startswith(SECRETS_DIR):  # a compose secret: stand in its file
-            secret = value.removeprefix(SECRETS_DIR)
-            assert secret in service["secrets"], f"{variable}: {secret} is not mounted"
-            source = Path(top_level_secrets[secret]["file"])
-            assert source.parent == Path("infra/keys"), source
-            value = str(mounted[source.name])
+        value = interpolate(raw, {})
+        if value.startswith(KEYS_DIR + "/"):
+            value = str(volume / value.removeprefix(KEYS_DIR + "/"))
         monkeypatch.setenv(variable, value)
 
     settings = Settings(_env_file=None)
     assert settings.env == "prod"
-    assert load_signing_key(settings).private_pem == signing_key_files[0].read_bytes()
+    assert load_signing_key(settings).private_pem == (volume / "jwt-private.pem").read_bytes()
+    ring, lookup = load_pii_keys(settings)
+    assert ring and len(lookup) == 32
     if name == "gateway":
         assert settings.host == "0.0.0.0"
         assert f"{settings.port}:{settings.port}" in service["ports"]
