@@ -99,5 +99,7 @@ class EmbeddedBroker:
         try:
             await asyncio.wait_for(process.wait(), 5)
         except TimeoutError:
-            process.kill()
+            # It may have ended in the meantime (a loaded machine): nothing left to kill.
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
             await process.wait()
