@@ -175,6 +175,7 @@ SPECS: tuple[ServiceSpec, ...] = (
         build_auth,
         # Deletes ended sessions from Redis once more, through the outbox: see handlers.py.
         handlers=lambda facades: auth.build_handlers(facades["auth"].session_store),
+        migrations="auth",
         graphql="auth.graphql",
     ),
     ServiceSpec(
