@@ -118,6 +118,7 @@ PUSH_PERMISSIONS: Mapping[str, str] = {
     "team.member_added": "team:read",
     "team.member_removed": "team:read",
     "team.role_changed": "team:read",
+    "team.two_factor_required": "team:read",
     "api_key.revoked": "team:manage",
     "invite.created": "team:invite",
     "invite.revoked": "team:invite",

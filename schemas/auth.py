@@ -202,3 +202,13 @@ class TwoFactorChanged(_AuthEvent):
     audience: ClassVar[Audience] = Audience.USER
     user_id: str
     enabled: bool
+
+
+class TeamTwoFactorRequired(_AuthEvent):
+    """An owner changed whether the team's members must sign in with a second factor."""
+
+    topic: ClassVar[str] = "team.two_factor_required"
+    key_field: ClassVar[str] = "team_id"
+    audience: ClassVar[Audience] = Audience.TEAM
+    team_id: str
+    required: bool

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from services.errors import Forbidden, Unauthenticated
+from services.errors import Forbidden, SecondFactorRequired, Unauthenticated
 
 ROLES = ("owner", "admin", "member", "viewer")
 
@@ -41,6 +41,9 @@ class Principal:
     teams: Mapping[str, str] = field(default_factory=dict)  # team id -> role
     granted: frozenset[str] | None = None  # API keys: exactly these, in their team
     api_key_id: str | None = None
+    # Teams that require a second factor the user has not turned on: nothing guarded
+    # runs in them until they do.
+    second_factor_missing: frozenset[str] = frozenset()
 
     @property
     def default_team_id(self) -> str | None:
@@ -61,6 +64,10 @@ class Principal:
         team = team_id or self.default_team_id
         if team is None or permission not in self.permissions(team):
             raise Forbidden(f"missing permission {permission}", permission=permission)
+        if team in self.second_factor_missing:
+            raise SecondFactorRequired(
+                "this team requires a second factor: turn it on (enrolTwoFactor)", teamId=team
+            )
         return team
 
 

@@ -173,6 +173,12 @@ def bindables(
     async def resolve_confirm_two_factor(_: None, info: GraphQLResolveInfo, code: str) -> list[str]:
         return await auth.two_factor.confirm(caller(info), code)
 
+    @mutation.field("requireTwoFactor")
+    async def resolve_require_two_factor(
+        _: None, info: GraphQLResolveInfo, teamId: str, required: bool
+    ) -> bool:
+        return await teams.require_two_factor(caller(info), required, team_id=teamId)
+
     @mutation.field("disableTwoFactor")
     async def resolve_disable_two_factor(_: None, info: GraphQLResolveInfo, code: str) -> bool:
         await auth.two_factor.disable(caller(info), code)

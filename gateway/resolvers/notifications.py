@@ -37,11 +37,14 @@ def bindables(notifications: NotificationsService, hub: PushHub) -> list[SchemaB
     async def resolve_notifications(
         _: None,
         info: GraphQLResolveInfo,
-        first: int = 20,
-        unreadOnly: bool = False,
+        first: int | None = 20,
+        unreadOnly: bool | None = False,
         after: str | None = None,
     ) -> list[dict[str, Any]]:
-        page = await notifications.notifications(caller(info), first, unreadOnly, after)
+        # An explicit null takes the default (the fuzz found `first: null` an INTERNAL).
+        page = await notifications.notifications(
+            caller(info), 20 if first is None else first, bool(unreadOnly), after
+        )
         return [notification_payload(item) for item in page]
 
     @query.field("unreadCount")

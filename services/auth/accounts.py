@@ -11,12 +11,28 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from events.db import Database
 from services.auth.crypto import PiiCipher, Sealed
-from services.auth.models import Membership, Team, User
+from services.auth.models import Membership, SecondFactor, Team, User
 from services.auth.sessions import SessionStore
 from services.auth.views import MembershipView, UserView
 from services.errors import BadUserInput, Unauthenticated
+from services.principal import Principal
 
 EMAIL = "email"
+NEEDS_SECOND_FACTOR = "2fa!"  # a cached role's mark: see Accounts.roles
+
+
+def principal_of(user_id: str, session_id: str, roles: dict[str, str]) -> Principal:
+    """A signed-in user's principal from their (cached) role map."""
+    missing = frozenset(
+        team for team, role in roles.items() if role.startswith(NEEDS_SECOND_FACTOR)
+    )
+    if missing:
+        roles = {team: role.removeprefix(NEEDS_SECOND_FACTOR) for team, role in roles.items()}
+    return Principal(
+        user_id=user_id, session_id=session_id, teams=roles, second_factor_missing=missing
+    )
+
+
 _LOCAL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}$")
 _DOMAIN_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 
@@ -58,12 +74,24 @@ class Accounts:
         return self.cipher.open(Sealed(user.email_key_id, user.email_ciphertext), context=EMAIL)
 
     async def roles(self, user_id: str) -> dict[str, str]:
-        """The user's team -> role map: from the Redis cache, else the database."""
+        """The user's team -> role map, read from the database and cached in Redis. A team
+        that requires a second factor the user has not turned on has its role marked
+        (`principal_of` reads the mark): one cached map still answers every request."""
         async with self.db.read() as session:
             rows = await session.execute(
-                select(Membership.team_id, Membership.role).where(Membership.user_id == user_id)
+                select(Membership.team_id, Membership.role, Team.require_two_factor)
+                .join(Team, Team.id == Membership.team_id)
+                .where(Membership.user_id == user_id)
             )
-            roles = {team_id: role for team_id, role in rows.all()}
+            memberships = rows.all()
+            lacking = False
+            if any(required for _, _, required in memberships):
+                factor = await session.get(SecondFactor, user_id)
+                lacking = factor is None or factor.confirmed_at is None
+        roles = {
+            team_id: (NEEDS_SECOND_FACTOR + role if required and lacking else role)
+            for team_id, role, required in memberships
+        }
         await self.sessions.cache_roles(user_id, roles)
         return roles
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Integer, LargeBinary, String
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from events.db import Base
@@ -33,6 +33,8 @@ class Team(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column()
+    # Its owners' policy: members act in it only with a second factor turned on.
+    require_two_factor: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class Membership(Base):

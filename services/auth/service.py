@@ -27,7 +27,7 @@ from schemas import (
     UserRegistered,
 )
 from services.auth import account_tokens
-from services.auth.accounts import EMAIL, Accounts, normalize_email
+from services.auth.accounts import EMAIL, Accounts, normalize_email, principal_of
 from services.auth.api_keys import API_KEY_PREFIX, ApiKeyService
 from services.auth.crypto import token_hash
 from services.auth.models import Membership, RefreshToken, Team, User, UserSession
@@ -569,7 +569,7 @@ class AuthService:
             raise Unauthenticated("session has ended")
         if roles is None:
             roles = await self._accounts.roles(claims.user_id)
-        return Principal(user_id=claims.user_id, session_id=claims.session_id, teams=roles)
+        return principal_of(claims.user_id, claims.session_id, roles)
 
     async def reauthorize(self, principal: Principal) -> Principal:
         """The principal as it stands now, for a connection that outlives its token check.
@@ -586,7 +586,7 @@ class AuthService:
             raise Unauthenticated("session has ended")
         if roles is None:
             roles = await self._accounts.roles(principal.user_id)
-        return Principal(user_id=principal.user_id, session_id=principal.session_id, teams=roles)
+        return principal_of(principal.user_id, principal.session_id, roles)
 
     async def me(self, principal: Principal) -> UserView | None:
         if principal.api_key_id is not None:

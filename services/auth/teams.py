@@ -18,10 +18,11 @@ from schemas import (
     TeamMemberAdded,
     TeamMemberRemoved,
     TeamRoleChanged,
+    TeamTwoFactorRequired,
 )
 from services.auth.accounts import EMAIL, Accounts, normalize_email
 from services.auth.crypto import Sealed, token_hash
-from services.auth.models import Invite, Membership, Team, User
+from services.auth.models import Invite, Membership, SecondFactor, Team, User
 from services.auth.views import (
     InviteView,
     MembershipView,
@@ -29,7 +30,7 @@ from services.auth.views import (
     PendingInviteView,
     TeamView,
 )
-from services.errors import BadUserInput, Conflict, Forbidden, NotFound
+from services.errors import BadUserInput, Conflict, Forbidden, NotFound, SecondFactorRequired
 from services.principal import ROLE_PERMISSIONS, ROLES, Principal, requires
 
 INVITE_PREFIX = "hi_"
@@ -321,6 +322,36 @@ class TeamService:
             await self._orphan_invites(session, team_id, user_id, None, "author_removed")
         await self._accounts.sessions.forget_roles(user_id)
         return True
+
+    @requires("team:delete")
+    async def require_two_factor(
+        self, principal: Principal, required: bool, *, team_id: str | None = None
+    ) -> bool:
+        """An owner's policy: the team's members act in it only with a second factor on.
+        Turning it on needs the owner's own second factor first."""
+        _only_users(principal)
+        assert team_id is not None
+        async with self._db.transaction() as session:
+            if required:
+                factor = await session.get(SecondFactor, principal.user_id)
+                if factor is None or factor.confirmed_at is None:
+                    raise SecondFactorRequired(
+                        "turn on your own second factor before requiring one (enrolTwoFactor)"
+                    )
+            team = await session.get(Team, team_id)
+            assert team is not None  # the guard found the caller's membership in it
+            changed = team.require_two_factor != required
+            if changed:
+                team.require_two_factor = required
+                add_event(session, TeamTwoFactorRequired(team_id=team_id, required=required))
+            members = (
+                await session.scalars(
+                    select(Membership.user_id).where(Membership.team_id == team_id)
+                )
+            ).all()
+        if changed:  # every member's next request reads the policy
+            await self._accounts.sessions.forget_roles(*members)
+        return changed
 
     @staticmethod
     async def _member(session: AsyncSession, team_id: str, user_id: str) -> Membership:

@@ -111,6 +111,7 @@ class TwoFactor:
                     RecoveryCode(code_hash=self._recovery_hash(recovery), user_id=principal.user_id)
                 )
             add_event(session, TwoFactorChanged(user_id=principal.user_id, enabled=True))
+        await self._accounts.sessions.forget_roles(principal.user_id)  # team policies
         return codes
 
     async def disable(self, principal: Principal, code: str) -> None:
@@ -126,6 +127,7 @@ class TwoFactor:
                 delete(RecoveryCode).where(RecoveryCode.user_id == principal.user_id)
             )
             add_event(session, TwoFactorChanged(user_id=principal.user_id, enabled=False))
+        await self._accounts.sessions.forget_roles(principal.user_id)  # team policies
 
     async def enabled(self, session: AsyncSession, user_id: str) -> bool:
         factor = await session.get(SecondFactor, user_id)

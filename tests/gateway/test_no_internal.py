@@ -23,7 +23,8 @@ ACTIVE = """query($from: DateTime!, $to: DateTime!) {
 
 @pytest.fixture
 async def server(settings: Settings) -> AsyncIterator[Server]:
-    async with serve(settings.model_copy(update={"analytics_track_rate_limit": "3/minute"})) as s:
+    analytics = settings.analytics.model_copy(update={"track_rate_limit": "3/minute"})
+    async with serve(settings.model_copy(update={"analytics": analytics})) as s:
         yield s
 
 

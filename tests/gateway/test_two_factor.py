@@ -101,3 +101,53 @@ async def test_a_second_factor_from_enrolment_to_disabling(server: Server) -> No
         "data": {"disableTwoFactor": True}
     }
     assert "errors" not in await server.graphql(LOGIN, {"e": email, "p": PASSWORD})
+
+
+REQUIRE = "mutation($t: ID!, $r: Boolean!) { requireTwoFactor(teamId: $t, required: $r) }"
+INVITE = """mutation($t: ID!, $email: String!, $role: String!) {
+  inviteMember(teamId: $t, email: $email, role: $role) { token }
+}"""
+ACCEPT = "mutation($token: String!) { acceptInvite(token: $token) { role } }"
+MEMBERS = "query($t: ID!) { team(id: $t) { members { userId } } }"
+
+
+async def turn_on(server: Server, token: str) -> None:
+    secret = (await server.graphql(ENROL, token=token))["data"]["enrolTwoFactor"]["secret"]
+    confirmed = await server.graphql(CONFIRM, {"c": pyotp.TOTP(secret).now()}, token)
+    assert "errors" not in confirmed, confirmed
+
+
+async def test_an_owner_can_require_a_second_factor_for_the_team(server: Server) -> None:
+    owner = await register(server)
+    team_id = owner["user"]["memberships"][0]["team"]["id"]
+    email = unique_email()
+    member = await register(server, email)
+    sent = await server.graphql(
+        INVITE, {"t": team_id, "email": email, "role": "admin"}, owner["token"]
+    )
+    await server.graphql(ACCEPT, {"token": sent["data"]["inviteMember"]["token"]}, member["token"])
+
+    # Not without the owner's own second factor; not by an admin.
+    assert code_of(await server.graphql(REQUIRE, {"t": team_id, "r": True}, owner["token"])) == (
+        "SECOND_FACTOR_REQUIRED"
+    )
+    assert code_of(await server.graphql(REQUIRE, {"t": team_id, "r": True}, member["token"])) == (
+        "FORBIDDEN"
+    )
+    await turn_on(server, owner["token"])
+    assert await server.graphql(REQUIRE, {"t": team_id, "r": True}, owner["token"]) == {
+        "data": {"requireTwoFactor": True}
+    }
+
+    # The member, without a second factor, can do nothing in the team: the code says why.
+    refused = await server.graphql(MEMBERS, {"t": team_id}, member["token"])
+    assert code_of(refused) == "SECOND_FACTOR_REQUIRED", refused
+    invite = {"t": team_id, "email": unique_email(), "role": "member"}
+    assert code_of(await server.graphql(INVITE, invite, member["token"])) == (
+        "SECOND_FACTOR_REQUIRED"
+    )
+    # Their own team is untouched; once they turn it on, this team opens again.
+    own_team = member["user"]["memberships"][0]["team"]["id"]
+    assert "errors" not in await server.graphql(MEMBERS, {"t": own_team}, member["token"])
+    await turn_on(server, member["token"])
+    assert "errors" not in await server.graphql(MEMBERS, {"t": team_id}, member["token"])

@@ -26,6 +26,12 @@ def upgrade() -> None:
         table.add_column(
             sa.Column("email_verified_at", sa.DateTime(timezone=True), nullable=True)
         )
+    with op.batch_alter_table("auth_teams") as table:
+        table.add_column(
+            sa.Column(
+                "require_two_factor", sa.Boolean(), nullable=False, server_default=sa.false()
+            )
+        )
     op.create_table(
         "auth_account_tokens",
         sa.Column("id", sa.String(length=36), nullable=False),
@@ -80,6 +86,8 @@ def downgrade() -> None:
     op.drop_table("auth_second_factors")
     op.drop_index(op.f("ix_auth_account_tokens_user_id"), table_name="auth_account_tokens")
     op.drop_table("auth_account_tokens")
+    with op.batch_alter_table("auth_teams") as table:
+        table.drop_column("require_two_factor")
     with op.batch_alter_table("auth_users") as table:
         table.drop_column("email_verified_at")
     with op.batch_alter_table("auth_invites") as table:

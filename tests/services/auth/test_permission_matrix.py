@@ -46,6 +46,9 @@ CALLS: dict[str, Call] = {
     ),
     "TeamService.leave": lambda s, p, t: s.teams.leave(p, team_id=t.team_id),
     "TeamService.invites": lambda s, p, t: s.teams.invites(p, team_id=t.team_id),
+    "TeamService.require_two_factor": lambda s, p, t: s.teams.require_two_factor(
+        p, False, team_id=t.team_id
+    ),
     "TeamService._revoke_invite": lambda s, p, t: s.teams._revoke_invite(
         p, "no-such-invite", "member", team_id=t.team_id
     ),
