@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from schemas import CATALOG, Event
+from schemas import CATALOG, SEALED_FIELDS, Event
 
 SPECVERSION = "1.0"
 CONTENT_TYPE = "application/json"
@@ -149,12 +149,16 @@ class Envelope:
             ) from error
 
     def to_push(self) -> dict[str, Any]:
-        """The shape clients receive (runtime.md): {id, type, source, time, subject, data}."""
+        """The shape clients receive (runtime.md): {id, type, source, time, subject, data},
+        without sealed fields (they are for the services that hold the key ring)."""
+        data = self.data
+        if not SEALED_FIELDS.isdisjoint(data):
+            data = {name: value for name, value in data.items() if name not in SEALED_FIELDS}
         return {
             "id": self.id,
             "type": self.type,
             "source": self.source,
             "time": _rfc3339(self.time),
             "subject": self.subject,
-            "data": self.data,
+            "data": data,
         }

@@ -60,6 +60,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from gateway import explorer
+from gateway.dev_mail import CaughtMailSource, add_dev_mail_route
 from gateway.documents import DocumentCache
 from gateway.errors import format_error, internal_error, request_error
 from gateway.graphql import Services, build_schema
@@ -667,6 +668,7 @@ def create_app(
     debug: bool = False,
     metrics_token: str | None = None,
     metrics_open: bool = True,
+    dev_mail: CaughtMailSource | None = None,
 ) -> socketio.ASGIApp:
     """The gateway's ASGI app. `readiness`: what a request needs (/readyz is 503
     without it); `broker`: reported in /healthz and `haunted_broker_up`, never in
@@ -787,6 +789,9 @@ def create_app(
             return Response("metrics are off: set HAUNTED_METRICS_TOKEN\n", status_code=403)
         await broker_up()
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    if dev_mail is not None:  # dev only: elsewhere /dev/mail is a 404 like any unknown path
+        add_dev_mail_route(app, dev_mail)
 
     @app.get("/.well-known/jwks.json")
     async def jwks() -> dict[str, Any]:

@@ -14,9 +14,10 @@ from ariadne import SchemaBindable, make_executable_schema
 from graphql import GraphQLSchema
 
 from gateway.push import PushHub
-from gateway.resolvers import analytics, auth, billing, events, flags, llm, notifications
+from gateway.resolvers import analytics, audit, auth, billing, events, flags, llm, notifications
 from gateway.resolvers.common import SCALARS
 from services.analytics import AnalyticsService
+from services.audit import AuditService
 from services.auth import ApiKeyService, AuthService, TeamService
 from services.billing import BillingService
 from services.flags import FlagsService
@@ -38,6 +39,7 @@ class Services:
     billing: BillingService
     flags: FlagsService
     llm: LlmService
+    audit: AuditService
 
 
 def type_defs() -> list[str]:
@@ -59,5 +61,6 @@ def build_schema(services: Services, hub: PushHub) -> GraphQLSchema:
         *billing.bindables(services.billing),
         *flags.bindables(services.flags),
         *llm.bindables(services.llm),
+        *audit.bindables(services.audit),
     ]
     return make_executable_schema(type_defs(), *bindables)

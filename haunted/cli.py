@@ -44,6 +44,8 @@ flags_app = typer.Typer(help="Feature flags (issue 8).", no_args_is_help=True)
 app.add_typer(flags_app, name="flags")
 dlq_app = typer.Typer(help="Dead letters: what consumers gave up on.", no_args_is_help=True)
 app.add_typer(dlq_app, name="dlq")
+mail_app = typer.Typer(help="Mail caught by the dev mail catcher.", no_args_is_help=True)
+app.add_typer(mail_app, name="mail")
 
 console = Console(stderr=True)
 T = TypeVar("T")
@@ -144,6 +146,29 @@ async def _embedded_broker(settings: Settings) -> AsyncIterator[None]:
         await broker.stop()
 
 
+@asynccontextmanager
+async def _mail_catcher(settings: Settings) -> AsyncIterator[None]:
+    """In dev with no SMTP server configured, mail goes to a local catcher (aiosmtpd)
+    and is kept in data_dir/mail (`haunted mail list`, /dev/mail)."""
+    if settings.smtp_host is not None or settings.env != "dev":
+        yield
+        return
+    from services.notifications import MailCatcher
+
+    catcher = MailCatcher(settings.mail_dir, settings.mail_catcher_port)
+    try:
+        catcher.start()
+    except OSError as error:
+        _fail(
+            f"HAUNTED_MAIL_CATCHER_PORT: port {settings.mail_catcher_port} cannot be used "
+            f"({error.strerror or error}): stop what uses it or set HAUNTED_MAIL_CATCHER_PORT"
+        )
+    try:
+        yield
+    finally:
+        catcher.stop()
+
+
 def uvicorn_config(haunted: Haunted) -> uvicorn.Config:
     """How `haunted serve` and `haunted dev` run the app."""
     settings = haunted.settings
@@ -176,7 +201,7 @@ def dev() -> None:
     settings = _http_settings()
 
     async def main() -> None:
-        async with _embedded_broker(settings):
+        async with _embedded_broker(settings), _mail_catcher(settings):
             await _serve(Haunted.build(settings))
 
     _run(main, until_signal=True)
@@ -305,10 +330,7 @@ def dlq_redrive(
             facades = facades_of(app.services)
             handlers: dict[str, EventHandler | BatchHandler] = {}
             batch: set[str] = set()
-            for spec in SPECS:
-                if spec.handlers is None:
-                    continue
-                registry = spec.handlers(facades)
+            for registry in (each for spec in SPECS for each in spec.registries(facades)):
                 if isinstance(registry, BatchHandlers):
                     handlers[registry.consumer] = registry.handler
                     batch.add(registry.consumer)
@@ -629,3 +651,26 @@ def flags_list() -> None:
 
 def main() -> None:
     app()
+
+
+@mail_app.command("list")
+def mail_list(
+    limit: Annotated[int, typer.Option(help="the newest this many", min=1)] = 50,
+) -> None:
+    """The mail `haunted dev`'s catcher received, newest first."""
+    from rich.table import Table
+
+    from services.notifications import caught_mail
+
+    settings = _settings()
+    caught = caught_mail(settings.mail_dir, limit)
+    table = Table(title=f"Mail caught in {settings.mail_dir} ({len(caught)})")
+    table.add_column("received", no_wrap=True)
+    table.add_column("to", no_wrap=True)
+    table.add_column("subject", no_wrap=True)
+    table.add_column("text")
+    for mail in caught:
+        table.add_row(
+            f"{mail.received_at:%Y-%m-%d %H:%M:%S}", mail.to, mail.subject, mail.text.strip()
+        )
+    Console(width=max(Console().width, 120)).print(table)

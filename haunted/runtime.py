@@ -42,6 +42,7 @@ from gateway.sockets import socketio_server
 from haunted import migrations
 from haunted.services import NAMES, SPECS, facades_of
 from haunted.settings import MEMORY, Settings
+from services.notifications import caught_mail
 
 log = structlog.get_logger(__name__)
 
@@ -188,10 +189,11 @@ class Haunted:
         """Explicit registration: the routers of the services this process runs."""
         facades = facades_of(self.services)
         for spec in SPECS:
-            if spec.name in self.workers and spec.handlers is not None:
-                router = KafkaRouter()
-                spec.handlers(facades).subscribe(self.consumers, router)
-                self.broker.include_router(router)
+            if spec.name in self.workers:
+                for registry in spec.registries(facades):
+                    router = KafkaRouter()
+                    registry.subscribe(self.consumers, router)
+                    self.broker.include_router(router)
         if self.gateway:
             fanout = KafkaRouter()
             self._fanout = subscribe_fanout(
@@ -363,6 +365,7 @@ class Haunted:
             debug=False,
             metrics_token=s.metrics_token.get_secret_value() if s.metrics_token else None,
             metrics_open=s.env != "prod",
+            dev_mail=partial(caught_mail, s.mail_dir) if s.env == "dev" else None,
         )
 
 

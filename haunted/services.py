@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import timedelta
 from typing import Any
 
+import structlog
 from redis.asyncio import Redis
 
 from events.db import Database
@@ -23,9 +24,11 @@ from gateway import Services
 from haunted.keyring import load_pii_keys, load_previous_public_keys
 from haunted.keys import load_signing_key
 from haunted.settings import Settings
-from services import analytics, auth, billing, flags, llm, notifications
+from services import analytics, audit, auth, billing, flags, llm, notifications
+from services.auth.crypto import Sealed
 
 Facades = Mapping[str, Any]  # facade name (a field of gateway.Services) -> facade
+Registry = Handlers | BatchHandlers  # one consumer group's handlers
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,12 +37,20 @@ class ServiceSpec:
     # The facades it offers the gateway, by gateway.Services field name, built from the
     # settings and the resources every service shares (built once by the composition root).
     build: Callable[[Settings, Database, Redis], Facades]
-    # Its consumer group's handlers, given its own built facades; None: it consumes nothing.
-    handlers: Callable[[Facades], Handlers | BatchHandlers] | None = None
+    # Its consumer groups' handlers (one registry per group), given its own built facades;
+    # None: it consumes nothing.
+    handlers: Callable[[Facades], Registry | tuple[Registry, ...]] | None = None
     # What `haunted replay NAME` rebuilds: its consumer's name (or a part's) -> target.
     replay: Callable[[], Mapping[str, ReplayTarget]] = field(default=lambda: {})
     migrations: str | None = None  # its Alembic branch label; None: the foundation revision
     graphql: str | None = None  # its schema file in gateway/schema/
+
+    def registries(self, facades: Facades) -> tuple[Registry, ...]:
+        """Its consumer groups' handler registries (none when it consumes nothing)."""
+        if self.handlers is None:
+            return ()
+        built = self.handlers(facades)
+        return built if isinstance(built, tuple) else (built,)
 
 
 def build_auth(settings: Settings, db: Database, redis: Redis) -> Facades:
@@ -142,7 +153,42 @@ def build_llm(settings: Settings, db: Database, redis: Redis) -> llm.LlmService:
 def build_notifications(
     settings: Settings, db: Database, redis: Redis
 ) -> notifications.NotificationsService:
-    return notifications.NotificationsService(db)
+    return notifications.NotificationsService(db, email=build_email_channel(settings))
+
+
+def build_email_channel(settings: Settings) -> notifications.EmailChannel | None:
+    """Mail through HAUNTED_SMTP_HOST, or in dev through the mail catcher `haunted dev`
+    runs; None (no email consumer) when neither is there."""
+    if settings.smtp_host is not None:
+        smtp = notifications.SmtpConfig(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            sender=settings.smtp_from,
+            username=settings.smtp_username,
+            password=(
+                settings.smtp_password.get_secret_value() if settings.smtp_password else None
+            ),
+            starttls=settings.smtp_starttls,
+            timeout_s=settings.smtp_timeout_s,
+        )
+    elif settings.env == "dev":
+        smtp = notifications.SmtpConfig(
+            "127.0.0.1", settings.mail_catcher_port, settings.smtp_from, starttls=False
+        )
+    else:
+        if settings.env == "prod":
+            structlog.get_logger(__name__).warning(
+                "HAUNTED_SMTP_HOST is unset: no mail is sent (verification, reset, invites, "
+                "security notices)"
+            )
+        return None
+    cipher = auth.PiiCipher(*load_pii_keys(settings))
+
+    def unseal(key_id: str, ciphertext: bytes, context: str) -> str:
+        return cipher.open(Sealed(key_id, ciphertext), context=context)
+
+    links = settings.mail_link_base_url or f"http://{settings.host}:{settings.web_port}"
+    return notifications.EmailChannel(notifications.SmtpMailer(smtp), unseal, links)
 
 
 def build_analytics(settings: Settings, db: Database, redis: Redis) -> analytics.AnalyticsService:
@@ -196,7 +242,11 @@ SPECS: tuple[ServiceSpec, ...] = (
     ServiceSpec(
         "notifications",
         lambda *resources: {"notifications": build_notifications(*resources)},
-        handlers=lambda _: notifications.HANDLERS,
+        # The inboxes, and the email channel's own group (an SMTP outage holds back mail only).
+        handlers=lambda facades: (
+            (notifications.HANDLERS,)
+            + ((facades["notifications"].email.handlers,) if facades["notifications"].email else ())
+        ),
         replay=lambda: {
             "notifications": notifications.HANDLERS.replay_target(),
             # Only the membership read model: a rebuild must not notify anyone twice.
@@ -227,6 +277,14 @@ SPECS: tuple[ServiceSpec, ...] = (
         # Replayed without a facade: its plan cache expires on its own (plan_cache_ttl_s).
         replay=lambda: {"flags": flags.build_handlers().replay_target(rebuild=flags.clear_store)},
         migrations="flags",
+    ),
+    ServiceSpec(
+        "audit",
+        lambda settings, db, redis: {"audit": audit.AuditService(db)},
+        handlers=lambda _: audit.HANDLERS,
+        replay=lambda: {"audit": audit.HANDLERS.replay_target(rebuild=audit.clear_store)},
+        migrations="audit",
+        graphql="audit.graphql",
     ),
 )
 

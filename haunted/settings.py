@@ -230,6 +230,20 @@ class Settings(BaseSettings):
     # The offline test checkout, whose webhook secret is public: honoured only with env=dev.
     billing_local_checkout: bool = False
 
+    # Email (issue 14): the notifications email channel sends through this SMTP server.
+    # Unset host: in dev, the mail catcher `haunted dev` runs on mail_catcher_port;
+    # elsewhere no mail is sent (the email channel's consumer does not run).
+    smtp_host: str | None = None
+    smtp_port: int = Field(587, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = "Haunted <no-reply@localhost>"
+    smtp_starttls: bool = True
+    smtp_timeout_s: float = Field(30.0, gt=0)
+    mail_catcher_port: int = Field(1025, ge=1, le=65535)
+    # Where links in mail point (the web app's pages). Unset: http://HOST:WEB_PORT.
+    mail_link_base_url: str | None = None
+
     @model_validator(mode="before")
     @classmethod
     def _flat_names_fill_sections(cls, data: Any) -> Any:
@@ -297,6 +311,11 @@ class Settings(BaseSettings):
             return []  # unset in prod: no cross-origin browser (docs/graphql-http.md)
         ports = dict.fromkeys((self.web_port, 3000))
         return [f"http://{host}:{port}" for port in ports for host in ("localhost", "127.0.0.1")]
+
+    @property
+    def mail_dir(self) -> Path:
+        """Where the dev mail catcher keeps what it caught (`haunted mail list`, /dev/mail)."""
+        return self.data_dir / "mail"
 
     @property
     def keys_dir(self) -> Path:

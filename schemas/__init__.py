@@ -26,7 +26,7 @@ from schemas.auth import (
     UserLoginFailed,
     UserRegistered,
 )
-from schemas.base import Audience, Event, Timestamp
+from schemas.base import SEALED_FIELDS, Audience, Event, Timestamp
 from schemas.billing import (
     InvoicePaid,
     PaymentFailed,
@@ -77,6 +77,7 @@ CATALOG: dict[str, type[Event]] = {
 
 __all__ = [
     "CATALOG",
+    "SEALED_FIELDS",
     "AnalyticsTracked",
     "ApiKeyRevoked",
     "Audience",

@@ -29,6 +29,13 @@ class UserLoggedIn(_AuthEvent):
     audience: ClassVar[Audience] = Audience.USER
     user_id: str
     session_id: str
+    # A keyed hash of the client's address and user agent: a sign-in from a device not
+    # seen before is told to the owner by email.
+    device: str | None = None
+    # The owner's address sealed with the PII key ring (AES-GCM, associated data "email"),
+    # base64, for the notice mailed to them; absent from events published before it.
+    address_key_id: str | None = None
+    sealed_address: str | None = None
 
 
 class UserLoginFailed(_AuthEvent):
@@ -52,6 +59,10 @@ class UserLocked(_AuthEvent):
     user_id: str
     locked_until: Timestamp
     scope: str | None = None
+    # The owner's address sealed with the PII key ring (AES-GCM, associated data "email"),
+    # base64, for the notice mailed to them; absent from events published before it.
+    address_key_id: str | None = None
+    sealed_address: str | None = None
 
 
 class UserLoggedOut(_AuthEvent):
@@ -98,6 +109,8 @@ class TeamMemberRemoved(_AuthEvent):
     audience: ClassVar[Audience] = Audience.TEAM
     team_id: str
     user_id: str
+    # Who did it (a user id), for the audit log; absent from older events.
+    actor_id: str | None = None
 
 
 class TeamRoleChanged(_AuthEvent):
@@ -107,6 +120,8 @@ class TeamRoleChanged(_AuthEvent):
     team_id: str
     user_id: str
     role: str
+    # Who did it (a user id), for the audit log; absent from older events.
+    actor_id: str | None = None
 
 
 class ApiKeyRevoked(_AuthEvent):
@@ -117,6 +132,8 @@ class ApiKeyRevoked(_AuthEvent):
     audience: ClassVar[Audience] = Audience.TEAM
     team_id: str
     api_key_id: str
+    # Who did it (a user id), for the audit log; absent from older events.
+    actor_id: str | None = None
 
 
 class InviteCreated(_AuthEvent):
@@ -131,6 +148,13 @@ class InviteCreated(_AuthEvent):
     role: str
     invited_by: str
     expires_at: Timestamp
+    # The invited address (associated data "email") and the invite's token (associated
+    # data "account-code" and the invite id), sealed with the PII key ring, base64: what
+    # the email channel needs to mail the accept link. Absent from older events.
+    address_key_id: str | None = None
+    sealed_address: str | None = None
+    code_key_id: str | None = None
+    sealed_code: str | None = None
 
 
 class InviteRevoked(_AuthEvent):
@@ -143,6 +167,8 @@ class InviteRevoked(_AuthEvent):
     team_id: str
     invite_id: str
     reason: str
+    # Who did it (a user id), for the audit log; absent from older events.
+    actor_id: str | None = None
 
 
 class _MailedCode(_AuthEvent):
@@ -192,6 +218,10 @@ class PasswordChanged(_AuthEvent):
     audience: ClassVar[Audience] = Audience.USER
     user_id: str
     reason: str
+    # The owner's address sealed with the PII key ring (AES-GCM, associated data "email"),
+    # base64, for the notice mailed to them; absent from events published before it.
+    address_key_id: str | None = None
+    sealed_address: str | None = None
 
 
 class TwoFactorChanged(_AuthEvent):

@@ -8,6 +8,10 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, PlainSerializer
 
+# Fields that carry values sealed with the PII key ring, for the services holding it (the
+# email channel): kept off what clients are pushed, though nobody could open them.
+SEALED_FIELDS = frozenset({"address_key_id", "sealed_address", "code_key_id", "sealed_code"})
+
 
 class Audience(StrEnum):
     """Who may see an event pushed to clients (events.md: Audience)."""

@@ -276,6 +276,15 @@ async def register(server: Server, email: str | None = None) -> dict[str, Any]:
     return payload
 
 
+async def graphql_ok(
+    server: Server, query: str, variables: dict[str, Any], token: str | None = None
+) -> Any:
+    """The `data` of a request that must succeed."""
+    body = await server.graphql(query, variables, token)
+    assert "errors" not in body, body
+    return body["data"]
+
+
 async def eventually(check: Any, timeout_s: float = 10.0, interval_s: float = 0.05) -> Any:
     """Polls an async check until it returns something truthy; fails after timeout_s."""
     deadline = asyncio.get_running_loop().time() + timeout_s

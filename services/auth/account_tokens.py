@@ -39,6 +39,17 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
+def mailed_to(user: User) -> dict[str, str]:
+    """The sealed-address fields of an event whose owner is told by email."""
+    return {"address_key_id": user.email_key_id, "sealed_address": _b64(user.email_ciphertext)}
+
+
+def sealed_code(accounts: Accounts, token: str, request_id: str) -> dict[str, str]:
+    """The sealed-code fields of an event that mails a single-use link."""
+    code = accounts.cipher.seal(token, context=code_context(request_id))
+    return {"code_key_id": code.key_id, "sealed_code": _b64(code.ciphertext)}
+
+
 def issue(
     session: AsyncSession, accounts: Accounts, user: User, purpose: str, now: datetime
 ) -> str:
@@ -57,17 +68,14 @@ def issue(
             expires_at=expires_at,
         )
     )
-    code = accounts.cipher.seal(token, context=code_context(request_id))
     add_event(
         session,
         _EVENT[purpose](
             user_id=user.id,
             request_id=request_id,
             expires_at=expires_at,
-            address_key_id=user.email_key_id,
-            sealed_address=_b64(user.email_ciphertext),
-            code_key_id=code.key_id,
-            sealed_code=_b64(code.ciphertext),
+            **mailed_to(user),
+            **sealed_code(accounts, token, request_id),
         ),
     )
     return token

@@ -109,7 +109,10 @@ class ApiKeyService:
             )
             revoked = bool(result.rowcount)  # type: ignore[attr-defined]
             if revoked:  # gateways end the key's open streams when they read it
-                add_event(session, ApiKeyRevoked(team_id=team_id, api_key_id=key_id))
+                add_event(
+                    session,
+                    ApiKeyRevoked(team_id=team_id, api_key_id=key_id, actor_id=principal.user_id),
+                )
         await self._redis.set(_CACHE + key_id, TOMBSTONE, ex=TOMBSTONE_TTL_S)
         return revoked
 

@@ -232,7 +232,10 @@ class AuthService:
             user.email_verified_at = user.email_verified_at or now
             ended = await self._revoke_sessions(session, user_id, keep=None, now=now)
             add_event(session, SessionRevoked(user_id=user_id, reason="password_reset"))
-            add_event(session, PasswordChanged(user_id=user_id, reason="reset"))
+            add_event(
+                session,
+                PasswordChanged(user_id=user_id, reason="reset", **account_tokens.mailed_to(user)),
+            )
             email_hash = user.email_hash
         await self._sessions.delete(*ended)
         await self._lockout.clear(email_hash)
@@ -266,7 +269,12 @@ class AuthService:
                         user_id=user.id, session_id=session_id, reason="password_changed"
                     ),
                 )
-            add_event(session, PasswordChanged(user_id=user.id, reason="changed"))
+            add_event(
+                session,
+                PasswordChanged(
+                    user_id=user.id, reason="changed", **account_tokens.mailed_to(user)
+                ),
+            )
         await self._sessions.delete(*ended)
 
     @staticmethod
@@ -287,6 +295,11 @@ class AuthService:
     def _client_fingerprint(self, client: ClientInfo) -> str:
         """Who is trying, as a keyed hash of the client's address (never the address)."""
         return self._accounts.cipher.lookup_hash(client.ip or "unknown", context="client")[:32]
+
+    def _device(self, client: ClientInfo) -> str:
+        """A device, as a keyed hash of the client's address and user agent."""
+        seen = f"{client.ip or 'unknown'}\0{client.user_agent or ''}"
+        return self._accounts.cipher.lookup_hash(seen, context="device")[:32]
 
     async def login(
         self, email: str, password: str, client: ClientInfo | None = None
@@ -379,7 +392,12 @@ class AuthService:
             if client_locked_until is not None:
                 add_event(
                     session,
-                    UserLocked(user_id=user.id, locked_until=client_locked_until, scope="client"),
+                    UserLocked(
+                        user_id=user.id,
+                        locked_until=client_locked_until,
+                        scope="client",
+                        **account_tokens.mailed_to(user),
+                    ),
                 )
             # One atomic increment, so concurrent failures all count.
             attempts = await session.scalar(
@@ -401,7 +419,12 @@ class AuthService:
                 )
                 add_event(
                     session,
-                    UserLocked(user_id=user.id, locked_until=locked_until, scope="account"),
+                    UserLocked(
+                        user_id=user.id,
+                        locked_until=locked_until,
+                        scope="account",
+                        **account_tokens.mailed_to(user),
+                    ),
                 )
 
     async def _start_session(
@@ -428,7 +451,17 @@ class AuthService:
                 await session.flush()
                 self._add_refresh_token(session, refresh, session_id, user_id, now)
                 if announce:
-                    add_event(session, UserLoggedIn(user_id=user_id, session_id=session_id))
+                    owner = await session.get(User, user_id)
+                    assert owner is not None  # a session belongs to a user (foreign key)
+                    add_event(
+                        session,
+                        UserLoggedIn(
+                            user_id=user_id,
+                            session_id=session_id,
+                            device=self._device(client),
+                            **account_tokens.mailed_to(owner),
+                        ),
+                    )
                 user = await self._accounts.user_view(session, user_id)
         except Exception:
             await self._sessions.delete(session_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -20,6 +21,7 @@ from schemas import (
     TeamRoleChanged,
     TeamTwoFactorRequired,
 )
+from services.auth import account_tokens
 from services.auth.accounts import EMAIL, Accounts, normalize_email
 from services.auth.crypto import Sealed, token_hash
 from services.auth.models import Invite, Membership, SecondFactor, Team, User
@@ -137,6 +139,9 @@ class TeamService:
                     role=role,
                     invited_by=principal.user_id,
                     expires_at=invite.expires_at,
+                    address_key_id=sealed.key_id,
+                    sealed_address=base64.b64encode(sealed.ciphertext).decode("ascii"),
+                    **account_tokens.sealed_code(self._accounts, token, invite.id),
                 ),
             )
         return InviteView(invite.id, team_id, role, invite.expires_at, token)
@@ -199,7 +204,12 @@ class TeamService:
             if revoked:
                 add_event(
                     session,
-                    InviteRevoked(team_id=team_id, invite_id=invite_id, reason="revoked_by_admin"),
+                    InviteRevoked(
+                        team_id=team_id,
+                        invite_id=invite_id,
+                        reason="revoked_by_admin",
+                        actor_id=principal.user_id,
+                    ),
                 )
         return revoked
 
@@ -289,7 +299,12 @@ class TeamService:
                 await self._keep_an_owner(session, team_id)
             if member.role != role:
                 member.role = role
-                add_event(session, TeamRoleChanged(team_id=team_id, user_id=user_id, role=role))
+                add_event(
+                    session,
+                    TeamRoleChanged(
+                        team_id=team_id, user_id=user_id, role=role, actor_id=principal.user_id
+                    ),
+                )
                 await self._orphan_invites(session, team_id, user_id, role, "author_demoted")
             team = await session.get(Team, team_id)
         await self._accounts.sessions.forget_roles(user_id)
@@ -318,7 +333,10 @@ class TeamService:
                     raise Forbidden("only an owner may remove an owner")
                 await self._keep_an_owner(session, team_id)
             await session.delete(member)
-            add_event(session, TeamMemberRemoved(team_id=team_id, user_id=user_id))
+            add_event(
+                session,
+                TeamMemberRemoved(team_id=team_id, user_id=user_id, actor_id=principal.user_id),
+            )
             await self._orphan_invites(session, team_id, user_id, None, "author_removed")
         await self._accounts.sessions.forget_roles(user_id)
         return True

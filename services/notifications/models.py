@@ -61,3 +61,26 @@ class TeamMember(Base):
     role: Mapped[str] = mapped_column(String(20))
     active: Mapped[bool] = mapped_column(default=True, server_default=true())
     changed_at: Mapped[datetime] = mapped_column(server_default=text("'1970-01-01 00:00:00+00:00'"))
+
+
+class EmailDelivery(Base):
+    """One email sent for one event to one recipient (a user id, or "invite:<id>"):
+    written with the event's processed mark, so a redelivered event sends nothing."""
+
+    __tablename__ = "email_deliveries"
+
+    event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    recipient: Mapped[str] = mapped_column(String(100), primary_key=True)
+    template: Mapped[str] = mapped_column(String(50))
+    sent_at: Mapped[datetime] = mapped_column()
+
+
+class KnownDevice(Base):
+    """Devices (keyed hashes from user.logged_in) a user has signed in from: a new one
+    is told to the owner by email."""
+
+    __tablename__ = "email_known_devices"
+
+    user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    device: Mapped[str] = mapped_column(String(64), primary_key=True)
+    first_seen_at: Mapped[datetime] = mapped_column()

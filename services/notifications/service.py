@@ -10,6 +10,7 @@ from sqlalchemy import func, select, update
 
 from events.db import Database
 from services.errors import BadUserInput, NotFound
+from services.notifications.email import EmailChannel
 from services.notifications.ids import is_notification_id
 from services.notifications.models import Notification
 from services.principal import Principal
@@ -44,8 +45,10 @@ def check_notification_id(value: str, field: str) -> str:
 class NotificationsService:
     """Each caller sees and changes only their own inbox."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, email: EmailChannel | None = None) -> None:
         self._db = db
+        # The email channel, when mail can be sent (its handlers are their own group).
+        self.email = email
 
     async def notifications(
         self,

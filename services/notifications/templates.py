@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from schemas import Event
+from schemas import SEALED_FIELDS, Event
 
 
 class Recipients(StrEnum):
@@ -94,7 +94,8 @@ def render(topic: str, event: Event) -> Rendered | None:
         type=topic,
         title=template.title.format(**fields)[:MAX_TITLE],
         body=template.body.format(**fields) if template.body is not None else None,
-        data=event.payload(),
+        # Sealed values are for the email channel, not for an inbox.
+        data={name: value for name, value in event.payload().items() if name not in SEALED_FIELDS},
     )
 
 

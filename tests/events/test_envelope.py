@@ -82,7 +82,7 @@ def test_times_in_data_are_rfc3339_utc() -> None:
 
 
 def test_unknown_fields_in_data_are_ignored_on_decode() -> None:
-    value = b'{"user_id":"u1","session_id":"s1","device":"phone","extra":{"a":1}}'
+    value = b'{"user_id":"u1","session_id":"s1","browser":"phone","extra":{"a":1}}'
     event = Envelope.from_record(valid_headers(), value).decode()
     assert event == UserLoggedIn(user_id="u1", session_id="s1")
 
@@ -185,3 +185,15 @@ def test_to_push_is_the_runtime_shape() -> None:
         "subject": "u1",
         "data": {"user_id": "u1", "session_id": "s1"},
     }
+
+
+def test_sealed_fields_are_never_pushed() -> None:
+    locked = UserLocked(
+        user_id="u1",
+        locked_until=datetime(2024, 1, 2, tzinfo=UTC),
+        address_key_id="k1",
+        sealed_address="c2VhbGVk",
+    )
+    envelope = Envelope.wrap(locked)
+    assert envelope.data["sealed_address"] == "c2VhbGVk"  # the services get it
+    assert envelope.to_push()["data"] == {"user_id": "u1", "locked_until": "2024-01-02T00:00:00Z"}

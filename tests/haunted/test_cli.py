@@ -54,6 +54,7 @@ def embedded_env(tmp_path: Path, **variables: str) -> dict[str, str]:
     defaults = {
         "HAUNTED_PORT": str(free_port()),
         "HAUNTED_EMBEDDED_KAFKA_PORT": str(free_port()),
+        "HAUNTED_MAIL_CATCHER_PORT": str(free_port()),
         "HAUNTED_DATA_DIR": str(data),
         "HAUNTED_DATABASE_URL": f"sqlite+aiosqlite:///{data / 'haunted.db'}",
         "HAUNTED_LOG_JSON": "true",
@@ -151,7 +152,9 @@ def test_bad_configuration_is_one_line_and_status_2(
     assert result.stdout == ""
 
 
-@pytest.mark.parametrize("variable", ["HAUNTED_EMBEDDED_KAFKA_PORT", "HAUNTED_PORT"])
+@pytest.mark.parametrize(
+    "variable", ["HAUNTED_EMBEDDED_KAFKA_PORT", "HAUNTED_PORT", "HAUNTED_MAIL_CATCHER_PORT"]
+)
 def test_dev_refuses_a_taken_port(tmp_path: Path, variable: str) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -197,10 +200,25 @@ def test_dev_serves_and_stops_with_its_broker(tmp_path: Path) -> None:
                     "variables": {"email": "dev@example.com", "password": PASSWORD},
                 },
             )
-        body = response.json()
-        assert "errors" not in body, body
-        token = body["data"]["register"]["token"]
-        assert isinstance(token, str) and token.count(".") == 2
+            body = response.json()
+            assert "errors" not in body, body
+            token = body["data"]["register"]["token"]
+            assert isinstance(token, str) and token.count(".") == 2
+
+            # Mail goes to the embedded catcher: listed at /dev/mail and by `haunted mail list`.
+            client.post(
+                "/graphql",
+                json={"query": 'mutation { requestPasswordReset(email: "dev@example.com") }'},
+            )
+            while "Reset your password" not in (page := client.get("/dev/mail")).text:
+                assert time.monotonic() < deadline + 30, "no mail caught:\n" + log.read_text()
+                time.sleep(0.1)
+            assert page.headers["content-type"].startswith("text/html")
+            assert "dev@example.com" in page.text
+        listed = run_haunted("mail", "list", env=env, cwd=tmp_path)
+        assert listed.returncode == 0, listed.stderr
+        assert "Reset your password" in listed.stdout
+        assert "dev@example.com" in listed.stdout
     finally:
         status = stop(process)
 

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def registries(app: Haunted) -> list[Handlers | BatchHandlers]:
     facades = facades_of(app.services)
-    return [spec.handlers(facades) for spec in SPECS if spec.handlers is not None]
+    return [registry for spec in SPECS for registry in spec.registries(facades)]
 
 
 def test_import_linter_keeps_exactly_the_declared_services_independent() -> None:
@@ -48,8 +48,15 @@ def test_consumer_group_names_are_unchanged(facades: Haunted) -> None:
     # Deployed state: a renamed group would consume every topic again from the start.
     groups = {registry.consumer for registry in registries(facades)}
     # (auth's is new: it deletes ended sessions from Redis once more, after an outage.)
-    assert groups == {"auth", "llm", "notifications", "analytics", "flags"}
-    replayable = {"llm", "notifications", "notifications.memberships", "analytics", "flags"}
+    assert groups == {"auth", "llm", "notifications", "analytics", "flags", "audit"}
+    replayable = {
+        "llm",
+        "notifications",
+        "notifications.memberships",
+        "analytics",
+        "flags",
+        "audit",
+    }
     assert set(replay_targets()) == replayable
     # After a restore, every group is fed again (haunted restore): its target is live.
     # Auth's group keeps no rows (it repeats Redis deletions): nothing to rebuild.

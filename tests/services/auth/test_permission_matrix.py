@@ -11,6 +11,7 @@ from typing import Any, get_type_hints
 from gateway import Services
 from haunted.runtime import Haunted
 from services.analytics import AnalyticsService, Period
+from services.audit import AuditService
 from services.auth import ApiKeyService, TeamService
 from services.errors import DomainError
 from services.principal import ROLE_PERMISSIONS, ROLES, Principal, guarded_permission
@@ -20,11 +21,11 @@ from tests.services.auth.conftest import RoleTeam, principal_of, snapshot
 # The issue's table, written out: the code must match it exactly.
 VIEWER = {"team:read", "billing:read", "flags:read", "analytics:read"}
 MEMBER = VIEWER | {"llm:call"}
-ADMIN = MEMBER | {"team:invite", "team:manage", "billing:manage"}
+ADMIN = MEMBER | {"team:invite", "team:manage", "billing:manage", "audit:read"}
 OWNER = ADMIN | {"team:delete"}
 ISSUE_MATRIX = {"viewer": VIEWER, "member": MEMBER, "admin": ADMIN, "owner": OWNER}
 
-FACADES = (TeamService, ApiKeyService, AnalyticsService)
+FACADES = (TeamService, ApiKeyService, AnalyticsService, AuditService)
 
 WEEK_START = datetime(2026, 1, 5, tzinfo=UTC)
 
@@ -67,6 +68,7 @@ CALLS: dict[str, Call] = {
         p, ["user.registered", "user.logged_in"], team_id=t.team_id
     ),
     "AnalyticsService.usage": lambda s, p, t: s.analytics.usage(p, team_id=t.team_id),
+    "AuditService.log": lambda s, p, t: s.audit.log(p, team_id=t.team_id),
 }
 LAST = ("TeamService.leave",)
 
