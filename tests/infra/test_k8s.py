@@ -297,6 +297,7 @@ def test_secrets_are_referenced_by_name_only() -> None:
     gateway = pod_spec(by_kind("overlays/prod", "Deployment")["haunted-gateway"])
     refs = {e["secretRef"]["name"] for e in gateway["containers"][0]["envFrom"] if "secretRef" in e}
     assert {"haunted-pii", "haunted-stripe", "haunted-openai", "haunted-smtp"} <= refs
+    assert "haunted-metrics" in refs
     assert {v["secret"]["secretName"] for v in gateway["volumes"] if "secret" in v} == {
         "haunted-jwt"
     }
@@ -334,6 +335,8 @@ def test_prod_uses_built_in_kinds_and_the_components_add_the_crd_extras(tmp_path
     found = [doc for doc in yaml.safe_load_all(done.stdout) if doc]
     kinds = {o["kind"]: o for o in found}
     assert kinds["ServiceMonitor"]["metadata"]["namespace"] == "haunted"
+    (endpoint,) = kinds["ServiceMonitor"]["spec"]["endpoints"]
+    assert endpoint["bearerTokenSecret"]["name"] == "haunted-metrics"
     ingress = kinds["Ingress"]
     assert kinds["Certificate"]["spec"]["secretName"] == ingress["spec"]["tls"][0]["secretName"]
     assert "cert-manager.io/cluster-issuer" not in ingress["metadata"]["annotations"]
