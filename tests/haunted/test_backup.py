@@ -24,6 +24,7 @@ from typing import Any
 import asyncpg
 import pytest
 from aiokafka import TopicPartition
+from pydantic import SecretStr
 from redis.asyncio import Redis
 from sqlalchemy import text
 
@@ -34,6 +35,7 @@ from haunted.backup import MANIFEST, Manifest, prune
 from haunted.runtime import Haunted
 from haunted.services import replay_targets
 from haunted.settings import Settings
+from services.billing import LOCAL_WEBHOOK_SECRET
 from tests.conftest import (
     REDIS_TEST_URL,
     Server,
@@ -190,6 +192,8 @@ async def settings(
         data_dir=cluster.root / "haunted",
         jwt_private_key_file=signing_key_files[0],
         jwt_public_key_file=signing_key_files[1],
+        # Webhooks signed as the billing tests sign them (no local checkout outside dev).
+        stripe_webhook_secret=SecretStr(LOCAL_WEBHOOK_SECRET),
     )
     migrated = await haunted_cli(configured, "migrate")
     assert migrated.returncode == 0, migrated.stderr
