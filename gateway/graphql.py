@@ -14,7 +14,17 @@ from ariadne import SchemaBindable, make_executable_schema
 from graphql import GraphQLSchema
 
 from gateway.push import PushHub
-from gateway.resolvers import analytics, audit, auth, billing, events, flags, llm, notifications
+from gateway.resolvers import (
+    analytics,
+    audit,
+    auth,
+    billing,
+    events,
+    flags,
+    llm,
+    notifications,
+    webhooks,
+)
 from gateway.resolvers.common import SCALARS
 from services.analytics import AnalyticsService
 from services.audit import AuditService
@@ -23,6 +33,7 @@ from services.billing import BillingService
 from services.flags import FlagsService
 from services.llm import LlmService
 from services.notifications import NotificationsService
+from services.webhooks import WebhooksService
 
 CONTRACT = "contract.graphql"
 
@@ -40,6 +51,7 @@ class Services:
     flags: FlagsService
     llm: LlmService
     audit: AuditService
+    webhooks: WebhooksService
 
 
 def type_defs() -> list[str]:
@@ -62,5 +74,6 @@ def build_schema(services: Services, hub: PushHub) -> GraphQLSchema:
         *flags.bindables(services.flags),
         *llm.bindables(services.llm),
         *audit.bindables(services.audit),
+        *webhooks.bindables(services.webhooks),
     ]
     return make_executable_schema(type_defs(), *bindables)

@@ -13,6 +13,7 @@ import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -36,11 +37,12 @@ from events.db import Database
 from events.fanout import pin_start_offsets, subscribe_fanout
 from events.metrics import BUS_CONNECTED
 from events.outbox import OutboxRelay
+from events.replay import ReplayReport, ReplayTarget, replay
 from gateway import PushHub, Services, build_socketio, create_app
 from gateway.push import Presence, RealtimeLimits
 from gateway.sockets import socketio_server
 from haunted import migrations
-from haunted.services import NAMES, SPECS, facades_of
+from haunted.services import NAMES, SPECS, ProcessTask, facades_of
 from haunted.settings import MEMORY, Settings
 from services.notifications import caught_mail
 
@@ -122,6 +124,7 @@ class Haunted:
     _fanout: LogicSubscriber[Any] | None = None
     _bus: asyncio.Task[None] | None = None
     _bus_tried: asyncio.Event = field(default_factory=asyncio.Event)
+    _service_tasks: list[ProcessTask] = field(default_factory=list)
 
     @classmethod
     def build(
@@ -212,6 +215,12 @@ class Haunted:
             await self.services.flags.start()
         if self.workers:
             self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
+        facades = facades_of(self.services)
+        for spec in SPECS:
+            if spec.name in self.workers and spec.task is not None:
+                task = spec.task(self.settings, facades, self._replay)
+                self._service_tasks.append(task)
+                self._tasks.append(asyncio.create_task(task.run(), name=f"{spec.name}-task"))
         self._bus = asyncio.create_task(self._connect_bus(), name="bus-connect")
         # A reachable broker is up before start() returns, as before; an unreachable
         # one is retried in the background after this first attempt.
@@ -291,6 +300,9 @@ class Haunted:
 
     async def _stop_tasks(self) -> None:
         self.relay.stop()
+        for service_task in self._service_tasks:
+            service_task.stop()
+        self._service_tasks.clear()
         for task in self._tasks:
             try:
                 await asyncio.wait_for(asyncio.shield(task), _STOP_STEP_S - 1)
@@ -304,6 +316,11 @@ class Haunted:
             self._bus.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._bus
+
+    async def _replay(self, target: ReplayTarget, since: datetime) -> ReplayReport:
+        """Replays retained topics into a service's target (its process task asked)."""
+        await self.bus_connected()
+        return await replay(target, self.consumers, self.db, self.kafka, since=since)
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[Haunted]:

@@ -9,26 +9,36 @@ gateway/schema/<name>.graphql) plus its entry here.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
-from datetime import timedelta
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
 
 import structlog
 from redis.asyncio import Redis
 
 from events.db import Database
 from events.handlers import BatchHandlers, Handlers
-from events.replay import ReplayTarget, rebuild_in_place
+from events.replay import ReplayReport, ReplayTarget, rebuild_in_place
 from gateway import Services
 from haunted.keyring import load_pii_keys, load_previous_public_keys
 from haunted.keys import load_signing_key
 from haunted.settings import Settings
-from services import analytics, audit, auth, billing, flags, llm, notifications
+from services import analytics, audit, auth, billing, flags, llm, notifications, webhooks
 from services.auth.crypto import Sealed
 
 Facades = Mapping[str, Any]  # facade name (a field of gateway.Services) -> facade
 Registry = Handlers | BatchHandlers  # one consumer group's handlers
+# Replays retained topics from a time into a target (the composition root's replay).
+Replayer = Callable[[ReplayTarget, datetime], Awaitable[ReplayReport]]
+
+
+class ProcessTask(Protocol):
+    """A service's background loop in its worker process: run until stopped."""
+
+    async def run(self) -> None: ...
+
+    def stop(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +54,9 @@ class ServiceSpec:
     replay: Callable[[], Mapping[str, ReplayTarget]] = field(default=lambda: {})
     migrations: str | None = None  # its Alembic branch label; None: the foundation revision
     graphql: str | None = None  # its schema file in gateway/schema/
+    # Its background loop where its consumer runs, given its facades and a way to replay
+    # retained topics (the composition root starts and stops it); None: it has none.
+    task: Callable[[Settings, Facades, Replayer], ProcessTask] | None = None
 
     def registries(self, facades: Facades) -> tuple[Registry, ...]:
         """Its consumer groups' handler registries (none when it consumes nothing)."""
@@ -215,6 +228,42 @@ def build_flags(settings: Settings, db: Database, redis: Redis) -> flags.FlagsSe
     return flags.FlagsService(db, redis, source, config)
 
 
+def build_webhooks(settings: Settings, db: Database, redis: Redis) -> webhooks.WebhooksService:
+    """Signing secrets are sealed with the PII ring (they must stay usable for signing)."""
+    ring, _ = load_pii_keys(settings)
+    section, prod = settings.webhooks, settings.env == "prod"
+    policy = webhooks.UrlPolicy(
+        require_https=prod if section.require_https is None else section.require_https,
+        allow_private=(
+            not prod if section.allow_private_addresses is None else section.allow_private_addresses
+        ),
+    )
+    config = webhooks.WebhooksConfig(
+        policy=policy,
+        disable_after=timedelta(seconds=section.disable_after_s),
+        secret_overlap=timedelta(seconds=section.secret_overlap_s),
+        timeout_s=section.timeout_s,
+        max_response_bytes=section.max_response_bytes,
+        max_in_flight_per_endpoint=section.max_in_flight_per_endpoint,
+        max_in_flight=section.max_in_flight,
+        poll_interval_s=section.poll_interval_s,
+        max_endpoints_per_team=section.max_endpoints_per_team,
+    )
+    return webhooks.WebhooksService(db, webhooks.SecretBox(ring), config)
+
+
+def webhooks_worker(
+    settings: Settings, facades: Facades, replayer: Replayer
+) -> webhooks.DeliveryWorker:
+    service: webhooks.WebhooksService = facades["webhooks"]
+    http = webhooks.HttpDelivery(
+        service.config.policy,
+        timeout_s=service.config.timeout_s,
+        max_response_bytes=service.config.max_response_bytes,
+    )
+    return webhooks.DeliveryWorker(service.db, service, http, replayer)
+
+
 SPECS: tuple[ServiceSpec, ...] = (
     ServiceSpec(
         "auth",
@@ -285,6 +334,20 @@ SPECS: tuple[ServiceSpec, ...] = (
         replay=lambda: {"audit": audit.HANDLERS.replay_target(rebuild=audit.clear_store)},
         migrations="audit",
         graphql="audit.graphql",
+    ),
+    ServiceSpec(
+        "webhooks",
+        lambda *resources: {"webhooks": build_webhooks(*resources)},
+        # The facade's clock, read at each event: tests move it.
+        handlers=lambda facades: webhooks.build_handlers(lambda: facades["webhooks"].clock()),
+        # Fed again after a restore: what it records is keyed by (event, endpoint), and
+        # an endpoint still gets only what happened after its creation.
+        replay=lambda: {
+            "webhooks": webhooks.build_handlers(lambda: datetime.now(UTC)).replay_target()
+        },
+        task=webhooks_worker,
+        migrations="webhooks",
+        graphql="webhooks.graphql",
     ),
 )
 

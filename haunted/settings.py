@@ -71,11 +71,32 @@ class LlmSettings(BaseSettings):
     )
 
 
+class WebhooksSettings(BaseSettings):
+    """HAUNTED_WEBHOOKS_*: customer webhooks (docs/webhooks.md)."""
+
+    model_config = _section("HAUNTED_WEBHOOKS_")
+
+    # Unset: https only, and no private, loopback or link-local address, in prod.
+    require_https: bool | None = None
+    allow_private_addresses: bool | None = None
+    timeout_s: float = Field(15.0, gt=0)  # a 2xx within this counts as delivered
+    max_response_bytes: int = Field(64 * 1024, ge=0)
+    max_in_flight_per_endpoint: int = Field(4, ge=1)
+    max_in_flight: int = Field(200, ge=1)
+    poll_interval_s: float = Field(0.5, gt=0)
+    # After a rotation the old secret signs beside the new one for this long.
+    secret_overlap_s: int = Field(24 * 3600, ge=0)
+    # An endpoint failing with no success for this long is disabled.
+    disable_after_s: int = Field(5 * 24 * 3600, ge=60)
+    max_endpoints_per_team: int = Field(20, ge=1)
+
+
 # Each service's section: the Settings field, its model; flat names are HAUNTED_<FIELD>_<NAME>.
 SECTIONS: dict[str, type[BaseSettings]] = {
     "analytics": AnalyticsSettings,
     "flags": FlagsSettings,
     "llm": LlmSettings,
+    "webhooks": WebhooksSettings,
 }
 
 
@@ -206,10 +227,12 @@ class Settings(BaseSettings):
     # Presence entries expire unless renewed: a dead gateway's connections vanish after the TTL.
     presence_ttl_s: float = Field(30.0, gt=0)
     presence_heartbeat_s: float = Field(10.0, gt=0)
-    # Per service: HAUNTED_ANALYTICS_*, HAUNTED_FLAGS_*, HAUNTED_LLM_* (see SECTIONS).
+    # Per service: HAUNTED_ANALYTICS_*, HAUNTED_FLAGS_*, HAUNTED_LLM_*, HAUNTED_WEBHOOKS_*
+    # (see SECTIONS).
     analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
     flags: FlagsSettings = Field(default_factory=FlagsSettings)
     llm: LlmSettings = Field(default_factory=LlmSettings)
+    webhooks: WebhooksSettings = Field(default_factory=WebhooksSettings)
 
     # The web app and the one origin allowlist (runtime.md)
     web_port: int = Field(3000, ge=1, le=65535)

@@ -19,7 +19,13 @@ ROLES = ("owner", "admin", "member", "viewer")
 
 _VIEWER = frozenset({"team:read", "billing:read", "flags:read", "analytics:read"})
 _MEMBER = _VIEWER | {"llm:call"}
-_ADMIN = _MEMBER | {"team:invite", "team:manage", "billing:manage", "audit:read"}
+_ADMIN = _MEMBER | {
+    "team:invite",
+    "team:manage",
+    "billing:manage",
+    "audit:read",
+    "webhooks:manage",
+}
 _OWNER = _ADMIN | {"team:delete"}
 
 # resource:action strings each role grants within its team.

@@ -48,7 +48,7 @@ def test_consumer_group_names_are_unchanged(facades: Haunted) -> None:
     # Deployed state: a renamed group would consume every topic again from the start.
     groups = {registry.consumer for registry in registries(facades)}
     # (auth's is new: it deletes ended sessions from Redis once more, after an outage.)
-    assert groups == {"auth", "llm", "notifications", "analytics", "flags", "audit"}
+    assert groups == {"auth", "llm", "notifications", "analytics", "flags", "audit", "webhooks"}
     replayable = {
         "llm",
         "notifications",
@@ -56,6 +56,7 @@ def test_consumer_group_names_are_unchanged(facades: Haunted) -> None:
         "analytics",
         "flags",
         "audit",
+        "webhooks",
     }
     assert set(replay_targets()) == replayable
     # After a restore, every group is fed again (haunted restore): its target is live.

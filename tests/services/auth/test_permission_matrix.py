@@ -15,17 +15,18 @@ from services.audit import AuditService
 from services.auth import ApiKeyService, TeamService
 from services.errors import DomainError
 from services.principal import ROLE_PERMISSIONS, ROLES, Principal, guarded_permission
+from services.webhooks import WebhooksService
 from tests.conftest import Server, register, unique_email
 from tests.services.auth.conftest import RoleTeam, principal_of, snapshot
 
 # The issue's table, written out: the code must match it exactly.
 VIEWER = {"team:read", "billing:read", "flags:read", "analytics:read"}
 MEMBER = VIEWER | {"llm:call"}
-ADMIN = MEMBER | {"team:invite", "team:manage", "billing:manage", "audit:read"}
+ADMIN = MEMBER | {"team:invite", "team:manage", "billing:manage", "audit:read", "webhooks:manage"}
 OWNER = ADMIN | {"team:delete"}
 ISSUE_MATRIX = {"viewer": VIEWER, "member": MEMBER, "admin": ADMIN, "owner": OWNER}
 
-FACADES = (TeamService, ApiKeyService, AnalyticsService, AuditService)
+FACADES = (TeamService, ApiKeyService, AnalyticsService, AuditService, WebhooksService)
 
 WEEK_START = datetime(2026, 1, 5, tzinfo=UTC)
 
@@ -69,6 +70,10 @@ CALLS: dict[str, Call] = {
     ),
     "AnalyticsService.usage": lambda s, p, t: s.analytics.usage(p, team_id=t.team_id),
     "AuditService.log": lambda s, p, t: s.audit.log(p, team_id=t.team_id),
+    "WebhooksService.create_endpoint": lambda s, p, t: s.webhooks.create_endpoint(
+        p, "http://127.0.0.1:9/hook", ["team.created"], team_id=t.team_id
+    ),
+    "WebhooksService.endpoints": lambda s, p, t: s.webhooks.endpoints(p, team_id=t.team_id),
 }
 LAST = ("TeamService.leave",)
 
