@@ -210,21 +210,27 @@ class DeliveryWorker:
                 wait *= 1 + self._rng.uniform(-self._config.jitter, self._config.jitter)
                 delivery.next_attempt_at = now + timedelta(seconds=wait)
             if endpoint is not None and endpoint.enabled and not final:
-                self._count_failure(session, endpoint, now)
+                await self._count_failure(session, endpoint, now)
 
-    def _count_failure(
+    async def _count_failure(
         self, session: AsyncSession, endpoint: WebhookEndpoint, now: datetime
     ) -> None:
         """An endpoint that has failed, with no success, for `disable_after` is
-        disabled and its team told."""
+        disabled and its team told, once: the disabling is a conditional UPDATE, so
+        of two failures recorded at once only one disables and notifies."""
         if endpoint.failing_since is None:
             endpoint.failing_since = now
             return
         if now - endpoint.failing_since < self._config.disable_after:
             return
-        endpoint.enabled = False
-        endpoint.disabled_reason = "failing for too long"
-        endpoint.updated_at = now
+        disabled = await session.execute(
+            update(WebhookEndpoint)
+            .where(WebhookEndpoint.id == endpoint.id, WebhookEndpoint.enabled.is_(True))
+            .values(enabled=False, disabled_reason="failing for too long", updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if disabled.rowcount != 1:  # type: ignore[attr-defined]
+            return
         host = urlsplit(endpoint.url).hostname or "?"
         add_event(
             session,
