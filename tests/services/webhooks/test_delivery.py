@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import uuid
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from standardwebhooks.webhooks import Webhook
 
 from events.envelope import Envelope
@@ -222,8 +222,3 @@ async def _disabled(app: Haunted, endpoint_id: str) -> bool:
     async with app.db.read() as session:
         row = await session.get(WebhookEndpoint, endpoint_id)
         return row is not None and not row.enabled
-
-
-async def _rows(app: Haunted) -> int:
-    async with app.db.read() as session:
-        return int(await session.scalar(select(func.count()).select_from(WebhookEndpoint)) or 0)
