@@ -37,6 +37,7 @@ from schemas.billing import (
 from schemas.flags import FlagEvaluated, FlagUpdated
 from schemas.llm import PromptCompleted, PromptFailed
 from schemas.notifications import NotificationCreated, NotificationRequested
+from schemas.webhooks import WebhookEndpointChanged
 
 CATALOG: dict[str, type[Event]] = {
     model.topic: model
@@ -72,6 +73,7 @@ CATALOG: dict[str, type[Event]] = {
         NotificationRequested,
         NotificationCreated,
         AnalyticsTracked,
+        WebhookEndpointChanged,
     )
 }
 
@@ -112,4 +114,5 @@ __all__ = [
     "UserLoggedOut",
     "UserLoginFailed",
     "UserRegistered",
+    "WebhookEndpointChanged",
 ]

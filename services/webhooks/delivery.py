@@ -39,7 +39,7 @@ from services.webhooks.handlers import (
 )
 from services.webhooks.http import Attempt, HttpDelivery
 from services.webhooks.models import WebhookDelivery, WebhookEndpoint, WebhookReplay
-from services.webhooks.service import WebhooksService
+from services.webhooks.service import WebhooksService, endpoint_changed
 from services.webhooks.signing import signature_header
 
 log = structlog.get_logger(__name__)
@@ -231,6 +231,7 @@ class DeliveryWorker:
         )
         if disabled.rowcount != 1:  # type: ignore[attr-defined]
             return
+        endpoint_changed(session, endpoint, "disabled", None, enabled=False)
         host = urlsplit(endpoint.url).hostname or "?"
         add_event(
             session,

@@ -6,11 +6,14 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from events.db import Database
+from events.outbox import add_event
+from schemas import WebhookEndpointChanged
 from services.errors import BadUserInput, NotFound, QuotaExceeded, Unauthenticated
 from services.principal import Principal, requires
 from services.webhooks.handlers import EVENT_TYPES, PENDING, Clock
@@ -121,6 +124,7 @@ class WebhooksService:
                 updated_at=now,
             )
             session.add(row)
+            endpoint_changed(session, row, "created", principal)
         return _view(row, secret)
 
     @requires(PERMISSION)
@@ -158,12 +162,14 @@ class WebhooksService:
                 row.disabled_reason = None if enabled else "disabled by a team admin"
                 row.failing_since = None
             row.updated_at = self.clock()
+            endpoint_changed(session, row, "updated", principal)
         return _view(row)
 
     async def delete_endpoint(self, principal: Principal, endpoint_id: str) -> bool:
         async with self.db.transaction() as session:
             row = await self._managed(session, principal, endpoint_id)
             await session.delete(row)
+            endpoint_changed(session, row, "deleted", principal)
         return True
 
     async def rotate_secret(self, principal: Principal, endpoint_id: str) -> EndpointView:
@@ -177,6 +183,7 @@ class WebhooksService:
             row.previous_until = now + self.config.secret_overlap
             row.secret_key_id, row.secret_sealed = key_id, sealed
             row.updated_at = now
+            endpoint_changed(session, row, "secret_rotated", principal)
         return _view(row, secret)
 
     async def deliveries(
@@ -258,6 +265,27 @@ class WebhooksService:
             await check_endpoint_url(url, self.config.policy)
         except UnsafeUrl as error:
             raise BadUserInput(f"url: {error}", field="url") from None
+
+
+def endpoint_changed(
+    session: AsyncSession,
+    row: WebhookEndpoint,
+    change: Literal["created", "updated", "deleted", "secret_rotated", "disabled"],
+    principal: Principal | None,
+    *,
+    enabled: bool | None = None,
+) -> None:
+    """Every committed change of an endpoint is an event (outbox, same transaction)."""
+    add_event(
+        session,
+        WebhookEndpointChanged(
+            team_id=row.team_id,
+            endpoint_id=row.id,
+            change=change,
+            enabled=row.enabled if enabled is None else enabled,
+            by_user_id=principal.user_id if principal is not None else None,
+        ),
+    )
 
 
 def _view(row: WebhookEndpoint, secret: str | None = None) -> EndpointView:

@@ -185,6 +185,16 @@ async def test_an_endpoint_failing_for_five_days_is_disabled_and_its_team_told(
     assert data["team_id"] == team and data["type"] == "webhook.endpoint_disabled"
     assert data["data"] == {"endpoint_id": endpoint_id}
     assert (await service.endpoints(owner_of(team), team_id=team))[0].enabled is False
+    async with facades.db.read() as session:
+        changed = await session.scalars(
+            select(OutboxRecord.value)
+            .where(OutboxRecord.topic == "webhook.endpoint_changed")
+            .order_by(OutboxRecord.seq)
+        )
+        assert [json.loads(value)["change"] for value in changed.all()] == [
+            "created",
+            "disabled",
+        ]
 
 
 async def test_each_delivery_checks_the_address_again(

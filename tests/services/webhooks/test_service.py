@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
 from sqlalchemy import func, select
 
+from events.outbox import OutboxRecord
 from haunted.runtime import Haunted
 from services.errors import DomainError
 from services.webhooks.models import WebhookEndpoint
@@ -32,6 +34,20 @@ PROD_REFUSED = [
 ]
 
 
+async def changes(app: Haunted) -> list[tuple[str, str]]:
+    """The webhook.endpoint_changed events in the outbox: (endpoint id, change)."""
+    async with app.db.read() as session:
+        records = await session.scalars(
+            select(OutboxRecord)
+            .where(OutboxRecord.topic == "webhook.endpoint_changed")
+            .order_by(OutboxRecord.seq)
+        )
+        return [
+            (data["endpoint_id"], data["change"])
+            for data in (json.loads(record.value) for record in records.all())
+        ]
+
+
 async def endpoint_count(app: Haunted) -> int:
     async with app.db.read() as session:
         return int(await session.scalar(select(func.count()).select_from(WebhookEndpoint)) or 0)
@@ -45,6 +61,7 @@ async def test_prod_refuses_unsafe_urls_and_writes_nothing(facades: Haunted, url
         await service.create_endpoint(owner_of(team), url, ["team.created"], team_id=team)
     assert caught.value.code == "BAD_USER_INPUT"
     assert await endpoint_count(facades) == 0
+    assert await changes(facades) == []
 
 
 @pytest.mark.parametrize(
@@ -73,6 +90,8 @@ async def test_only_owners_and_admins_of_the_team_manage_its_endpoints(facades: 
     assert created.secret and admin.secret and created.secret != admin.secret
     listed = await service.endpoints(owner_of(team), team_id=team)
     assert {each.id for each in listed} == {created.id, admin.id}
+    before = await changes(facades)
+    assert before == [(created.id, "created"), (admin.id, "created")]
     assert all(each.secret is None for each in listed)  # shown on creation only
 
     for role in ("member", "viewer"):
@@ -104,6 +123,7 @@ async def test_only_owners_and_admins_of_the_team_manage_its_endpoints(facades: 
     after = await service.endpoints(owner_of(team), team_id=team)
     assert {(each.id, each.enabled) for each in after} == {(created.id, True), (admin.id, True)}
     assert await endpoint_count(facades) == 2
+    assert await changes(facades) == before  # refusals publish nothing
 
     updated = await service.update_endpoint(
         owner_of(team, "admin"), created.id, event_types=["invite.created", "team.created"]
@@ -111,3 +131,4 @@ async def test_only_owners_and_admins_of_the_team_manage_its_endpoints(facades: 
     assert updated.event_types == ["invite.created", "team.created"]
     assert await service.delete_endpoint(owner_of(team), created.id) is True
     assert await endpoint_count(facades) == 1
+    assert (await changes(facades))[2:] == [(created.id, "updated"), (created.id, "deleted")]
