@@ -128,6 +128,7 @@ PUSH_PERMISSIONS: Mapping[str, str] = {
     "invoice.paid": "billing:read",
     "payment.failed": "billing:read",
     "flag.updated": "flags:read",
+    "webhook.endpoint_changed": "webhooks:manage",
 }
 
 
