@@ -137,7 +137,12 @@ async def test_a_hanging_endpoint_never_delays_the_others(
         for _ in range(6):
             await emit(facades, service, team)
         await eventually(lambda: _count(healthy, 6))
-        # The hanging one holds exactly its own two slots, and nothing else waited.
+        await eventually(lambda: _count(hanging, 2))  # both its slots taken, still hanging
+
+        # A later marker: by the time the healthy one has it, the hanging one would have
+        # had a third request if its limit did not hold.
+        await emit(facades, service, team)
+        await eventually(lambda: _count(healthy, 7))
         assert hanging.most_at_once == 2
         assert len(hanging.received) == 2
 
