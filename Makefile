@@ -71,6 +71,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench.auth
 	$(BIN)/python -m bench.graphql_gateway
+	$(BIN)/python -m bench.tracing
 	$(BIN)/python -m bench.realtime --connections 2000
 	$(BIN)/python -m bench.analytics
 	$(BIN)/python -m bench.analytics_queries

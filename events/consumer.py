@@ -39,6 +39,7 @@ from aiokafka.errors import KafkaError
 from faststream import AckPolicy
 from faststream.kafka import KafkaMessage, KafkaRouter
 from faststream.message import StreamMessage
+from opentelemetry import trace
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy import String, delete, select, tuple_
@@ -51,6 +52,7 @@ from events.broker import DLQ_SUFFIX, EventProducer, KafkaSettings
 from events.db import Base, Database
 from events.envelope import Envelope, MalformedEvent
 from events.metrics import CONSUMER_WAITS, DEAD_LETTERS, EVENTS_HANDLED, HANDLE_SECONDS
+from events.tracing import batch_span, process_span
 from schemas import Event
 
 log = structlog.get_logger(__name__)
@@ -207,6 +209,17 @@ async def _skip_decoding(message: StreamMessage[Any]) -> None:
     return None
 
 
+def _record_span(consumer: str, record: Record, envelope: Envelope) -> Any:
+    """The `process <topic>` span of one record of the group `haunted.<consumer>`."""
+    return process_span(
+        envelope,
+        f"haunted.{consumer}",
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+    )
+
+
 class EventConsumers:
     """Builds the subscribers of the services a process runs."""
 
@@ -224,6 +237,8 @@ class EventConsumers:
         self._writers: list[_WriteBehind] = []
         self._pauses: list[_Pause] = []
         self._closing = False
+        # (group, subscriber, topics) of every group this process joins: lag and zeroed counts.
+        self.groups: list[tuple[str, Any, list[str]]] = []
 
     def subscribe(
         self,
@@ -365,7 +380,7 @@ class EventConsumers:
         """The group `haunted.<consumer>`: from the earliest offset when new;
         NACK_ON_ERROR commits after each batch and redelivers on error, MANUAL
         leaves commits to the handler."""
-        return router.subscriber(
+        subscriber = router.subscriber(
             *topics,
             batch=True,
             group_id=f"haunted.{consumer}",
@@ -380,6 +395,8 @@ class EventConsumers:
             title=f"haunted.{consumer}",
             description=f"The {consumer} service's consumer group{note}",
         )
+        self.groups.append((f"haunted.{consumer}", subscriber, topics))
+        return subscriber
 
     async def handle_batch(
         self,
@@ -421,10 +438,16 @@ class EventConsumers:
         if not decoded:
             return []
         started = time.perf_counter()
+        span = batch_span(
+            f"haunted.{consumer}", (envelope for _, envelope, _ in decoded), len(decoded)
+        )
         try:
-            async with asyncio.timeout(self._retry.handler_timeout_s):
-                async with self._db.transaction() as session:
-                    await handler(session, [(envelope, event) for _, envelope, event in decoded])
+            with trace.use_span(span, end_on_exit=True):
+                async with asyncio.timeout(self._retry.handler_timeout_s):
+                    async with self._db.transaction() as session:
+                        await handler(
+                            session, [(envelope, event) for _, envelope, event in decoded]
+                        )
         except Exception as error:
             if is_infrastructure(error):
                 raise Stalled(error) from error
@@ -446,7 +469,9 @@ class EventConsumers:
                     await handler(session, [(envelope, event)])
             return Outcome.HANDLED
 
-        outcome = await self._retried(consumer, record, envelope, store_alone)
+        span = _record_span(consumer, record, envelope)
+        with trace.use_span(span, end_on_exit=True):
+            outcome = await self._retried(consumer, record, envelope, store_alone)
         EVENTS_HANDLED.labels(consumer, envelope.type, outcome).inc()
         return outcome
 
@@ -462,9 +487,12 @@ class EventConsumers:
             EVENTS_HANDLED.labels(consumer, "malformed", Outcome.DEAD_LETTERED).inc()
             return Outcome.DEAD_LETTERED
 
-        outcome = await self._retried(
-            consumer, record, envelope, lambda: self.apply(consumer, envelope, event, handler)
-        )
+        span = _record_span(consumer, record, envelope)
+        with trace.use_span(span, end_on_exit=True):
+            outcome = await self._retried(
+                consumer, record, envelope, lambda: self.apply(consumer, envelope, event, handler)
+            )
+            span.set_attribute("haunted.outcome", str(outcome))
         EVENTS_HANDLED.labels(consumer, envelope.type, outcome).inc()
         HANDLE_SECONDS.labels(consumer).observe(time.perf_counter() - started)
         return outcome

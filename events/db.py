@@ -7,13 +7,15 @@ every service's transactions include them.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+import structlog
 from sqlalchemy import DateTime, MetaData, event, text
-from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -23,6 +25,11 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
+
+from events.metrics import QUERY_ERRORS, QUERY_SECONDS
+
+log = structlog.get_logger(__name__)
+_OPERATIONS = frozenset({"SELECT", "INSERT", "UPDATE", "DELETE", "BEGIN", "COMMIT", "WITH"})
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -78,10 +85,47 @@ def _sqlite_begin(connection: Connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def _time_statements(engine: Engine, slow_s: float) -> None:
+    """Every statement's duration in `haunted_db_query_seconds{operation}`; one slower
+    than `slow_s` is logged with its SQL text (placeholders only, never the values)."""
+
+    def before(conn: Connection, *_: Any) -> None:
+        conn.info.setdefault("haunted.started", []).append(time.perf_counter())
+
+    def after(conn: Connection, _cursor: Any, statement: str, *_: Any) -> None:
+        started = conn.info.get("haunted.started")
+        if not started:
+            return
+        elapsed = time.perf_counter() - started.pop()
+        operation = statement.lstrip().split(None, 1)[0].upper() if statement.strip() else ""
+        if operation not in _OPERATIONS:
+            operation = "OTHER"
+        QUERY_SECONDS.labels(operation).observe(elapsed)
+        if elapsed > slow_s:
+            log.warning(
+                "slow query",
+                operation=operation,
+                duration_ms=round(elapsed * 1000, 1),
+                statement=" ".join(statement.split())[:300],
+            )
+
+    def failed(context: Any) -> None:
+        started = context.connection.info.get("haunted.started") if context.connection else None
+        if started:
+            started.pop()
+        QUERY_ERRORS.inc()
+
+    event.listen(engine, "before_cursor_execute", before)
+    event.listen(engine, "after_cursor_execute", after)
+    event.listen(engine, "handle_error", failed)
+
+
 class Database:
     """The engine and its unit of work, built once per process."""
 
-    def __init__(self, url: str, *, echo: bool = False, pool_size: int = 10) -> None:
+    def __init__(
+        self, url: str, *, echo: bool = False, pool_size: int = 10, slow_query_ms: float = 200.0
+    ) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         options: dict[str, Any] = {"echo": echo}
@@ -91,6 +135,7 @@ class Database:
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
+        _time_statements(self.engine.sync_engine, slow_query_ms / 1000)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._after_commit: list[Callable[[], None]] = []
 

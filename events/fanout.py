@@ -15,8 +15,10 @@ import structlog
 from faststream import AckPolicy
 from faststream.kafka import KafkaMessage, KafkaRouter
 from faststream.kafka.subscriber.usecase import LogicSubscriber
+from opentelemetry import trace
 
 from events.envelope import Envelope, MalformedEvent
+from events.tracing import process_span
 from schemas import CATALOG, Audience
 
 log = structlog.get_logger(__name__)
@@ -43,10 +45,18 @@ def subscribe_fanout(
         except MalformedEvent as error:
             log.warning("fan-out skipped a malformed record", error=str(error))
             return
-        try:
-            await deliver(envelope)
-        except Exception:  # one bad push must not stop the stream
-            log.exception("fan-out delivery failed", event_id=envelope.id)
+        span = process_span(
+            envelope,
+            "gateway.fanout",
+            topic=record.topic,  # type: ignore[union-attr]
+            partition=record.partition,  # type: ignore[union-attr]
+            offset=record.offset,  # type: ignore[union-attr]
+        )
+        with trace.use_span(span, end_on_exit=True):
+            try:
+                await deliver(envelope)
+            except Exception:  # one bad push must not stop the stream
+                log.exception("fan-out delivery failed", event_id=envelope.id)
 
     subscriber = router.subscriber(
         *(topics if topics is not None else pushable_topics()),

@@ -11,10 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, set_span_in_context
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -40,9 +42,11 @@ from events.metrics import (
     OUTBOX_OLDEST_PENDING,
     OUTBOX_PENDING,
     OUTBOX_PUBLISHED,
+    PUBLISH_SECONDS,
     RELAY_LEADING,
     RELAY_RESTARTS,
 )
+from events.tracing import TRACER, current_trace_context, extract, inject
 from schemas import Event
 
 log = structlog.get_logger(__name__)
@@ -73,6 +77,9 @@ class OutboxRecord(Base):
     value: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column()
     sent_at: Mapped[datetime | None] = mapped_column(index=True)
+    # The W3C trace context (traceparent, tracestate) current when the event was
+    # added: the relay's publish span continues that trace. None: no trace.
+    trace_context: Mapped[dict[str, str] | None] = mapped_column(JSON, nullable=True)
 
 
 def add_event(
@@ -83,6 +90,8 @@ def add_event(
     event_id: str | None = None,
 ) -> Envelope:
     """Adds `event` to the caller's transaction; it is published once that commits.
+    The current trace context is kept with the row, so the event's consumers join
+    the trace of the request (or the consumer) that caused it.
 
     `event_id`: for an event derived from another one, an id derived from it, so
     that deriving it again (a replay after a restore) yields the same event and
@@ -96,10 +105,40 @@ def add_event(
             headers=envelope.headers(),
             value=envelope.value(),
             created_at=envelope.time,
+            trace_context=current_trace_context(),
         )
     )
     session.info["outbox"] = True
     return envelope
+
+
+def _publish_span(row: Any) -> Span | None:
+    """A `publish <topic>` span for a row added under a trace, child of that trace."""
+    if not row.trace_context:
+        return None
+    return TRACER.start_span(
+        f"publish {row.topic}",
+        context=extract(row.trace_context),
+        kind=SpanKind.PRODUCER,
+        attributes={
+            "messaging.system": "kafka",
+            "messaging.operation.type": "send",
+            "messaging.operation.name": "publish",
+            "messaging.destination.name": row.topic,
+            "messaging.message.id": row.headers.get("ce_id", ""),
+        },
+    )
+
+
+def _headers(row: Any, span: Span | None) -> dict[str, str]:
+    """The row's ce_* headers, plus traceparent/tracestate: the publish span's when
+    it records, else the stored context as it was (an unsampled trace stays one)."""
+    if not row.trace_context:
+        return dict(row.headers)
+    headers = {**row.headers, **row.trace_context}
+    if span is not None and span.is_recording():
+        inject(headers, set_span_in_context(span))
+    return headers
 
 
 class LeadershipLost(Exception):
@@ -164,6 +203,7 @@ class OutboxRelay:
                 OutboxRecord.key,
                 OutboxRecord.headers,
                 OutboxRecord.value,
+                OutboxRecord.trace_context,
             )
             .where(OutboxRecord.sent_at.is_(None))
             .order_by(OutboxRecord.seq)
@@ -179,9 +219,20 @@ class OutboxRelay:
             return 0
         # One produce batch per partition, all partitions at once: about one round
         # trip per round; a failed batch holds back the rest of its partition.
+        spans = [_publish_span(row) for row in rows]
+        started = time.perf_counter()
         results = await self._producer.publish_in_order(
-            [OutgoingRecord(row.topic, row.key.encode(), row.headers, row.value) for row in rows]
+            [
+                OutgoingRecord(row.topic, row.key.encode(), _headers(row, span), row.value)
+                for row, span in zip(rows, spans, strict=True)
+            ]
         )
+        PUBLISH_SECONDS.observe(time.perf_counter() - started)
+        for span, result in zip(spans, results, strict=True):
+            if span is not None:
+                if result is not None:
+                    span.set_status(Status(StatusCode.ERROR, type(result).__name__))
+                span.end()
         acked = [row.seq for row, result in zip(rows, results, strict=True) if result is None]
         if acked:
             mark = (

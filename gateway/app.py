@@ -54,12 +54,23 @@ from graphql import (
     specified_rules,
     validate,
 )
+from opentelemetry import trace
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 from redis.asyncio import Redis
 from starlette.middleware.cors import CORSMiddleware
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from gateway import explorer
+from gateway.access import (
+    NO_FASTAPI_TELEMETRY,
+    OPERATION_SECONDS,
+    OPERATIONS_KEY,
+    WEBSOCKET_OPERATIONS,
+    AccessLog,
+    describe_operation,
+    note_operation,
+    operation_label,
+)
 from gateway.dev_mail import CaughtMailSource, add_dev_mail_route
 from gateway.documents import DocumentCache
 from gateway.errors import format_error, internal_error, request_error
@@ -72,6 +83,7 @@ from services.errors import DomainError, Unauthenticated
 from services.principal import Principal
 
 log = structlog.get_logger(__name__)
+TRACER = trace.get_tracer("haunted.gateway")
 
 ReadinessCheck = Callable[[], Awaitable[object]]
 
@@ -339,7 +351,30 @@ class GatewayHTTPHandler(GraphQLHTTPHandler):
         strict: bool = False,
     ) -> tuple[int, dict[str, Any]]:
         """One operation, as (HTTP status, GraphQL response). `strict`: the status
-        codes of `application/graphql-response+json` (400 for a request error)."""
+        codes of `application/graphql-response+json` (400 for a request error).
+        It runs in a span named after it once it is known (before_execution):
+        no document text, no variables."""
+        started = time.perf_counter()
+        # Under an unsampled request the span would not record either (parent-based
+        # sampling): then none is made, which is most requests at a low ratio.
+        traced = trace.get_current_span().is_recording()
+        with TRACER.start_as_current_span("GraphQL Operation") if traced else nullcontext() as span:
+            status, result = await self._run_operation(
+                request, data, context, require_query, strict=strict
+            )
+            outcome = "ok" if "errors" not in result else "errors"
+            if span is not None:
+                span.set_attribute("haunted.outcome", outcome)
+        operations = request.scope.get(OPERATIONS_KEY) if hasattr(request, "scope") else None
+        kind, name = operations[-1] if operations else ("unknown", None)
+        OPERATION_SECONDS.labels(kind, operation_label(name), outcome).observe(
+            time.perf_counter() - started
+        )
+        return status, result
+
+    async def _run_operation(
+        self, request: Any, data: Any, context: Any, require_query: bool, *, strict: bool
+    ) -> tuple[int, dict[str, Any]]:
         register: str | None = None
         request_error_status = HTTPStatus.BAD_REQUEST if strict else HTTPStatus.OK
         if isinstance(data, dict) and self.persisted.applies_to(data):
@@ -522,10 +557,13 @@ class GatewayHTTPHandler(GraphQLHTTPHandler):
         return self.query_validator or cast(QueryValidator, validate)
 
     def before_execution(
-        self, _context: Any, operation_name: str | None, variables: Any, document: DocumentNode
+        self, context: Any, operation_name: str | None, variables: Any, document: DocumentNode
     ) -> None:
         """Ariadne's root_value hook: after validation, before any resolver."""
         self.limits.check(document, operation_name, variables)
+        request = context.get("request") if isinstance(context, dict) else None
+        if request is not None and request.scope["type"] == "http":
+            note_operation(request.scope, *describe_operation(document, operation_name))
 
     async def _before_execution_registering(
         self,
@@ -669,18 +707,24 @@ def create_app(
     metrics_token: str | None = None,
     metrics_open: bool = True,
     dev_mail: CaughtMailSource | None = None,
+    tracer_provider: Any = None,
 ) -> socketio.ASGIApp:
     """The gateway's ASGI app. `readiness`: what a request needs (/readyz is 503
     without it); `broker`: reported in /healthz and `haunted_broker_up`, never in
     /readyz (the outbox absorbs a broker outage).
     `metrics_token` set: /metrics needs it as a bearer. Unset: /metrics is served only
-    when `metrics_open` (dev and tests), else refused (a production default)."""
+    when `metrics_open` (dev and tests), else refused (a production default).
+    With `tracer_provider`, every HTTP request is a server span (gateway/access.py)."""
     app = FastAPI(
         title="Haunted",
         lifespan=_frozen_once_started(lifespan),
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
+        # FastAPI's own OpenTelemetry turns on by itself once a tracer provider is
+        # installed, and costs ~40% of `{ __typename }` throughput even unsampled
+        # (bench.tracing): the server span is AccessLog's (gateway/access.py).
+        telemetry=NO_FASTAPI_TELEMETRY,
     )
 
     async def context_for(request: Request | WebSocket, _data: Any = None) -> dict[str, Any]:
@@ -739,7 +783,10 @@ def create_app(
         redis=redis,
         context_value=context_for,
         websocket_handler=GraphQLTransportWSHandler(
-            on_connect=on_ws_connect, on_disconnect=on_ws_disconnect
+            on_connect=on_ws_connect,
+            on_disconnect=on_ws_disconnect,
+            on_operation=WEBSOCKET_OPERATIONS.started,
+            on_complete=WEBSOCKET_OPERATIONS.completed,
         ),
         debug=debug,
     )
@@ -797,4 +844,5 @@ def create_app(
     async def jwks() -> dict[str, Any]:
         return services.auth.jwks()
 
+    app.add_middleware(AccessLog, traced=tracer_provider is not None)
     return socketio.ASGIApp(sio, other_asgi_app=app, socketio_path="socket.io")

@@ -45,6 +45,7 @@ from typing import Any
 
 import socketio
 import structlog
+from opentelemetry import trace
 from prometheus_client import Counter, Gauge
 from redis.asyncio import Redis
 
@@ -66,6 +67,8 @@ from services.notifications import NotificationsService, NotificationView
 from services.principal import ROLE_PERMISSIONS, Principal
 
 log = structlog.get_logger(__name__)
+# Pushes are spans of the trace the event carried (the fan-out's process span).
+TRACER = trace.get_tracer("haunted.gateway.push")
 
 AUTHENTICATED_ROOM = "authenticated"
 NAMESPACE = "/"
@@ -526,6 +529,10 @@ class PushHub:
     async def _catch_up(self, connection: SocketConnection, since: str) -> bool:
         """Sends the notifications after `since`, oldest first, a page at a time, each
         page once the client has read the one before. False if the client went away."""
+        with TRACER.start_as_current_span("socketio replay notifications"):
+            return await self._replay(connection, since)
+
+    async def _replay(self, connection: SocketConnection, since: str) -> bool:
         page = max(1, min(500, self.limits.max_queued_packets // 2))
         last = since
         while connection.sid in self._connections:
@@ -579,6 +586,7 @@ class PushHub:
     # -- delivery ----------------------------------------------------------------
 
     async def deliver(self, envelope: Envelope) -> None:
+        """Pushes `envelope` to the connections and subscriptions that may see it."""
         if not self._recent.add(envelope.id):
             return
         event = envelope.decode()
@@ -600,8 +608,9 @@ class PushHub:
             skip = self._hold_for_catch_up(rooms, envelope, event)
             if type(event).audience is not Audience.USER:
                 skip.extend(self._not_permitted(participants, event))
-            for name, payload in socket_messages(envelope, event):
-                await self.sio.emit(name, payload, room=rooms, skip_sid=skip)
+            with _emit_span(envelope, len(rooms)):
+                for name, payload in socket_messages(envelope, event):
+                    await self.sio.emit(name, payload, room=rooms, skip_sid=skip)
             await self._drop_slow_among(participants)
         for listener in list(self._listeners):
             if (listener.types is None or envelope.type in listener.types) and may_see(
@@ -636,8 +645,9 @@ class PushHub:
             elif self._is_new_to(connection, event):
                 targets.append(sid)
         if targets:
-            for name, payload in socket_messages(envelope, event):
-                await self.sio.emit(name, payload, to=targets)
+            with _emit_span(envelope, len(targets)):
+                for name, payload in socket_messages(envelope, event):
+                    await self.sio.emit(name, payload, to=targets)
             await self._drop_slow_among(targets)
 
     def _hold_for_catch_up(self, rooms: list[str], envelope: Envelope, event: Event) -> list[str]:
@@ -839,7 +849,10 @@ class PushHub:
 
     def _offer(self, listener: _Listener, envelope: Envelope) -> None:
         try:
-            listener.queue.put_nowait(envelope)
+            with TRACER.start_as_current_span(
+                "subscription push", attributes={"cloudevents.event_type": envelope.type}
+            ):
+                listener.queue.put_nowait(envelope)
         except asyncio.QueueFull:
             # A subscriber this far behind is gone or stuck: end it rather than grow.
             log.warning("subscription dropped: too far behind", user_id=listener.principal.user_id)
@@ -880,3 +893,16 @@ def _put_role(teams: dict[str, str], team_id: str, role: str | None) -> None:
         teams.pop(team_id, None)
     else:
         teams[team_id] = role
+
+
+def _emit_span(envelope: Envelope, targets: int) -> Any:
+    """The span of one Socket.IO emit of an event, in the event's trace."""
+    return TRACER.start_as_current_span(
+        f"socketio emit {envelope.type}",
+        kind=trace.SpanKind.PRODUCER,
+        attributes={
+            "cloudevents.event_type": envelope.type,
+            "messaging.message.id": envelope.id,
+            "socketio.targets": targets,
+        },
+    )

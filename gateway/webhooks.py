@@ -14,6 +14,7 @@ import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
+from events.metrics import STRIPE_WEBHOOKS
 from services.billing import BillingService, InvalidWebhook
 from services.errors import DomainError
 
@@ -46,10 +47,13 @@ def stripe_webhook_router(billing: BillingService) -> APIRouter:
             outcome = await billing.handle_webhook(body, request.headers.get("stripe-signature"))
         except InvalidWebhook as error:
             log.warning("stripe webhook refused", reason=str(error))
+            STRIPE_WEBHOOKS.labels("invalid").inc()
             return JSONResponse({"error": str(error)}, status_code=400)
         except Exception:
             log.exception("stripe webhook failed; Stripe will deliver it again")
+            STRIPE_WEBHOOKS.labels("failed").inc()
             return JSONResponse({"error": "processing failed"}, status_code=500)
+        STRIPE_WEBHOOKS.labels(outcome.status).inc()
         return JSONResponse({"received": True, "status": outcome.status})
 
     @router.get("/billing/test-checkout/{session_id}")

@@ -228,8 +228,18 @@ def worker(
         _fail(f"unknown service {', '.join(unknown)}; known: {', '.join(NAMES)}")
 
     async def main() -> None:
-        async with Haunted.build(settings, gateway=False, workers=names).running():
-            await asyncio.Event().wait()
+        async with Haunted.build(settings, gateway=False, workers=names).running() as haunted:
+            # /metrics, /healthz and /readyz on HAUNTED_WORKER_PORT, until a stop signal.
+            config = uvicorn.Config(
+                haunted.probe_app(),
+                host=settings.host,
+                port=settings.worker_port,
+                log_config=None,
+                timeout_graceful_shutdown=5,
+            )
+            server = uvicorn.Server(config)
+            _on_stop_signals(lambda: setattr(server, "should_exit", True))
+            await server.serve()
 
     _run(main, until_signal=True)
 

@@ -23,6 +23,7 @@ import structlog
 from fastapi import FastAPI
 from faststream.kafka import KafkaBroker, KafkaRouter
 from faststream.kafka.subscriber.usecase import LogicSubscriber
+from opentelemetry.sdk.trace import TracerProvider
 from redis.asyncio import BlockingConnectionPool, Redis
 
 from events.broker import (
@@ -35,6 +36,7 @@ from events.broker import (
 from events.consumer import EventConsumers, RetryPolicy
 from events.db import Database
 from events.fanout import pin_start_offsets, subscribe_fanout
+from events.lag import sample_lag
 from events.metrics import BUS_CONNECTED
 from events.outbox import OutboxRelay
 from events.replay import ReplayReport, ReplayTarget, replay
@@ -42,8 +44,10 @@ from gateway import PushHub, Services, build_socketio, create_app
 from gateway.push import Presence, RealtimeLimits
 from gateway.sockets import socketio_server
 from haunted import migrations
+from haunted.probes import probe_app, record_build_info, sample_dependencies, zero_handled
 from haunted.services import NAMES, SPECS, ProcessTask, facades_of
 from haunted.settings import MEMORY, Settings
+from haunted.telemetry import instrument_database, setup_tracing
 from services.notifications import caught_mail
 
 log = structlog.get_logger(__name__)
@@ -125,6 +129,8 @@ class Haunted:
     _bus: asyncio.Task[None] | None = None
     _bus_tried: asyncio.Event = field(default_factory=asyncio.Event)
     _service_tasks: list[ProcessTask] = field(default_factory=list)
+    tracing: TracerProvider | None = None
+    _stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
     @classmethod
     def build(
@@ -135,7 +141,11 @@ class Haunted:
         workers: Iterable[str] = NAMES,
     ) -> Haunted:
         kafka = kafka_settings(settings)
-        db = Database(settings.database_url)
+        process = ("dev" if workers else "gateway") if gateway else "worker"
+        tracing = setup_tracing(settings, process)
+        db = Database(settings.database_url, slow_query_ms=settings.slow_query_ms)
+        if tracing is not None:
+            instrument_database(db.engine, tracing)
         redis = build_redis(settings.redis_url)
         broker = build_broker(kafka)
         producer = KafkaProducer(broker)
@@ -185,6 +195,7 @@ class Haunted:
             gateway,
             tuple(workers),
         )
+        app.tracing = tracing
         app._register_routers()
         return app
 
@@ -213,8 +224,25 @@ class Haunted:
         if self.gateway:
             await self.hub.start()
             await self.services.flags.start()
+        record_build_info(("dev" if self.workers else "gateway") if self.gateway else "worker")
+        self._tasks.append(
+            asyncio.create_task(
+                sample_dependencies(
+                    {**self.readiness(), "broker": self.broker_answers}, self._stopping
+                ),
+                name="dependency-checks",
+            )
+        )
         if self.workers:
             self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
+            groups = self.consumers.groups
+            zero_handled({group.removeprefix("haunted."): topics for group, _, topics in groups})
+            self._tasks.append(
+                asyncio.create_task(
+                    sample_lag([(group, sub) for group, sub, _ in groups], self._stopping),
+                    name="consumer-lag",
+                )
+            )
         facades = facades_of(self.services)
         for spec in SPECS:
             if spec.name in self.workers and spec.task is not None:
@@ -291,6 +319,7 @@ class Haunted:
             ("llm", self.services.llm.close),
             ("redis", self.redis.aclose),
             ("database", self.db.dispose),
+            ("traces", self._flush_traces),
         ]
         for name, step in steps:
             try:
@@ -298,8 +327,13 @@ class Haunted:
             except Exception as error:  # the next steps still run
                 log.warning("shutdown step failed", step=name, error=repr(error))
 
+    async def _flush_traces(self) -> None:
+        if self.tracing is not None:  # the spans still batched for export
+            await asyncio.to_thread(self.tracing.force_flush, 5_000)
+
     async def _stop_tasks(self) -> None:
         self.relay.stop()
+        self._stopping.set()
         for service_task in self._service_tasks:
             service_task.stop()
         self._service_tasks.clear()
@@ -337,6 +371,16 @@ class Haunted:
     async def broker_answers(self) -> None:
         if not await self.broker.ping(timeout=1.0):
             raise ConnectionError("broker does not answer")
+
+    def probe_app(self) -> FastAPI:
+        """/metrics, /healthz and /readyz of a worker (HAUNTED_WORKER_PORT): a worker
+        is ready when it can reach what it consumes from and writes to."""
+        s = self.settings
+        return probe_app(
+            {**self.readiness(), "broker": self.broker_answers},
+            metrics_token=s.metrics_token.get_secret_value() if s.metrics_token else None,
+            metrics_open=s.env != "prod",
+        )
 
     def asgi_app(self) -> socketio.ASGIApp:
         @asynccontextmanager
@@ -383,6 +427,7 @@ class Haunted:
             metrics_token=s.metrics_token.get_secret_value() if s.metrics_token else None,
             metrics_open=s.env != "prod",
             dev_mail=partial(caught_mail, s.mail_dir) if s.env == "dev" else None,
+            tracer_provider=self.tracing,
         )
 
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, model_validator
+from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -240,6 +240,12 @@ class Settings(BaseSettings):
     cors_origins: list[str] | None = None
     # OTLP/HTTP base URL for traces; unset: no trace export.
     otlp_endpoint: AnyHttpUrl | None = None
+    # Share of new traces recorded (parent-based); unset: 1.0, or 0.1 when env=prod.
+    trace_sample_ratio: float | None = Field(None, ge=0, le=1)
+    # `haunted worker` serves /metrics, /healthz and /readyz here (dev and serve: on `port`).
+    worker_port: int = Field(9100, ge=1, le=65535)
+    # A database statement slower than this is logged (`slow query`, no parameters).
+    slow_query_ms: float = Field(200.0, gt=0)
 
     # Billing (issue 5)
     # Unset: infra/plans.yaml of this checkout.
@@ -289,6 +295,13 @@ class Settings(BaseSettings):
                     name = f"HAUNTED_{prefix.upper()}{str(first['loc'][0]).upper()}"
                     raise ValueError(f"{name}: {first['msg']}") from None
         return data
+
+    @field_validator("otlp_endpoint", "metrics_token", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        # Compose passes `${HAUNTED_OTLP_ENDPOINT:-}`: an empty value means unset (no
+        # export; and never an empty metrics token that an empty bearer would match).
+        return None if value == "" else value
 
     @model_validator(mode="after")
     def _production_refuses_defaults(self) -> Settings:

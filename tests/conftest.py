@@ -13,7 +13,7 @@ import os
 import shutil
 import socket
 import uuid
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +23,8 @@ import asyncpg
 import httpx
 import pytest
 import uvicorn
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from redis.asyncio import Redis
 
 from events.embedded import EmbeddedBroker
@@ -31,6 +33,7 @@ from haunted.cli import uvicorn_config
 from haunted.runtime import Haunted
 from haunted.services import NAMES
 from haunted.settings import Settings
+from haunted.telemetry import setup_tracing
 from services.auth import generate_signing_key
 
 PG_HOST = "127.0.0.1"
@@ -171,6 +174,8 @@ def make_settings(**values: Any) -> Settings:
         "consumer_retry_backoff_s": 0.01,
         "consumer_max_backoff_s": 0.5,
         "log_json": False,
+        # `haunted worker` children serve probes there: never a fixed port on a shared machine.
+        "worker_port": free_port(),
     }
     return Settings(_env_file=None, **{**defaults, **values})
 
@@ -240,6 +245,31 @@ async def serve(
     finally:
         server.should_exit = True
         await task
+
+
+@asynccontextmanager
+async def serve_worker(
+    settings: Settings, *, workers: Iterable[str] = NAMES
+) -> AsyncIterator[Server]:
+    """`haunted worker`: the services' consumers and relay, with /metrics, /healthz and
+    /readyz served on `settings.worker_port`; `url` is the probes' address."""
+    haunted = Haunted.build(settings, gateway=False, workers=workers)
+    async with haunted.running():
+        config = uvicorn.Config(
+            haunted.probe_app(), host="127.0.0.1", port=settings.worker_port, log_config=None
+        )
+        server = uvicorn.Server(config)
+        task = asyncio.create_task(server.serve())
+        try:
+            while not server.started:
+                if task.done():
+                    task.result()
+                    raise RuntimeError("the probes stopped before they started")
+                await asyncio.sleep(0.02)
+            yield Server(f"http://127.0.0.1:{settings.worker_port}", haunted)
+        finally:
+            server.should_exit = True
+            await task
 
 
 @pytest.fixture
@@ -325,3 +355,41 @@ def _no_env_leak(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         if name.startswith("HAUNTED_"):
             monkeypatch.delenv(name)
     yield
+
+
+class SpanCollector(SpanExporter):
+    """Keeps finished spans while a test that asked for them runs (`spans` fixture).
+
+    The tracer provider is process-wide and installed once: after the first
+    tracing test, every later test's spans are exported here too, and dropped."""
+
+    def __init__(self) -> None:
+        self.armed = False
+        self.installed = False
+        self.spans: list[ReadableSpan] = []
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        if self.armed:
+            self.spans.extend(spans)
+        return SpanExportResult.SUCCESS
+
+    def named(self, prefix: str) -> list[ReadableSpan]:
+        return [span for span in self.spans if span.name.startswith(prefix)]
+
+
+_COLLECTOR = SpanCollector()
+
+
+@pytest.fixture
+def spans() -> Iterator[SpanCollector]:
+    """Tracing on (sampling 1.0, in-memory), for a Haunted built after this fixture."""
+    if not _COLLECTOR.installed:
+        setup_tracing(make_settings(), "test", exporter=_COLLECTOR)
+        _COLLECTOR.installed = True
+    _COLLECTOR.spans.clear()
+    _COLLECTOR.armed = True
+    try:
+        yield _COLLECTOR
+    finally:
+        _COLLECTOR.armed = False
+        _COLLECTOR.spans.clear()

@@ -42,6 +42,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql import Subquery
 
 from events.db import Database
+from events.metrics import CACHE_REQUESTS
 from events.outbox import add_event
 from schemas import CATALOG, AnalyticsTracked
 from services.analytics.models import AnalyticsEvent, TeamMember
@@ -466,9 +467,12 @@ class AnalyticsService:
             hit = await self._redis.get(key)
         except (RedisError, OSError) as error:
             log.warning("analytics cache unavailable", error=repr(error))
+            CACHE_REQUESTS.labels("analytics_answers", "error").inc()
             return await compute()
         if hit is not None:
+            CACHE_REQUESTS.labels("analytics_answers", "hit").inc()
             return [_load(kind, item) for item in json.loads(hit)]
+        CACHE_REQUESTS.labels("analytics_answers", "miss").inc()
         result = await compute()
         try:
             payload = json.dumps([asdict(item) for item in result], default=str)  # type: ignore[call-overload]

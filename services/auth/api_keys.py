@@ -11,9 +11,9 @@ from typing import Any
 from redis.asyncio import Redis
 from sqlalchemy import select, update
 
-from events.outbox import add_event
 from schemas import ApiKeyRevoked
 from services.auth.accounts import Accounts
+from services.auth.audit import add_audited_event
 from services.auth.crypto import token_hash
 from services.auth.models import ApiKey
 from services.auth.sessions import TOMBSTONE, TOMBSTONE_TTL_S
@@ -109,7 +109,7 @@ class ApiKeyService:
             )
             revoked = bool(result.rowcount)  # type: ignore[attr-defined]
             if revoked:  # gateways end the key's open streams when they read it
-                add_event(
+                add_audited_event(
                     session,
                     ApiKeyRevoked(team_id=team_id, api_key_id=key_id, actor_id=principal.user_id),
                 )

@@ -13,7 +13,6 @@ from redis.exceptions import RedisError
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from events.outbox import add_event
 from schemas import (
     EmailVerified,
     PasswordChanged,
@@ -29,6 +28,7 @@ from schemas import (
 from services.auth import account_tokens
 from services.auth.accounts import EMAIL, Accounts, normalize_email, principal_of
 from services.auth.api_keys import API_KEY_PREFIX, ApiKeyService
+from services.auth.audit import add_audited_event
 from services.auth.crypto import token_hash
 from services.auth.models import Membership, RefreshToken, Team, User, UserSession
 from services.auth.passwords import MAX_PASSWORD_LENGTH, PasswordHasher, check_password_policy
@@ -167,9 +167,11 @@ class AuthService:
                 session.add(
                     Membership(team_id=team_id, user_id=user_id, role="owner", created_at=now)
                 )
-                add_event(session, UserRegistered(user_id=user_id, team_id=team_id))
-                add_event(session, TeamCreated(team_id=team_id, owner_id=user_id))
-                add_event(session, TeamMemberAdded(team_id=team_id, user_id=user_id, role="owner"))
+                add_audited_event(session, UserRegistered(user_id=user_id, team_id=team_id))
+                add_audited_event(session, TeamCreated(team_id=team_id, owner_id=user_id))
+                add_audited_event(
+                    session, TeamMemberAdded(team_id=team_id, user_id=user_id, role="owner")
+                )
                 if verify:
                     user = await session.get(User, user_id)
                     assert user is not None
@@ -190,7 +192,7 @@ class AuthService:
                 .where(User.id == user_id, User.email_verified_at.is_(None))
                 .values(email_verified_at=now)
             )
-            add_event(session, EmailVerified(user_id=user_id))
+            add_audited_event(session, EmailVerified(user_id=user_id))
 
     async def request_password_reset(self, email: str, client: ClientInfo | None = None) -> None:
         """Mails a reset link if the address has an account; the same answer either way."""
@@ -231,8 +233,8 @@ class AuthService:
             user.locked_until = None
             user.email_verified_at = user.email_verified_at or now
             ended = await self._revoke_sessions(session, user_id, keep=None, now=now)
-            add_event(session, SessionRevoked(user_id=user_id, reason="password_reset"))
-            add_event(
+            add_audited_event(session, SessionRevoked(user_id=user_id, reason="password_reset"))
+            add_audited_event(
                 session,
                 PasswordChanged(user_id=user_id, reason="reset", **account_tokens.mailed_to(user)),
             )
@@ -263,13 +265,13 @@ class AuthService:
                 session, user.id, keep=principal.session_id, now=now
             )
             for session_id in ended:
-                add_event(
+                add_audited_event(
                     session,
                     SessionRevoked(
                         user_id=user.id, session_id=session_id, reason="password_changed"
                     ),
                 )
-            add_event(
+            add_audited_event(
                 session,
                 PasswordChanged(
                     user_id=user.id, reason="changed", **account_tokens.mailed_to(user)
@@ -384,13 +386,15 @@ class AuthService:
         client_locked_until = None if locked else await self._lockout.failed(account, client)
         async with self._db.transaction() as session:
             if user is None:
-                add_event(session, UserLoginFailed(reason="unknown_email", attempt=1))
+                add_audited_event(session, UserLoginFailed(reason="unknown_email", attempt=1))
                 return
             if locked:
-                add_event(session, UserLoginFailed(user_id=user.id, reason="locked", attempt=0))
+                add_audited_event(
+                    session, UserLoginFailed(user_id=user.id, reason="locked", attempt=0)
+                )
                 return
             if client_locked_until is not None:
-                add_event(
+                add_audited_event(
                     session,
                     UserLocked(
                         user_id=user.id,
@@ -407,7 +411,7 @@ class AuthService:
                 .returning(User.failed_logins)
             )
             attempt = int(attempts or 1)
-            add_event(
+            add_audited_event(
                 session, UserLoginFailed(user_id=user.id, reason="wrong_password", attempt=attempt)
             )
             if attempt >= self._policy.account_lockout_threshold:
@@ -417,7 +421,7 @@ class AuthService:
                     .where(User.id == user.id)
                     .values(failed_logins=0, locked_until=locked_until)
                 )
-                add_event(
+                add_audited_event(
                     session,
                     UserLocked(
                         user_id=user.id,
@@ -453,7 +457,7 @@ class AuthService:
                 if announce:
                     owner = await session.get(User, user_id)
                     assert owner is not None  # a session belongs to a user (foreign key)
-                    add_event(
+                    add_audited_event(
                         session,
                         UserLoggedIn(
                             user_id=user_id,
@@ -506,7 +510,7 @@ class AuthService:
                 # A spent token came back: someone holds a copy. End the whole family.
                 reused = row
                 user_session.revoked_at = now
-                add_event(
+                add_audited_event(
                     session,
                     SessionRevoked(
                         user_id=row.user_id, session_id=row.session_id, reason="refresh_token_reuse"
@@ -552,9 +556,11 @@ class AuthService:
             if ended_now:
                 row.revoked_at = now
                 if reason is None:
-                    add_event(session, UserLoggedOut(user_id=user_id, session_id=session_id))
+                    add_audited_event(
+                        session, UserLoggedOut(user_id=user_id, session_id=session_id)
+                    )
                 else:
-                    add_event(
+                    add_audited_event(
                         session,
                         SessionRevoked(user_id=user_id, session_id=session_id, reason=reason),
                     )

@@ -6,6 +6,8 @@ import json
 
 from redis.asyncio import Redis
 
+from events.metrics import CACHE_REQUESTS
+
 _SESSION = "haunted:session:"
 _ROLES = "haunted:roles:"
 # Left in place of dropped roles for a moment: a request that read the old
@@ -38,8 +40,11 @@ class SessionStore:
             pipe.get(_ROLES + user_id)
             owner, roles = await pipe.execute()
         alive = owner is not None and owner.decode() == user_id
+        CACHE_REQUESTS.labels("sessions", "hit" if alive else "miss").inc()
         if roles is None or roles == TOMBSTONE:
+            CACHE_REQUESTS.labels("roles", "miss").inc()
             return alive, None
+        CACHE_REQUESTS.labels("roles", "hit").inc()
         return alive, json.loads(roles)
 
     async def cache_roles(self, user_id: str, roles: dict[str, str]) -> None:

@@ -11,7 +11,6 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from events.outbox import add_event
 from schemas import (
     InviteCreated,
     InviteRevoked,
@@ -23,6 +22,7 @@ from schemas import (
 )
 from services.auth import account_tokens
 from services.auth.accounts import EMAIL, Accounts, normalize_email
+from services.auth.audit import add_audited_event
 from services.auth.crypto import Sealed, token_hash
 from services.auth.models import Invite, Membership, SecondFactor, Team, User
 from services.auth.views import (
@@ -79,8 +79,8 @@ class TeamService:
             session.add(
                 Membership(team_id=team_id, user_id=principal.user_id, role="owner", created_at=now)
             )
-            add_event(session, TeamCreated(team_id=team_id, owner_id=principal.user_id))
-            add_event(
+            add_audited_event(session, TeamCreated(team_id=team_id, owner_id=principal.user_id))
+            add_audited_event(
                 session, TeamMemberAdded(team_id=team_id, user_id=principal.user_id, role="owner")
             )
         await self._accounts.sessions.forget_roles(principal.user_id)
@@ -131,7 +131,7 @@ class TeamService:
         )
         async with self._db.transaction() as session:
             session.add(invite)
-            add_event(
+            add_audited_event(
                 session,
                 InviteCreated(
                     team_id=team_id,
@@ -202,7 +202,7 @@ class TeamService:
             )
             revoked = bool(result.rowcount)  # type: ignore[attr-defined]
             if revoked:
-                add_event(
+                add_audited_event(
                     session,
                     InviteRevoked(
                         team_id=team_id,
@@ -228,7 +228,7 @@ class TeamService:
         for invite in pending.all():
             if not _may_invite(role, invite.role):
                 invite.revoked_at = now
-                add_event(
+                add_audited_event(
                     session, InviteRevoked(team_id=team_id, invite_id=invite.id, reason=reason)
                 )
 
@@ -273,7 +273,7 @@ class TeamService:
                     created_at=now,
                 )
             )
-            add_event(
+            add_audited_event(
                 session,
                 TeamMemberAdded(
                     team_id=invite.team_id, user_id=principal.user_id, role=invite.role
@@ -299,7 +299,7 @@ class TeamService:
                 await self._keep_an_owner(session, team_id)
             if member.role != role:
                 member.role = role
-                add_event(
+                add_audited_event(
                     session,
                     TeamRoleChanged(
                         team_id=team_id, user_id=user_id, role=role, actor_id=principal.user_id
@@ -333,7 +333,7 @@ class TeamService:
                     raise Forbidden("only an owner may remove an owner")
                 await self._keep_an_owner(session, team_id)
             await session.delete(member)
-            add_event(
+            add_audited_event(
                 session,
                 TeamMemberRemoved(team_id=team_id, user_id=user_id, actor_id=principal.user_id),
             )
@@ -361,7 +361,9 @@ class TeamService:
             changed = team.require_two_factor != required
             if changed:
                 team.require_two_factor = required
-                add_event(session, TeamTwoFactorRequired(team_id=team_id, required=required))
+                add_audited_event(
+                    session, TeamTwoFactorRequired(team_id=team_id, required=required)
+                )
             members = (
                 await session.scalars(
                     select(Membership.user_id).where(Membership.team_id == team_id)

@@ -14,9 +14,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jose import JWTError, jwk, jwt
 
+from events.metrics import TOKENS_ISSUED, TOKENS_VERIFIED
 from services.errors import Unauthenticated
 
 ALGORITHM = "RS256"
+_VALID = TOKENS_VERIFIED.labels("valid")
+_CACHED = TOKENS_VERIFIED.labels("cached")
+_INVALID = TOKENS_VERIFIED.labels("invalid")
 
 
 def _b64url_uint(value: int) -> str:
@@ -117,6 +121,7 @@ class TokenIssuer:
             "jti": str(uuid.uuid4()),
         }
         token = jwt.encode(claims, self._signer, algorithm=ALGORITHM, headers={"kid": self._kid})
+        TOKENS_ISSUED.inc()
         return token, expires_at.replace(microsecond=0)
 
     def verify(self, token: str) -> AccessClaims:
@@ -129,9 +134,15 @@ class TokenIssuer:
         if cached is not None:
             if cached.expires_at > datetime.now(UTC):
                 self._verified.move_to_end(token)
+                _CACHED.inc()
                 return cached
             del self._verified[token]
-        claims = self._verify(token)
+        try:
+            claims = self._verify(token)
+        except Exception:
+            _INVALID.inc()
+            raise
+        _VALID.inc()
         self._verified[token] = claims
         if len(self._verified) > self._cache_size:
             self._verified.popitem(last=False)

@@ -16,9 +16,9 @@ import pyotp
 from sqlalchemy import delete, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from events.outbox import add_event
 from schemas import TwoFactorChanged
 from services.auth.accounts import Accounts
+from services.auth.audit import add_audited_event
 from services.auth.crypto import Sealed
 from services.auth.models import RecoveryCode, SecondFactor, User
 from services.errors import BadUserInput, Conflict, Forbidden
@@ -110,7 +110,7 @@ class TwoFactor:
                 session.add(
                     RecoveryCode(code_hash=self._recovery_hash(recovery), user_id=principal.user_id)
                 )
-            add_event(session, TwoFactorChanged(user_id=principal.user_id, enabled=True))
+            add_audited_event(session, TwoFactorChanged(user_id=principal.user_id, enabled=True))
         await self._accounts.sessions.forget_roles(principal.user_id)  # team policies
         return codes
 
@@ -126,7 +126,7 @@ class TwoFactor:
             await session.execute(
                 delete(RecoveryCode).where(RecoveryCode.user_id == principal.user_id)
             )
-            add_event(session, TwoFactorChanged(user_id=principal.user_id, enabled=False))
+            add_audited_event(session, TwoFactorChanged(user_id=principal.user_id, enabled=False))
         await self._accounts.sessions.forget_roles(principal.user_id)  # team policies
 
     async def enabled(self, session: AsyncSession, user_id: str) -> bool:

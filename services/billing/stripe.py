@@ -12,6 +12,7 @@ from typing import Any
 import stripe
 import structlog
 
+from events.metrics import external_call
 from services.errors import BadUserInput, DomainError, RateLimited
 
 log = structlog.get_logger(__name__)
@@ -63,10 +64,11 @@ class StripeGateway:
     async def create_customer(self, team_id: str) -> str:
         # Keyed on the team: two concurrent first checkouts get the same customer.
         try:
-            customer = await self.client.v1.customers.create_async(
-                params={"metadata": {"team_id": team_id}},
-                options={"idempotency_key": f"haunted-customer-{team_id}"},
-            )
+            with external_call("stripe"):
+                customer = await self.client.v1.customers.create_async(
+                    params={"metadata": {"team_id": team_id}},
+                    options={"idempotency_key": f"haunted-customer-{team_id}"},
+                )
         except stripe.StripeError as error:
             raise _mapped(error) from error
         return str(customer.id)
@@ -84,33 +86,36 @@ class StripeGateway:
     ) -> HostedSession:
         metadata = {"team_id": team_id, "plan_id": plan_id}
         try:
-            session = await self.client.v1.checkout.sessions.create_async(
-                params={
-                    "mode": "subscription",
-                    "customer": customer_id,
-                    "client_reference_id": team_id,
-                    "line_items": [{"price": price_id, "quantity": 1}],
-                    "success_url": success_url,
-                    "cancel_url": cancel_url,
-                    "metadata": metadata,
-                    "subscription_data": {"metadata": metadata},
-                },
-                options={"idempotency_key": idempotency_key},
-            )
+            with external_call("stripe"):
+                session = await self.client.v1.checkout.sessions.create_async(
+                    params={
+                        "mode": "subscription",
+                        "customer": customer_id,
+                        "client_reference_id": team_id,
+                        "line_items": [{"price": price_id, "quantity": 1}],
+                        "success_url": success_url,
+                        "cancel_url": cancel_url,
+                        "metadata": metadata,
+                        "subscription_data": {"metadata": metadata},
+                    },
+                    options={"idempotency_key": idempotency_key},
+                )
         except stripe.StripeError as error:
             raise _mapped(error) from error
         return HostedSession(str(session.id), str(session.url))
 
     async def create_portal_session(self, customer_id: str, return_url: str) -> HostedSession:
         try:
-            session = await self.client.v1.billing_portal.sessions.create_async(
-                params={"customer": customer_id, "return_url": return_url}
-            )
+            with external_call("stripe"):
+                session = await self.client.v1.billing_portal.sessions.create_async(
+                    params={"customer": customer_id, "return_url": return_url}
+                )
         except stripe.StripeError as error:
             raise _mapped(error) from error
         return HostedSession(str(session.id), str(session.url))
 
     async def retrieve_subscription(self, subscription_id: str) -> dict[str, Any]:
         """The subscription as Stripe has it now (raises StripeError: webhook retries)."""
-        subscription = await self.client.v1.subscriptions.retrieve_async(subscription_id)
+        with external_call("stripe"):
+            subscription = await self.client.v1.subscriptions.retrieve_async(subscription_id)
         return subscription.to_dict()

@@ -23,6 +23,7 @@ from redis.asyncio import Redis
 from UnleashClient import UnleashClient
 
 from events.db import Database
+from events.metrics import CACHE_REQUESTS
 from events.outbox import add_event
 from schemas import FlagEvaluated, FlagUpdated
 from services.flags.handlers import CANCELED
@@ -283,7 +284,9 @@ class FlagsService:
         now = time.monotonic()
         cached = self._plans.get(team_id)
         if cached is not None and cached[1] > now:
+            CACHE_REQUESTS.labels("flags", "hit").inc()
             return cached[0]
+        CACHE_REQUESTS.labels("flags", "miss").inc()
         async with self._db.read() as session:
             row = await session.get(TeamPlan, team_id)
         plan = row.plan_id if row is not None and row.status != CANCELED else None

@@ -21,6 +21,8 @@ from UnleashClient.constants import FEATURES_URL
 from UnleashClient.utils import InstanceAllowType
 from yggdrasil_engine.engine import UnleashEngine
 
+from events.metrics import external_call
+
 # The permission a flag requires, declared beside its definition in the flags file.
 PERMISSION_KEY = "requiredPermission"
 
@@ -145,8 +147,9 @@ class UnleashServerSource:
 
     async def fetch(self) -> str:
         try:
-            response = await self._client.get(f"{self.url}/client/features")
-            response.raise_for_status()
+            with external_call("unleash"):
+                response = await self._client.get(f"{self.url}/client/features")
+                response.raise_for_status()
         except httpx.HTTPError as error:
             raise FlagsSourceError(f"{self.name}: {error!r}") from None
         return response.text

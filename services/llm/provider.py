@@ -14,6 +14,8 @@ from typing import Any, Protocol
 
 import openai
 
+from events.metrics import external_call
+
 OFFLINE_MODEL = "offline-echo"
 
 
@@ -142,7 +144,8 @@ class OpenAIProvider:
 
     async def complete(self, request: ChatRequest) -> Completion:
         try:
-            response = await self._client.chat.completions.create(**self._arguments(request))
+            with external_call("openai"):
+                response = await self._client.chat.completions.create(**self._arguments(request))
             text = response.choices[0].message.content or ""
         except Exception as error:
             raise _translate(error) from error
@@ -163,9 +166,10 @@ class OpenAIProvider:
         model = request.model
         usage: Any = None
         try:
-            stream = await self._client.chat.completions.create(
-                **self._arguments(request), stream=True, stream_options={"include_usage": True}
-            )
+            with external_call("openai"):
+                stream = await self._client.chat.completions.create(
+                    **self._arguments(request), stream=True, stream_options={"include_usage": True}
+                )
             async for chunk in stream:
                 model = chunk.model or model
                 if chunk.usage is not None:

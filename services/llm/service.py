@@ -22,6 +22,7 @@ import structlog
 from redis.asyncio import Redis
 
 from events.db import Database
+from events.metrics import CACHE_REQUESTS, LLM_COST, LLM_TOKENS
 from events.outbox import add_event
 from schemas import PromptCompleted, PromptFailed
 from services.errors import DomainError, QuotaExceeded, RateLimited
@@ -256,6 +257,7 @@ class LlmService:
         if key is None:
             return None
         raw = await self._redis.get(key)
+        CACHE_REQUESTS.labels("llm_answers", "miss" if raw is None else "hit").inc()
         if raw is None:
             return None
         data = json.loads(raw)
@@ -434,6 +436,13 @@ class LlmService:
                 completion.model, completion.prompt_tokens, completion.completion_tokens
             )
         )
+        if not cached:
+            plan = call.limits.plan_id
+            LLM_TOKENS.labels(completion.model, plan, "prompt").inc(completion.prompt_tokens)
+            LLM_TOKENS.labels(completion.model, plan, "completion").inc(
+                completion.completion_tokens
+            )
+            LLM_COST.labels(completion.model, plan).inc(cost)
         async with self._db.transaction() as session:
             add_event(
                 session,

@@ -55,6 +55,7 @@ def embedded_env(tmp_path: Path, **variables: str) -> dict[str, str]:
         "HAUNTED_PORT": str(free_port()),
         "HAUNTED_EMBEDDED_KAFKA_PORT": str(free_port()),
         "HAUNTED_MAIL_CATCHER_PORT": str(free_port()),
+        "HAUNTED_WORKER_PORT": str(free_port()),
         "HAUNTED_DATA_DIR": str(data),
         "HAUNTED_DATABASE_URL": f"sqlite+aiosqlite:///{data / 'haunted.db'}",
         "HAUNTED_LOG_JSON": "true",

@@ -8,8 +8,10 @@ from collections.abc import Iterator
 
 import pytest
 import structlog
+from opentelemetry import trace
 
 from haunted.logging import REDACTED, configure_logging
+from tests.conftest import SpanCollector
 from tests.haunted import logging_restored
 
 SECRETS = ("hunter2", "tok-123", "Bearer abc", "abc.def", "sk_live_999")
@@ -66,3 +68,19 @@ def test_json_lines(capsys: pytest.CaptureFixture[str]) -> None:
     assert first["headers"] == {"Authorization": REDACTED, "Accept": "application/json"}
     assert first["nested"] == [{"api_key": REDACTED}]
     assert records[1]["level"] == "warning"
+
+
+def test_a_line_logged_in_a_span_carries_its_trace_and_span_ids(
+    capsys: pytest.CaptureFixture[str], spans: SpanCollector
+) -> None:
+    configure_logging("INFO", json=True, cache=False)
+    structlog.get_logger("haunted.test").info("outside any span")
+    with trace.get_tracer("haunted.test").start_as_current_span("work") as span:
+        structlog.get_logger("haunted.test").info("inside a span")
+        logging.getLogger("somelibrary").warning("a library, inside the span")
+    outside, inside, library = (json.loads(line) for line in capsys.readouterr().err.splitlines())
+    assert "trace_id" not in outside and "span_id" not in outside
+    context = span.get_span_context()
+    for line in (inside, library):
+        assert line["trace_id"] == format(context.trace_id, "032x")
+        assert line["span_id"] == format(context.span_id, "016x")
