@@ -1,0 +1,35 @@
+import type { NextConfig } from "next";
+
+// Where the gateway listens. Rewrites are fixed at build time (next build
+// writes them into the routes manifest), so the URL is read then; route
+// handlers read HAUNTED_GATEWAY_URL again at run time.
+const gateway = (process.env.HAUNTED_GATEWAY_URL ?? "http://127.0.0.1:8000").replace(/\/$/, "");
+
+const nextConfig: NextConfig = {
+  output: "standalone",
+  poweredByHeader: false,
+  turbopack: {
+    rules: {
+      "*.css": {
+        loaders: ["@tailwindcss/turbopack"],
+        as: "*.css",
+      },
+    },
+  },
+  // The browser talks to one origin: the public API is proxied to the gateway
+  // (WebSocket upgrades for /graphql and /socket.io included).
+  async rewrites() {
+    return {
+      beforeFiles: [
+        { source: "/graphql", destination: `${gateway}/graphql` },
+        { source: "/socket.io/:path*", destination: `${gateway}/socket.io/:path*` },
+        { source: "/webhooks/:path*", destination: `${gateway}/webhooks/:path*` },
+        { source: "/billing/:path*", destination: `${gateway}/billing/:path*` },
+      ],
+      afterFiles: [],
+      fallback: [],
+    };
+  },
+};
+
+export default nextConfig;
