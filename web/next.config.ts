@@ -8,6 +8,9 @@ const gateway = (process.env.HAUNTED_GATEWAY_URL ?? "http://127.0.0.1:8000").rep
 const nextConfig: NextConfig = {
   output: "standalone",
   poweredByHeader: false,
+  // Socket.IO's path ends in a slash ("/socket.io/?EIO=4..."): redirecting it
+  // would break the WebSocket upgrade, which cannot follow a redirect.
+  skipTrailingSlashRedirect: true,
   turbopack: {
     rules: {
       "*.css": {
@@ -22,6 +25,7 @@ const nextConfig: NextConfig = {
     return {
       beforeFiles: [
         { source: "/graphql", destination: `${gateway}/graphql` },
+        { source: "/socket.io/", destination: `${gateway}/socket.io/` },
         { source: "/socket.io/:path*", destination: `${gateway}/socket.io/:path*` },
         { source: "/webhooks/:path*", destination: `${gateway}/webhooks/:path*` },
         { source: "/billing/:path*", destination: `${gateway}/billing/:path*` },

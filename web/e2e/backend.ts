@@ -42,6 +42,10 @@ function environment(dataDir: string): NodeJS.ProcessEnv {
     HAUNTED_EMBEDDED_KAFKA_PORT: String(kafkaPort),
     HAUNTED_DATA_DIR: dataDir,
     HAUNTED_DATABASE_URL: `sqlite+aiosqlite:///${dataDir}/haunted.db`,
+    // Sessions live in Redis: a real one, so they outlive a gateway restart.
+    HAUNTED_REDIS_URL: process.env.TEST_REDIS_URL ?? "redis://127.0.0.1:6379/15",
+    // Analytics answers are cached for minutes by default: a journey asks right after tracking.
+    HAUNTED_ANALYTICS_CACHE_TTL_S: "0",
     HAUNTED_WEB_PORT: String(webPort),
     HAUNTED_WEB_PUBLIC_URL: web,
     HAUNTED_BILLING_PUBLIC_URL: web,
@@ -115,11 +119,11 @@ export async function stopGateway(state: BackendState): Promise<void> {
   if (alive(state.pid)) process.kill(-state.pid, "SIGKILL");
 }
 
-/** The same gateway, stopped and started again on its port and data. */
-export async function restartGateway(): Promise<void> {
+/** Stops the running gateway; `startGateway(state.dataDir)` brings it back on the same data. */
+export async function stopRunningGateway(): Promise<BackendState> {
   const state = readState();
   await stopGateway(state);
-  await startGateway(state.dataDir);
+  return state;
 }
 
 export async function teardown(): Promise<void> {

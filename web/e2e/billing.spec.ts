@@ -23,4 +23,6 @@ test("test checkout to Pro, and the plan shown", async ({ page }) => {
 
   await page.getByRole("link", { name: "Overview" }).click();
   await expect(page.getByText("Current plan: Pro")).toBeVisible();
+  await expect(page.getByText("Your subscription is active")).toBeVisible();
+  await screenshot(page, "overview-pro");
 });

@@ -109,3 +109,41 @@ export async function logOut(page: Page): Promise<void> {
   await page.getByRole("menuitem", { name: "Log out" }).click();
   await expect(page).toHaveURL(/\/login$/);
 }
+
+/** A GraphQL request straight to the gateway, as an outside client would make it. */
+export async function gatewayGraphql<T = Record<string, unknown>>(
+  query: string,
+  variables: Record<string, unknown> = {},
+  token?: string,
+): Promise<T> {
+  const { gatewayOrigin } = await import("./backend");
+  const response = await fetch(`${gatewayOrigin()}/graphql`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", ...(token ? { Authorization: `Bearer ${token}` } : {}) },
+    body: JSON.stringify({ query, variables }),
+  });
+  const body = (await response.json()) as { data?: T; errors?: unknown[] };
+  if (body.errors || !body.data) throw new Error(`GraphQL refused: ${JSON.stringify(body.errors)}`);
+  return body.data;
+}
+
+export async function apiToken(email: string, password = PASSWORD): Promise<string> {
+  const data = await gatewayGraphql<{ login: { token: string } }>(
+    "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token } }",
+    { e: email, p: password },
+  );
+  return data.login.token;
+}
+
+/** A test checkout to `planId`, completed as the buyer's browser would (no UI). */
+export async function buyPlan(token: string, planId: string): Promise<void> {
+  const { gatewayOrigin } = await import("./backend");
+  const data = await gatewayGraphql<{ createCheckoutSession: { url: string } }>(
+    "mutation($p: ID!) { createCheckoutSession(planId: $p) { url } }",
+    { p: planId },
+    token,
+  );
+  const page = new URL(data.createCheckoutSession.url);
+  const response = await fetch(`${gatewayOrigin()}${page.pathname}`, { method: "POST", redirect: "manual" });
+  if (response.status !== 303) throw new Error(`test checkout answered ${response.status}`);
+}

@@ -28,6 +28,8 @@ type Listener = (notification: LiveNotification) => void;
 
 interface LiveContextValue {
   connected: boolean;
+  /** Counts connections: a page re-reads what it shows when it changes. */
+  connections: number;
   /** Whether the connection was up once and is now down (the banner shows). */
   lost: boolean;
   unread: number | null;
@@ -70,6 +72,7 @@ export function LiveProvider({ children }: { children: ReactNode }) {
   const client = useClient();
   const { token, refreshNow, unauthenticated } = useSession();
   const [connected, setConnected] = useState(false);
+  const [connections, setConnections] = useState(0);
   const [lost, setLost] = useState(false);
   const [unread, setUnread] = useState<number | null>(null);
   const listeners = useRef(new Set<Listener>());
@@ -113,6 +116,7 @@ export function LiveProvider({ children }: { children: ReactNode }) {
       socket.on("connect", () => {
         retriedAuth = false;
         setConnected(true);
+        setConnections((count) => count + 1);
         setLost(false);
         refreshUnread();
       });
@@ -158,8 +162,8 @@ export function LiveProvider({ children }: { children: ReactNode }) {
   }, []);
 
   const value = useMemo(
-    () => ({ connected, lost, unread, refreshUnread, onNotification }),
-    [connected, lost, unread, refreshUnread, onNotification],
+    () => ({ connected, connections, lost, unread, refreshUnread, onNotification }),
+    [connected, connections, lost, unread, refreshUnread, onNotification],
   );
   return <LiveContext.Provider value={value}>{children}</LiveContext.Provider>;
 }

@@ -99,15 +99,18 @@ export function SessionProvider({ children }: { children: ReactNode }) {
   }, [apply, router]);
 
   const logOut = useCallback(async () => {
-    await authClient.logout(tokenRef.current);
+    // Leave the app first: its socket closes before the server ends the session,
+    // so nothing mistakes the log-out for an expired session.
+    const token = tokenRef.current;
+    tokenRef.current = null;
+    setSession(null);
+    setStatus("loggedOut");
     try {
       sessionStorage.clear();
     } catch {
       /* storage may be unavailable */
     }
-    tokenRef.current = null;
-    setSession(null);
-    setStatus("loggedOut");
+    await authClient.logout(token);
     router.replace("/login");
   }, [router]);
 

@@ -177,10 +177,13 @@ function Bell() {
     <button
       type="button"
       onClick={() => router.push("/app/notifications")}
-      className="relative rounded-md border border-slate-300 px-2 py-1 text-sm hover:bg-slate-50"
+      className="relative inline-flex items-center rounded-md border border-slate-300 px-2 py-1 text-sm hover:bg-slate-50"
       aria-label={bellLabel(unread)}
     >
-      <span aria-hidden="true">🔔</span>
+      <svg aria-hidden="true" viewBox="0 0 24 24" className="inline h-4 w-4" fill="none" stroke="currentColor" strokeWidth="2">
+        <path d="M6 8a6 6 0 1 1 12 0c0 7 3 9 3 9H3s3-2 3-9" />
+        <path d="M10.3 21a1.94 1.94 0 0 0 3.4 0" />
+      </svg>
       {unread ? (
         <span aria-hidden="true" className="ml-1 rounded-full bg-red-700 px-1.5 text-xs text-white">
           {unread}

@@ -36,12 +36,17 @@ export default function NotificationsPage() {
   const [{ data, error, fetching }, reexecute] = useQuery({ query: NotificationsQuery });
   const [, markRead] = useMutation(MarkRead);
   const [, markAll] = useMutation(MarkAllRead);
-  const { onNotification, refreshUnread } = useLive();
+  const { onNotification, refreshUnread, connections } = useLive();
   const [live, setLive] = useState<LiveNotification[]>([]);
   const [read, setRead] = useState<Set<string>>(new Set());
   const [errors, setErrors] = useState<ServerError[]>([]);
 
   useEffect(() => onNotification((notification) => setLive((list) => [notification, ...list])), [onNotification]);
+  // Back after a lost connection: `since` replays what came meanwhile, but only
+  // once the tab has seen a notification; reading the list again covers the rest.
+  useEffect(() => {
+    if (connections > 1) reexecute({ requestPolicy: "network-only" });
+  }, [connections, reexecute]);
 
   const known = new Set(live.map((n) => n.id));
   const items = [...live, ...(data?.notifications ?? []).filter((n) => !known.has(n.id))];
