@@ -24,6 +24,13 @@ test("sign up, log out, log in, and a wrong password's message", async ({ page }
   await expect(page.getByRole("alert").filter({ hasText: "invalid email or password" })).toBeVisible();
   await expect(page).toHaveURL(/\/login/);
 
+  // Password reset: the same confirmation whatever the address.
+  await page.getByRole("link", { name: "Forgot password?" }).click();
+  await page.getByLabel("Email", { exact: true }).fill(email);
+  await page.getByRole("button", { name: "Send reset link" }).click();
+  await expect(page.getByText(/If an account uses that address/)).toBeVisible();
+  await screenshot(page, "forgot-password");
+
   await logIn(page, email, PASSWORD);
   await expect(page).toHaveURL(/\/app$/);
   await expect(page.getByRole("heading", { name: "Overview" })).toBeVisible();

@@ -49,7 +49,7 @@ function environment(dataDir: string): NodeJS.ProcessEnv {
     HAUNTED_WEB_PORT: String(webPort),
     HAUNTED_WEB_PUBLIC_URL: web,
     HAUNTED_BILLING_PUBLIC_URL: web,
-    HAUNTED_CORS_ORIGINS: web,
+    HAUNTED_CORS_ORIGINS: JSON.stringify([web]),
     // Every journey logs in from this one address.
     HAUNTED_AUTH_RATE_LIMIT_PER_IP: "1000/minute",
     HAUNTED_AUTH_RATE_LIMIT_PER_ACCOUNT: "100/minute",

@@ -3,7 +3,7 @@
  * Network errors (a refused request, a restarted gateway) count only when the
  * journey did not provoke them: it says so with `expectNetworkErrors()`.
  */
-import { test as base, expect, type Browser, type BrowserContext, type Page } from "@playwright/test";
+import { test as base, expect, type Browser, type BrowserContext, type Locator, type Page } from "@playwright/test";
 import { mkdirSync } from "node:fs";
 import path from "node:path";
 
@@ -78,7 +78,7 @@ export function uniqueEmail(name: string): string {
 export const PASSWORD = "correct horse battery staple";
 
 /** The app's own alerts (Next's route announcer has role "alert" too, always empty). */
-export function alerts(page: Page) {
+export function alerts(page: Page | Locator) {
   return page.getByRole("alert").filter({ hasText: /\S/ });
 }
 

@@ -1,4 +1,4 @@
-import { apiToken, expect, gatewayGraphql, screenshot, signUp, test, uniqueEmail } from "./fixtures";
+import { alerts, apiToken, expect, gatewayGraphql, PASSWORD, screenshot, signUp, test, uniqueEmail } from "./fixtures";
 
 test("a streamed prompt: tokens as they come, then the usage", async ({ page }) => {
   await signUp(page, uniqueEmail("prompter"), "Prompters");
@@ -59,7 +59,12 @@ test("the flags shown with their state", async ({ page }) => {
   await screenshot(page, "flags");
 });
 
-test("an API key created and shown once, then revoked; sessions listed", async ({ page }) => {
+test("an API key created and shown once, then revoked; sessions listed; password changed", async ({
+  page,
+  expectNetworkErrors,
+}) => {
+  // A wrong current password is refused on purpose.
+  expectNetworkErrors();
   await signUp(page, uniqueEmail("keyholder"), "Key holders");
   await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Settings" }).click();
   await expect(page.getByRole("heading", { name: "Settings" })).toBeVisible();
@@ -84,6 +89,17 @@ test("an API key created and shown once, then revoked; sessions listed", async (
   await expect(dialog.getByLabel("New API key", { exact: true })).toHaveCount(0);
   await dialog.getByRole("button", { name: "Close" }).click();
   await screenshot(page, "settings");
+
+  // Change password: a wrong current one is refused with the server's message.
+  await page.getByRole("button", { name: "Change password" }).click();
+  const change = page.getByRole("dialog", { name: "Change password" });
+  await change.getByLabel("Current password", { exact: true }).fill("not it");
+  await change.getByLabel("New password", { exact: true }).fill("an even better passphrase");
+  await change.getByRole("button", { name: "Save password" }).click();
+  await expect(alerts(change)).not.toHaveCount(0);
+  await change.getByLabel("Current password", { exact: true }).fill(PASSWORD);
+  await change.getByRole("button", { name: "Save password" }).click();
+  await expect(page.getByRole("status").filter({ hasText: "Password changed." })).toBeVisible();
 
   // The key works until it is revoked.
   const asKey = (k: string) => gatewayGraphql("{ eventCounts { name count } }", {}, k);

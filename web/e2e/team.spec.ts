@@ -26,6 +26,18 @@ test("invite a member, accepted in a second browser, then a role change and remo
   expect(link).toMatch(/\/invite\/hi_/);
   await screenshot(page, "team-invite");
   await dialog.getByRole("button", { name: "Done" }).click();
+  const pending = page.getByRole("table", { name: "Pending invites" });
+  await expect(pending.getByRole("rowheader", { name: member })).toBeVisible();
+
+  // A second invite, revoked: its link stops working.
+  const mistaken = uniqueEmail("mistaken");
+  await page.getByRole("button", { name: "Invite member" }).click();
+  await dialog.getByLabel("Email", { exact: true }).fill(mistaken);
+  await dialog.getByRole("button", { name: "Send invite" }).click();
+  const revokedLink = await dialog.getByLabel("Invite link", { exact: true }).inputValue();
+  await dialog.getByRole("button", { name: "Done" }).click();
+  await page.getByRole("button", { name: `Revoke ${mistaken}` }).click();
+  await expect(pending.getByRole("rowheader", { name: mistaken })).toHaveCount(0);
 
   // The invitee, in another browser: the link first asks them to sign in.
   const other = await newUserPage();
@@ -46,12 +58,15 @@ test("invite a member, accepted in a second browser, then a role change and remo
   await expect(other.getByRole("combobox", { name: "Team" })).toBeVisible();
   await expect(other.getByRole("table", { name: "Members" }).getByRole("rowheader", { name: owner })).toBeVisible();
 
-  // A used link says so.
+  // A used link says so, and so does a revoked one.
   await other.goto(link);
   await expect(alerts(other)).toHaveText("this invite was already used");
+  await other.goto(revokedLink);
+  await expect(alerts(other)).toHaveText("this invite was revoked");
 
-  // The owner sees the new member and makes them an admin.
+  // The owner sees the new member (no longer pending) and makes them an admin.
   await page.reload();
+  await expect(pending.getByRole("rowheader", { name: member })).toHaveCount(0);
   const role = page.getByRole("combobox", { name: `Role for ${member}` });
   await expect(role).toHaveValue("viewer");
   await role.selectOption("admin");

@@ -30,13 +30,19 @@ type Documents = {
     "\n  query Settings($teamId: ID) {\n    sessions {\n      id\n      createdAt\n      expiresAt\n      current\n      ip\n      userAgent\n    }\n    apiKeys(teamId: $teamId) {\n      id\n      name\n      permissions\n      createdAt\n      lastUsedAt\n      revokedAt\n    }\n    me {\n      id\n      permissions\n    }\n  }\n": typeof types.SettingsDocument,
     "\n  mutation RevokeSession($id: ID!) {\n    revokeSession(id: $id)\n  }\n": typeof types.RevokeSessionDocument,
     "\n  mutation CreateApiKey($name: String!, $permissions: [String!]!, $teamId: ID) {\n    createApiKey(name: $name, permissions: $permissions, teamId: $teamId) {\n      key\n      apiKey {\n        id\n        name\n      }\n    }\n  }\n": typeof types.CreateApiKeyDocument,
+    "\n  mutation ChangePassword($current: String!, $new: String!) {\n    changePassword(current: $current, new: $new)\n  }\n": typeof types.ChangePasswordDocument,
     "\n  mutation RevokeApiKey($id: ID!) {\n    revokeApiKey(id: $id)\n  }\n": typeof types.RevokeApiKeyDocument,
     "\n  query TeamPage($teamId: ID!) {\n    team(id: $teamId) {\n      id\n      name\n      members {\n        userId\n        email\n        role\n      }\n    }\n  }\n": typeof types.TeamPageDocument,
+    "\n  query PendingInvites($teamId: ID!) {\n    invites(teamId: $teamId) {\n      id\n      email\n      role\n      expiresAt\n    }\n  }\n": typeof types.PendingInvitesDocument,
+    "\n  mutation RevokeInvite($id: ID!) {\n    revokeInvite(id: $id)\n  }\n": typeof types.RevokeInviteDocument,
     "\n  mutation InviteMember($teamId: ID!, $email: String!, $role: String!) {\n    inviteMember(teamId: $teamId, email: $email, role: $role) {\n      id\n      role\n      expiresAt\n      token\n    }\n  }\n": typeof types.InviteMemberDocument,
     "\n  mutation ChangeRole($teamId: ID!, $userId: ID!, $role: String!) {\n    changeRole(teamId: $teamId, userId: $userId, role: $role) {\n      role\n    }\n  }\n": typeof types.ChangeRoleDocument,
     "\n  mutation RemoveMember($teamId: ID!, $userId: ID!) {\n    removeMember(teamId: $teamId, userId: $userId)\n  }\n": typeof types.RemoveMemberDocument,
     "\n  query InvitePreview($token: String!) {\n    invite(token: $token) {\n      teamName\n      role\n      expiresAt\n    }\n  }\n": typeof types.InvitePreviewDocument,
     "\n  mutation AcceptInvite($token: String!) {\n    acceptInvite(token: $token) {\n      role\n      team {\n        id\n        name\n      }\n    }\n  }\n": typeof types.AcceptInviteDocument,
+    "\n  mutation RequestPasswordReset($email: String!) {\n    requestPasswordReset(email: $email)\n  }\n": typeof types.RequestPasswordResetDocument,
+    "\n  mutation ResetPassword($token: String!, $newPassword: String!) {\n    resetPassword(token: $token, newPassword: $newPassword)\n  }\n": typeof types.ResetPasswordDocument,
+    "\n  mutation VerifyEmail($token: String!) {\n    verifyEmail(token: $token)\n  }\n": typeof types.VerifyEmailDocument,
     "\n  mutation CreateTeam($name: String!) {\n    createTeam(name: $name) {\n      id\n      name\n    }\n  }\n": typeof types.CreateTeamDocument,
     "\n  query Unread {\n    unreadCount\n    notifications(first: 1) {\n      id\n    }\n  }\n": typeof types.UnreadDocument,
     "\n  query CurrentPlan($teamId: ID) {\n    plans {\n      id\n      name\n      priceCents\n      currency\n      interval\n      isDefault\n      entitlements {\n        llmTokensPerMonth\n        seats\n        features\n      }\n    }\n    mySubscription(teamId: $teamId) {\n      id\n      status\n      currentPeriodEnd\n      cancelAtPeriodEnd\n      plan {\n        id\n        name\n      }\n      entitlements {\n        llmTokensPerMonth\n        seats\n        features\n      }\n    }\n  }\n": typeof types.CurrentPlanDocument,
@@ -59,13 +65,19 @@ const documents: Documents = {
     "\n  query Settings($teamId: ID) {\n    sessions {\n      id\n      createdAt\n      expiresAt\n      current\n      ip\n      userAgent\n    }\n    apiKeys(teamId: $teamId) {\n      id\n      name\n      permissions\n      createdAt\n      lastUsedAt\n      revokedAt\n    }\n    me {\n      id\n      permissions\n    }\n  }\n": types.SettingsDocument,
     "\n  mutation RevokeSession($id: ID!) {\n    revokeSession(id: $id)\n  }\n": types.RevokeSessionDocument,
     "\n  mutation CreateApiKey($name: String!, $permissions: [String!]!, $teamId: ID) {\n    createApiKey(name: $name, permissions: $permissions, teamId: $teamId) {\n      key\n      apiKey {\n        id\n        name\n      }\n    }\n  }\n": types.CreateApiKeyDocument,
+    "\n  mutation ChangePassword($current: String!, $new: String!) {\n    changePassword(current: $current, new: $new)\n  }\n": types.ChangePasswordDocument,
     "\n  mutation RevokeApiKey($id: ID!) {\n    revokeApiKey(id: $id)\n  }\n": types.RevokeApiKeyDocument,
     "\n  query TeamPage($teamId: ID!) {\n    team(id: $teamId) {\n      id\n      name\n      members {\n        userId\n        email\n        role\n      }\n    }\n  }\n": types.TeamPageDocument,
+    "\n  query PendingInvites($teamId: ID!) {\n    invites(teamId: $teamId) {\n      id\n      email\n      role\n      expiresAt\n    }\n  }\n": types.PendingInvitesDocument,
+    "\n  mutation RevokeInvite($id: ID!) {\n    revokeInvite(id: $id)\n  }\n": types.RevokeInviteDocument,
     "\n  mutation InviteMember($teamId: ID!, $email: String!, $role: String!) {\n    inviteMember(teamId: $teamId, email: $email, role: $role) {\n      id\n      role\n      expiresAt\n      token\n    }\n  }\n": types.InviteMemberDocument,
     "\n  mutation ChangeRole($teamId: ID!, $userId: ID!, $role: String!) {\n    changeRole(teamId: $teamId, userId: $userId, role: $role) {\n      role\n    }\n  }\n": types.ChangeRoleDocument,
     "\n  mutation RemoveMember($teamId: ID!, $userId: ID!) {\n    removeMember(teamId: $teamId, userId: $userId)\n  }\n": types.RemoveMemberDocument,
     "\n  query InvitePreview($token: String!) {\n    invite(token: $token) {\n      teamName\n      role\n      expiresAt\n    }\n  }\n": types.InvitePreviewDocument,
     "\n  mutation AcceptInvite($token: String!) {\n    acceptInvite(token: $token) {\n      role\n      team {\n        id\n        name\n      }\n    }\n  }\n": types.AcceptInviteDocument,
+    "\n  mutation RequestPasswordReset($email: String!) {\n    requestPasswordReset(email: $email)\n  }\n": types.RequestPasswordResetDocument,
+    "\n  mutation ResetPassword($token: String!, $newPassword: String!) {\n    resetPassword(token: $token, newPassword: $newPassword)\n  }\n": types.ResetPasswordDocument,
+    "\n  mutation VerifyEmail($token: String!) {\n    verifyEmail(token: $token)\n  }\n": types.VerifyEmailDocument,
     "\n  mutation CreateTeam($name: String!) {\n    createTeam(name: $name) {\n      id\n      name\n    }\n  }\n": types.CreateTeamDocument,
     "\n  query Unread {\n    unreadCount\n    notifications(first: 1) {\n      id\n    }\n  }\n": types.UnreadDocument,
     "\n  query CurrentPlan($teamId: ID) {\n    plans {\n      id\n      name\n      priceCents\n      currency\n      interval\n      isDefault\n      entitlements {\n        llmTokensPerMonth\n        seats\n        features\n      }\n    }\n    mySubscription(teamId: $teamId) {\n      id\n      status\n      currentPeriodEnd\n      cancelAtPeriodEnd\n      plan {\n        id\n        name\n      }\n      entitlements {\n        llmTokensPerMonth\n        seats\n        features\n      }\n    }\n  }\n": types.CurrentPlanDocument,
@@ -153,11 +165,23 @@ export function graphql(source: "\n  mutation CreateApiKey($name: String!, $perm
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
+export function graphql(source: "\n  mutation ChangePassword($current: String!, $new: String!) {\n    changePassword(current: $current, new: $new)\n  }\n"): (typeof documents)["\n  mutation ChangePassword($current: String!, $new: String!) {\n    changePassword(current: $current, new: $new)\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
 export function graphql(source: "\n  mutation RevokeApiKey($id: ID!) {\n    revokeApiKey(id: $id)\n  }\n"): (typeof documents)["\n  mutation RevokeApiKey($id: ID!) {\n    revokeApiKey(id: $id)\n  }\n"];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
 export function graphql(source: "\n  query TeamPage($teamId: ID!) {\n    team(id: $teamId) {\n      id\n      name\n      members {\n        userId\n        email\n        role\n      }\n    }\n  }\n"): (typeof documents)["\n  query TeamPage($teamId: ID!) {\n    team(id: $teamId) {\n      id\n      name\n      members {\n        userId\n        email\n        role\n      }\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query PendingInvites($teamId: ID!) {\n    invites(teamId: $teamId) {\n      id\n      email\n      role\n      expiresAt\n    }\n  }\n"): (typeof documents)["\n  query PendingInvites($teamId: ID!) {\n    invites(teamId: $teamId) {\n      id\n      email\n      role\n      expiresAt\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation RevokeInvite($id: ID!) {\n    revokeInvite(id: $id)\n  }\n"): (typeof documents)["\n  mutation RevokeInvite($id: ID!) {\n    revokeInvite(id: $id)\n  }\n"];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
@@ -178,6 +202,18 @@ export function graphql(source: "\n  query InvitePreview($token: String!) {\n   
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
 export function graphql(source: "\n  mutation AcceptInvite($token: String!) {\n    acceptInvite(token: $token) {\n      role\n      team {\n        id\n        name\n      }\n    }\n  }\n"): (typeof documents)["\n  mutation AcceptInvite($token: String!) {\n    acceptInvite(token: $token) {\n      role\n      team {\n        id\n        name\n      }\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation RequestPasswordReset($email: String!) {\n    requestPasswordReset(email: $email)\n  }\n"): (typeof documents)["\n  mutation RequestPasswordReset($email: String!) {\n    requestPasswordReset(email: $email)\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation ResetPassword($token: String!, $newPassword: String!) {\n    resetPassword(token: $token, newPassword: $newPassword)\n  }\n"): (typeof documents)["\n  mutation ResetPassword($token: String!, $newPassword: String!) {\n    resetPassword(token: $token, newPassword: $newPassword)\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation VerifyEmail($token: String!) {\n    verifyEmail(token: $token)\n  }\n"): (typeof documents)["\n  mutation VerifyEmail($token: String!) {\n    verifyEmail(token: $token)\n  }\n"];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */

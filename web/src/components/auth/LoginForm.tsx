@@ -59,8 +59,7 @@ export function LoginForm() {
         Log in
       </Button>
       <div className="flex flex-wrap justify-between gap-2 text-sm">
-        {/* No prefetch: the page exists only once the server offers password reset. */}
-        <Link className="text-indigo-700 underline" href="/forgot-password" prefetch={false}>
+        <Link className="text-indigo-700 underline" href="/forgot-password">
           Forgot password?
         </Link>
         <Link className="text-indigo-700 underline" href={next ? `/signup?next=${encodeURIComponent(next)}` : "/signup"}>

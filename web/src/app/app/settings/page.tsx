@@ -56,6 +56,12 @@ const CreateApiKey = graphql(`
   }
 `);
 
+const ChangePassword = graphql(`
+  mutation ChangePassword($current: String!, $new: String!) {
+    changePassword(current: $current, new: $new)
+  }
+`);
+
 const RevokeApiKey = graphql(`
   mutation RevokeApiKey($id: ID!) {
     revokeApiKey(id: $id)
@@ -76,6 +82,7 @@ export default function SettingsPage() {
   const [errors, setErrors] = useState<ServerError[]>([]);
   const [status, setStatus] = useState("");
   const [creating, setCreating] = useState(false);
+  const [changing, setChanging] = useState(false);
   const reload = () => reexecute({ requestPolicy: "network-only" });
 
   // Two sessions from the same browser read alike: a short id tells them apart.
@@ -162,6 +169,22 @@ export default function SettingsPage() {
           </Table>
         ) : null}
       </section>
+      <section className="flex flex-col gap-3">
+        <h2 className="text-lg font-semibold">Password</h2>
+        <div>
+          <Button variant="secondary" onClick={() => setChanging(true)}>
+            Change password
+          </Button>
+        </div>
+      </section>
+      <PasswordDialog
+        open={changing}
+        onClose={() => setChanging(false)}
+        onChanged={() => {
+          setStatus("Password changed. Your other sessions were ended.");
+          reload();
+        }}
+      />
       <CreateKeyDialog
         open={creating}
         teamId={teamId}
@@ -249,6 +272,60 @@ function CreateKeyDialog({
           </Button>
         </form>
       )}
+    </Dialog>
+  );
+}
+
+const passwordSchema = z.object({
+  current: z.string().min(1, "Enter your current password"),
+  new: z.string().min(1, "Choose a new password"),
+});
+type PasswordValues = z.infer<typeof passwordSchema>;
+
+function PasswordDialog({ open, onClose, onChanged }: { open: boolean; onClose: () => void; onChanged: () => void }) {
+  const [, change] = useMutation(ChangePassword);
+  const [errors, setErrors] = useState<ServerError[]>([]);
+  const { register, handleSubmit, setError, formState, reset } = useForm<PasswordValues>({
+    resolver: zodResolver(passwordSchema),
+    defaultValues: { current: "", new: "" },
+  });
+  const close = () => {
+    reset();
+    setErrors([]);
+    onClose();
+  };
+  const onSubmit = handleSubmit(async (values) => {
+    setErrors([]);
+    const result = await change(values);
+    if (result.error) {
+      setErrors(applyServerErrors(fromCombined(result.error), ["current", "new"], setError));
+      return;
+    }
+    onChanged();
+    close();
+  });
+  return (
+    <Dialog open={open} title="Change password" onClose={close}>
+      <form onSubmit={onSubmit} noValidate className="flex flex-col gap-4">
+        <ErrorAlert errors={errors} />
+        <TextField
+          label="Current password"
+          type="password"
+          autoComplete="current-password"
+          error={formState.errors.current?.message}
+          {...register("current")}
+        />
+        <TextField
+          label="New password"
+          type="password"
+          autoComplete="new-password"
+          error={formState.errors.new?.message}
+          {...register("new")}
+        />
+        <Button type="submit" disabled={formState.isSubmitting}>
+          Save password
+        </Button>
+      </form>
     </Dialog>
   );
 }

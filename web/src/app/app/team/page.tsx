@@ -28,6 +28,23 @@ const TeamQuery = graphql(`
   }
 `);
 
+const PendingInvites = graphql(`
+  query PendingInvites($teamId: ID!) {
+    invites(teamId: $teamId) {
+      id
+      email
+      role
+      expiresAt
+    }
+  }
+`);
+
+const RevokeInvite = graphql(`
+  mutation RevokeInvite($id: ID!) {
+    revokeInvite(id: $id)
+  }
+`);
+
 const InviteMember = graphql(`
   mutation InviteMember($teamId: ID!, $email: String!, $role: String!) {
     inviteMember(teamId: $teamId, email: $email, role: $role) {
@@ -59,11 +76,23 @@ export default function TeamPage() {
   const [{ data, error, fetching }, reexecute] = useQuery({ query: TeamQuery, variables: { teamId }, pause: !teamId });
   const [, changeRole] = useMutation(ChangeRole);
   const [, removeMember] = useMutation(RemoveMember);
+  const [, revokeInvite] = useMutation(RevokeInvite);
   const [errors, setErrors] = useState<ServerError[]>([]);
   const [status, setStatus] = useState("");
   const [inviting, setInviting] = useState(false);
-  const reload = () => reexecute({ requestPolicy: "network-only" });
   const manages = current?.role === "owner" || current?.role === "admin";
+  const [invites, reexecuteInvites] = useQuery({ query: PendingInvites, variables: { teamId }, pause: !teamId || !manages });
+  const reload = () => {
+    reexecute({ requestPolicy: "network-only" });
+    if (manages) reexecuteInvites({ requestPolicy: "network-only" });
+  };
+  const onRevokeInvite = async (id: string, email: string) => {
+    setErrors([]);
+    const result = await revokeInvite({ id });
+    if (result.error) setErrors(fromCombined(result.error));
+    else setStatus(`The invite for ${email} was revoked.`);
+    reload();
+  };
 
   const onRole = async (memberId: string, email: string, role: string) => {
     setErrors([]);
@@ -91,7 +120,7 @@ export default function TeamPage() {
         <Button onClick={() => setInviting(true)}>Invite member</Button>
       </div>
       {current ? <p className="text-sm text-slate-700">{current.name} · your role: {current.role}</p> : null}
-      <ErrorAlert errors={[...fromCombined(error), ...errors]} />
+      <ErrorAlert errors={[...fromCombined(error), ...fromCombined(invites.error), ...errors]} />
       <p role="status" className="text-sm text-slate-700">
         {status}
       </p>
@@ -140,7 +169,40 @@ export default function TeamPage() {
       ) : fetching ? (
         <Loading />
       ) : null}
-      <InviteDialog open={inviting} teamId={teamId} onClose={() => setInviting(false)} />
+      {manages && invites.data ? (
+        <section className="flex flex-col gap-2">
+          <h2 className="text-lg font-semibold">Pending invites</h2>
+          <Table
+            name="Pending invites"
+            columns={["Email", "Role", "Expires", "Actions"]}
+            empty={invites.data.invites.length === 0 ? "No pending invites." : undefined}
+          >
+            {invites.data.invites.map((invite) => {
+              const email = invite.email ?? "(address not kept)";
+              return (
+                <tr key={invite.id}>
+                  <Cell header>{email}</Cell>
+                  <Cell>{invite.role}</Cell>
+                  <Cell>{new Date(invite.expiresAt).toLocaleDateString()}</Cell>
+                  <Cell>
+                    <Button variant="secondary" aria-label={`Revoke ${email}`} onClick={() => void onRevokeInvite(invite.id, email)}>
+                      Revoke
+                    </Button>
+                  </Cell>
+                </tr>
+              );
+            })}
+          </Table>
+        </section>
+      ) : null}
+      <InviteDialog
+        open={inviting}
+        teamId={teamId}
+        onClose={() => {
+          setInviting(false);
+          reload();
+        }}
+      />
     </>
   );
 }
@@ -174,7 +236,8 @@ function InviteDialog({ open, teamId, onClose }: { open: boolean; teamId: string
       setErrors(applyServerErrors(fromCombined(result.error), ["email", "role"], setError));
       return;
     }
-    setLink(`${window.location.origin}/invite/${result.data.inviteMember.token}`);
+    const token = result.data.inviteMember.token;
+    if (token) setLink(`${window.location.origin}/invite/${encodeURIComponent(token)}`);
   });
   return (
     <Dialog open={open} title="Invite member" onClose={close}>
