@@ -26,13 +26,19 @@ interface FieldProps {
   error?: string;
 }
 
-type InputProps = FieldProps & InputHTMLAttributes<HTMLInputElement>;
-
-/** An input with its label (the input's accessible name) and its error below. */
-export const TextField = forwardRef<HTMLInputElement, InputProps>(function TextField(
-  { label, hint, error, id, className, ...rest },
-  ref,
-) {
+/** A label, an optional hint and the error of one control; the control gets the ids. */
+function Field({
+  label,
+  hint,
+  error,
+  id,
+  className,
+  control: render,
+}: FieldProps & {
+  id?: string;
+  className?: string;
+  control: (ids: { id: string; describedBy: string | undefined; invalid: true | undefined }) => ReactNode;
+}) {
   const generated = useId();
   const inputId = id ?? generated;
   const errorId = `${inputId}-error`;
@@ -47,20 +53,45 @@ export const TextField = forwardRef<HTMLInputElement, InputProps>(function TextF
           {hint}
         </span>
       ) : null}
-      <input
-        ref={ref}
-        id={inputId}
-        className={control}
-        aria-invalid={error ? true : undefined}
-        aria-describedby={cx(error && errorId, hint && hintId) || undefined}
-        {...rest}
-      />
+      {render({
+        id: inputId,
+        describedBy: cx(error && errorId, hint && hintId) || undefined,
+        invalid: error ? true : undefined,
+      })}
       {error ? (
         <p id={errorId} role="alert" className="text-sm text-red-700">
           {error}
         </p>
       ) : null}
     </div>
+  );
+}
+
+type InputProps = FieldProps & InputHTMLAttributes<HTMLInputElement>;
+
+/** An input with its label (the input's accessible name) and its error below. */
+export const TextField = forwardRef<HTMLInputElement, InputProps>(function TextField(
+  { label, hint, error, id, className, ...rest },
+  ref,
+) {
+  return (
+    <Field
+      label={label}
+      hint={hint}
+      error={error}
+      id={id}
+      className={className}
+      control={(ids) => (
+        <input
+          ref={ref}
+          id={ids.id}
+          className={control}
+          aria-invalid={ids.invalid}
+          aria-describedby={ids.describedBy}
+          {...rest}
+        />
+      )}
+    />
   );
 });
 
@@ -70,34 +101,24 @@ export const TextAreaField = forwardRef<HTMLTextAreaElement, TextAreaProps>(func
   { label, hint, error, id, className, ...rest },
   ref,
 ) {
-  const generated = useId();
-  const inputId = id ?? generated;
-  const errorId = `${inputId}-error`;
-  const hintId = `${inputId}-hint`;
   return (
-    <div className={cx("flex flex-col gap-1", className)}>
-      <label htmlFor={inputId} className="text-sm font-medium text-slate-800">
-        {label}
-      </label>
-      {hint ? (
-        <span id={hintId} className="text-xs text-slate-600">
-          {hint}
-        </span>
-      ) : null}
-      <textarea
-        ref={ref}
-        id={inputId}
-        className={control}
-        aria-invalid={error ? true : undefined}
-        aria-describedby={cx(error && errorId, hint && hintId) || undefined}
-        {...rest}
-      />
-      {error ? (
-        <p id={errorId} role="alert" className="text-sm text-red-700">
-          {error}
-        </p>
-      ) : null}
-    </div>
+    <Field
+      label={label}
+      hint={hint}
+      error={error}
+      id={id}
+      className={className}
+      control={(ids) => (
+        <textarea
+          ref={ref}
+          id={ids.id}
+          className={control}
+          aria-invalid={ids.invalid}
+          aria-describedby={ids.describedBy}
+          {...rest}
+        />
+      )}
+    />
   );
 });
 
@@ -107,19 +128,26 @@ export const SelectField = forwardRef<HTMLSelectElement, SelectProps>(function S
   { label, hint, error, id, className, children, ...rest },
   ref,
 ) {
-  const generated = useId();
-  const inputId = id ?? generated;
   return (
-    <div className={cx("flex flex-col gap-1", className)}>
-      <label htmlFor={inputId} className="text-sm font-medium text-slate-800">
-        {label}
-      </label>
-      {hint ? <span className="text-xs text-slate-600">{hint}</span> : null}
-      <select ref={ref} id={inputId} className={control} aria-invalid={error ? true : undefined} {...rest}>
-        {children}
-      </select>
-      {error ? <p role="alert" className="text-sm text-red-700">{error}</p> : null}
-    </div>
+    <Field
+      label={label}
+      hint={hint}
+      error={error}
+      id={id}
+      className={className}
+      control={(ids) => (
+        <select
+          ref={ref}
+          id={ids.id}
+          className={control}
+          aria-invalid={ids.invalid}
+          aria-describedby={ids.describedBy}
+          {...rest}
+        >
+          {children}
+        </select>
+      )}
+    />
   );
 });
 

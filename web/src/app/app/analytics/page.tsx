@@ -2,7 +2,7 @@
 
 import { zodResolver } from "@hookform/resolvers/zod";
 import dynamic from "next/dynamic";
-import { useMemo, useState } from "react";
+import { useId, useMemo, useState, type ReactNode } from "react";
 import { useForm } from "react-hook-form";
 import { useQuery } from "urql";
 import { z } from "zod";
@@ -84,34 +84,40 @@ export default function AnalyticsPage() {
               ))}
             </Table>
           </Card>
-          <Card>
-            <figure aria-labelledby="active-users-caption">
-              <figcaption id="active-users-caption" className="mb-2 text-lg font-semibold">
-                Active users
-              </figcaption>
-              <p className="mb-2 text-sm text-slate-700">
-                Per day, last 30 days: {active.reduce((max, p) => Math.max(max, p.value), 0)} at most,{" "}
-                {active.at(-1)?.value ?? 0} today.
-              </p>
-              <LineOverTime points={active} unit="users" />
-            </figure>
-          </Card>
-          <Card>
-            <figure aria-labelledby="llm-usage-caption">
-              <figcaption id="llm-usage-caption" className="mb-2 text-lg font-semibold">
-                LLM usage
-              </figcaption>
-              <p className="mb-2 text-sm text-slate-700">
-                Tokens per day, last 30 days: {tokens.reduce((sum, p) => sum + p.value, 0).toLocaleString()} in all, $
-                {(data.usage ?? []).reduce((sum, p) => sum + p.costUsd, 0).toFixed(4)}.
-              </p>
-              <BarsOverTime points={tokens} unit="tokens" />
-            </figure>
-          </Card>
+          <ChartFigure
+            name="Active users"
+            summary={`Per day, last 30 days: ${active.reduce((max, p) => Math.max(max, p.value), 0)} at most, ${active.at(-1)?.value ?? 0} today.`}
+          >
+            <LineOverTime points={active} unit="users" />
+          </ChartFigure>
+          <ChartFigure
+            name="LLM usage"
+            summary={`Tokens per day, last 30 days: ${tokens.reduce((sum, p) => sum + p.value, 0).toLocaleString()} in all, $${data.usage
+              .reduce((sum, p) => sum + p.costUsd, 0)
+              .toFixed(4)}.`}
+          >
+            <BarsOverTime points={tokens} unit="tokens" />
+          </ChartFigure>
           <FunnelCard teamId={teamId} />
         </div>
       ) : null}
     </>
+  );
+}
+
+/** A chart named by its caption, with its numbers said in words (the chart is hidden from screen readers). */
+function ChartFigure({ name, summary, children }: { name: string; summary: string; children: ReactNode }) {
+  const id = useId();
+  return (
+    <Card>
+      <figure aria-labelledby={id}>
+        <figcaption id={id} className="mb-2 text-lg font-semibold">
+          {name}
+        </figcaption>
+        <p className="mb-2 text-sm text-slate-700">{summary}</p>
+        {children}
+      </figure>
+    </Card>
   );
 }
 
