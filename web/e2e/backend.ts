@@ -49,6 +49,8 @@ function environment(dataDir: string): NodeJS.ProcessEnv {
     HAUNTED_WEB_PORT: String(webPort),
     HAUNTED_WEB_PUBLIC_URL: web,
     HAUNTED_BILLING_PUBLIC_URL: web,
+    // The offline test checkout (dev only), as `make dev` turns it on.
+    HAUNTED_BILLING_LOCAL_CHECKOUT: "true",
     HAUNTED_CORS_ORIGINS: JSON.stringify([web]),
     // Every journey logs in from this one address.
     HAUNTED_AUTH_RATE_LIMIT_PER_IP: "1000/minute",
