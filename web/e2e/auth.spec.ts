@@ -1,4 +1,5 @@
-import { expect, logIn, logOut, screenshot, signUp, test, uniqueEmail, PASSWORD } from "./fixtures";
+import { createHmac } from "node:crypto";
+import { expect, gatewayGraphql, logIn, logOut, screenshot, signUp, test, uniqueEmail, PASSWORD } from "./fixtures";
 
 test("sign up, log out, log in, and a wrong password's message", async ({ page }) => {
   const email = uniqueEmail("ada");
@@ -32,6 +33,46 @@ test("sign up, log out, log in, and a wrong password's message", async ({ page }
   await screenshot(page, "forgot-password");
 
   await logIn(page, email, PASSWORD);
+  await expect(page).toHaveURL(/\/app$/);
+  await expect(page.getByRole("heading", { name: "Overview" })).toBeVisible();
+});
+
+/** RFC 6238 TOTP (SHA-1, 6 digits, 30 s) from a base32 secret, as authenticator apps compute it. */
+function totp(secret: string, at = Date.now()): string {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  let bits = "";
+  for (const char of secret.replace(/=+$/, "").toUpperCase()) bits += alphabet.indexOf(char).toString(2).padStart(5, "0");
+  const key = Buffer.from(bits.match(/.{8}/g)!.map((byte) => parseInt(byte, 2)));
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(at / 30_000)));
+  const digest = createHmac("sha1", key).update(counter).digest();
+  const offset = digest[digest.length - 1] & 0xf;
+  return String((digest.readUInt32BE(offset) & 0x7fffffff) % 1_000_000).padStart(6, "0");
+}
+
+test("a log-in with a second factor asks for the code", async ({ page }) => {
+  const email = uniqueEmail("guarded");
+  const { register } = await gatewayGraphql<{ register: { token: string } }>(
+    "mutation($e: String!, $p: String!) { register(email: $e, password: $p) { token } }",
+    { e: email, p: PASSWORD },
+  );
+  const { enrolTwoFactor } = await gatewayGraphql<{ enrolTwoFactor: { secret: string } }>(
+    "mutation { enrolTwoFactor { secret uri } }",
+    {},
+    register.token,
+  );
+  const { confirmTwoFactor: recoveryCodes } = await gatewayGraphql<{ confirmTwoFactor: string[] }>(
+    "mutation($c: String!) { confirmTwoFactor(code: $c) }",
+    { c: totp(enrolTwoFactor.secret) },
+    register.token,
+  );
+
+  await logIn(page, email);
+  const code = page.getByLabel("Authentication code", { exact: true });
+  await expect(code).toBeFocused();
+  await screenshot(page, "login-second-factor");
+  await code.fill(recoveryCodes[0]);
+  await page.getByRole("button", { name: "Verify" }).click();
   await expect(page).toHaveURL(/\/app$/);
   await expect(page.getByRole("heading", { name: "Overview" })).toBeVisible();
 });

@@ -37,6 +37,10 @@ async function post(path: string, body?: unknown, token?: string): Promise<AuthR
 
 export const login = (email: string, password: string) => post("/api/auth/login", { email, password });
 
+/** The second step of a log-in answered SECOND_FACTOR_REQUIRED. */
+export const secondFactor = (challenge: string, code: string) =>
+  post("/api/auth/second-factor", { challenge, code });
+
 export const register = (email: string, password: string, teamName?: string) =>
   post("/api/auth/register", { email, password, teamName: teamName || null });
 

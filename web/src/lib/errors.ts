@@ -8,6 +8,8 @@ export interface ServerError {
   field?: string;
   /** Seconds until a RATE_LIMITED request may be tried again. */
   retryAfter?: number;
+  /** SECOND_FACTOR_REQUIRED: the one-try challenge to answer with a code. */
+  challenge?: string;
 }
 
 interface RawError {
@@ -19,11 +21,13 @@ export function fromRaw(errors: readonly RawError[] | undefined | null): ServerE
   return (errors ?? []).map((error) => {
     const extensions = error.extensions ?? {};
     const retryAfter = extensions.retryAfter;
+    const challenge = extensions.challenge;
     return {
       message: typeof error.message === "string" ? error.message : "unexpected error",
       code: typeof extensions.code === "string" ? extensions.code : undefined,
       field: typeof extensions.field === "string" ? extensions.field : undefined,
       retryAfter: typeof retryAfter === "number" ? retryAfter : undefined,
+      ...(typeof challenge === "string" ? { challenge } : {}),
     };
   });
 }

@@ -8,7 +8,8 @@ import { useForm } from "react-hook-form";
 import { z } from "zod";
 import { applyServerErrors } from "@/components/forms";
 import { Button, ErrorAlert, TextField } from "@/components/ui";
-import { login } from "@/lib/auth-client";
+import { login, secondFactor } from "@/lib/auth-client";
+import type { AccessToken } from "@/lib/auth-client";
 import type { ServerError } from "@/lib/errors";
 import { useSession } from "@/lib/session";
 
@@ -32,10 +33,17 @@ export function LoginForm() {
   const form = useForm<Values>({ resolver: zodResolver(schema), defaultValues: { email: "", password: "" } });
   const { register, handleSubmit, setError, formState } = form;
 
+  const [challenge, setChallenge] = useState<string | null>(null);
+
   const onSubmit = handleSubmit(async (values) => {
     setErrors([]);
     const result = await login(values.email, values.password);
     if (!result.ok) {
+      const asked = result.errors.find((error) => error.code === "SECOND_FACTOR_REQUIRED" && error.challenge);
+      if (asked?.challenge) {
+        setChallenge(asked.challenge);
+        return;
+      }
       setErrors(applyServerErrors(result.errors, ["email", "password"], setError));
       return;
     }
@@ -44,6 +52,18 @@ export function LoginForm() {
   });
 
   const next = params.get("next");
+  if (challenge) {
+    return (
+      <SecondFactorForm
+        challenge={challenge}
+        onDone={(session) => {
+          signedIn(session);
+          router.replace(afterLogin(next));
+        }}
+        onRestart={() => setChallenge(null)}
+      />
+    );
+  }
   return (
     <form onSubmit={onSubmit} noValidate className="flex flex-col gap-4">
       <ErrorAlert errors={errors} />
@@ -66,6 +86,56 @@ export function LoginForm() {
           Create an account
         </Link>
       </div>
+    </form>
+  );
+}
+
+const codeSchema = z.object({ code: z.string().trim().min(1, "Enter the code") });
+
+/** A log-in's second step: a code from the authenticator app, or a recovery code. */
+function SecondFactorForm({
+  challenge,
+  onDone,
+  onRestart,
+}: {
+  challenge: string;
+  onDone: (session: AccessToken) => void;
+  onRestart: () => void;
+}) {
+  const [errors, setErrors] = useState<ServerError[]>([]);
+  const { register, handleSubmit, setError, formState } = useForm<z.infer<typeof codeSchema>>({
+    resolver: zodResolver(codeSchema),
+    defaultValues: { code: "" },
+  });
+  const onSubmit = handleSubmit(async ({ code }) => {
+    setErrors([]);
+    const result = await secondFactor(challenge, code);
+    if (!result.ok) {
+      setErrors(applyServerErrors(result.errors, ["code"], setError));
+      return;
+    }
+    onDone(result.session);
+  });
+  return (
+    <form onSubmit={onSubmit} noValidate className="flex flex-col gap-4">
+      <p className="text-sm">Enter the code from your authenticator app, or one of your recovery codes.</p>
+      <ErrorAlert errors={errors} />
+      <TextField
+        label="Authentication code"
+        autoComplete="one-time-code"
+        inputMode="numeric"
+        autoFocus
+        error={formState.errors.code?.message}
+        {...register("code")}
+      />
+      <Button type="submit" disabled={formState.isSubmitting}>
+        Verify
+      </Button>
+      {errors.length > 0 ? (
+        <Button variant="secondary" onClick={onRestart}>
+          Start again
+        </Button>
+      ) : null}
     </form>
   );
 }

@@ -12,6 +12,7 @@ const PAYLOAD = "token expiresAt refreshToken user { id email }";
 const OPERATIONS = {
   login: `mutation Login($email: String!, $password: String!) { login(email: $email, password: $password) { ${PAYLOAD} } }`,
   register: `mutation Register($email: String!, $password: String!, $teamName: String) { register(email: $email, password: $password, teamName: $teamName) { ${PAYLOAD} } }`,
+  secondFactor: `mutation SecondFactor($challenge: String!, $code: String!) { loginSecondFactor(challenge: $challenge, code: $code) { ${PAYLOAD} } }`,
   refresh: `mutation Refresh($refreshToken: String!) { refreshToken(refreshToken: $refreshToken) { ${PAYLOAD} } }`,
   logout: "mutation Logout { logout }",
 } as const;
@@ -70,6 +71,14 @@ export async function POST(request: NextRequest, context: RouteContext<"/api/aut
         password: text(input.password),
       });
       return withSession(request, answer, "login");
+    }
+    case "second-factor": {
+      const input = await body(request);
+      const answer = await gatewayRequest(request, OPERATIONS.secondFactor, {
+        challenge: text(input.challenge),
+        code: text(input.code),
+      });
+      return withSession(request, answer, "loginSecondFactor");
     }
     case "register": {
       const input = await body(request);
