@@ -19,7 +19,7 @@ function wsUrl(): string {
 
 /** One GraphQL client per signed-in user: HTTP for queries, graphql-transport-ws for subscriptions. */
 export function GraphQLProvider({ children }: { children: ReactNode }) {
-  const { session, token, unauthenticated } = useSession();
+  const { session, token, unauthenticated, refreshNow } = useSession();
   const userId = session?.user.id ?? null;
   const client = useMemo(() => {
     let ws: WsClient | null = null;
@@ -48,8 +48,12 @@ export function GraphQLProvider({ children }: { children: ReactNode }) {
         cacheExchange,
         mapExchange({
           onError(error) {
+            // The access token may have lapsed (a laptop asleep past its refresh):
+            // the refresh cookie decides whether the session is really over.
             if (error.graphQLErrors.some((e) => e.extensions?.code === "UNAUTHENTICATED")) {
-              unauthenticated();
+              void refreshNow().then((ok) => {
+                if (!ok) unauthenticated();
+              });
             }
           },
         }),
