@@ -19,20 +19,25 @@ export interface BackendState {
   webPort: number;
 }
 
-export function ports(): { gatewayPort: number; kafkaPort: number; webPort: number } {
+export function ports(): { gatewayPort: number; kafkaPort: number; webPort: number; mailPort: number } {
   const read = (name: string) => {
     const value = Number(process.env[name]);
     if (!value) throw new Error(`${name} is not set: run the end-to-end tests through scripts/web-test.sh`);
     return value;
   };
-  return { gatewayPort: read("E2E_GATEWAY_PORT"), kafkaPort: read("E2E_KAFKA_PORT"), webPort: read("E2E_WEB_PORT") };
+  return {
+    gatewayPort: read("E2E_GATEWAY_PORT"),
+    kafkaPort: read("E2E_KAFKA_PORT"),
+    webPort: read("E2E_WEB_PORT"),
+    mailPort: read("E2E_MAIL_PORT"),
+  };
 }
 
 export const webOrigin = () => `http://127.0.0.1:${ports().webPort}`;
 export const gatewayOrigin = () => `http://127.0.0.1:${ports().gatewayPort}`;
 
 function environment(dataDir: string): NodeJS.ProcessEnv {
-  const { gatewayPort, kafkaPort, webPort } = ports();
+  const { gatewayPort, kafkaPort, webPort, mailPort } = ports();
   const web = `http://127.0.0.1:${webPort}`;
   return {
     ...process.env,
@@ -47,6 +52,9 @@ function environment(dataDir: string): NodeJS.ProcessEnv {
     // Analytics answers are cached for minutes by default: a journey asks right after tracking.
     HAUNTED_ANALYTICS_CACHE_TTL_S: "0",
     HAUNTED_WEB_PORT: String(webPort),
+    // The dev mail catcher, and the web app's pages as the links' base.
+    HAUNTED_MAIL_CATCHER_PORT: String(mailPort),
+    HAUNTED_MAIL_LINK_BASE_URL: web,
     HAUNTED_WEB_PUBLIC_URL: web,
     HAUNTED_BILLING_PUBLIC_URL: web,
     // The offline test checkout (dev only), as `make dev` turns it on.

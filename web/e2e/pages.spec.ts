@@ -109,6 +109,19 @@ test("an API key created and shown once, then revoked; sessions listed; password
   await expect(asKey(key)).rejects.toThrow(/UNAUTHENTICATED/);
 });
 
+test("the audit log lists what happened in the team, newest first", async ({ page }) => {
+  await signUp(page, uniqueEmail("auditor"), "Auditors");
+  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Audit log" }).click();
+  await expect(page.getByRole("heading", { name: "Audit log", level: 1 })).toBeVisible();
+  const log = page.getByRole("table", { name: "Audit log", exact: true });
+  // The log is projected from the event stream by a consumer: read again until it is in.
+  await expect(async () => {
+    await page.reload();
+    await expect(log.getByRole("row").filter({ hasText: "team.created" })).toHaveCount(1, { timeout: 1_000 });
+  }).toPass({ timeout: 30_000 });
+  await screenshot(page, "audit");
+});
+
 const PAGES = [
   ["Overview", "/app"],
   ["Team", "/app/team"],
@@ -119,6 +132,7 @@ const PAGES = [
   ["Notifications", "/app/notifications"],
   ["Activity", "/app/activity"],
   ["Settings", "/app/settings"],
+  ["Audit log", "/app/audit"],
 ] as const;
 
 test("every page at 375 px wide, by keyboard, with the live activity feed", async ({ page }) => {

@@ -17,6 +17,7 @@ type Documents = {
     "\n  subscription LiveEvents {\n    events {\n      id\n      type\n      time\n      subject\n      data\n    }\n  }\n": typeof types.LiveEventsDocument,
     "\n  query Analytics($teamId: ID, $from: DateTime!, $to: DateTime!) {\n    eventCounts(teamId: $teamId) {\n      name\n      count\n    }\n    activeUsers(period: DAY, from: $from, to: $to, teamId: $teamId) {\n      start\n      users\n    }\n    usage(period: DAY, from: $from, to: $to, teamId: $teamId) {\n      start\n      prompts\n      promptTokens\n      completionTokens\n      costUsd\n    }\n  }\n": typeof types.AnalyticsDocument,
     "\n  query Funnel($steps: [String!]!, $teamId: ID) {\n    funnel(steps: $steps, teamId: $teamId) {\n      name\n      users\n      conversion\n    }\n  }\n": typeof types.FunnelDocument,
+    "\n  query AuditLog($teamId: ID!, $after: String) {\n    auditLog(teamId: $teamId, first: 50, after: $after) {\n      entries {\n        id\n        action\n        actorId\n        target\n        time\n      }\n      nextCursor\n    }\n    team(id: $teamId) {\n      id\n      members {\n        userId\n        email\n      }\n    }\n  }\n": typeof types.AuditLogDocument,
     "\n  mutation Checkout($planId: ID!, $teamId: ID) {\n    createCheckoutSession(planId: $planId, teamId: $teamId) {\n      id\n      url\n    }\n  }\n": typeof types.CheckoutDocument,
     "\n  mutation Portal($teamId: ID) {\n    createBillingPortalSession(teamId: $teamId) {\n      url\n    }\n  }\n": typeof types.PortalDocument,
     "\n  query FlagsPage($teamId: ID) {\n    flags(teamId: $teamId) {\n      name\n      description\n      enabled\n    }\n  }\n": typeof types.FlagsPageDocument,
@@ -52,6 +53,7 @@ const documents: Documents = {
     "\n  subscription LiveEvents {\n    events {\n      id\n      type\n      time\n      subject\n      data\n    }\n  }\n": types.LiveEventsDocument,
     "\n  query Analytics($teamId: ID, $from: DateTime!, $to: DateTime!) {\n    eventCounts(teamId: $teamId) {\n      name\n      count\n    }\n    activeUsers(period: DAY, from: $from, to: $to, teamId: $teamId) {\n      start\n      users\n    }\n    usage(period: DAY, from: $from, to: $to, teamId: $teamId) {\n      start\n      prompts\n      promptTokens\n      completionTokens\n      costUsd\n    }\n  }\n": types.AnalyticsDocument,
     "\n  query Funnel($steps: [String!]!, $teamId: ID) {\n    funnel(steps: $steps, teamId: $teamId) {\n      name\n      users\n      conversion\n    }\n  }\n": types.FunnelDocument,
+    "\n  query AuditLog($teamId: ID!, $after: String) {\n    auditLog(teamId: $teamId, first: 50, after: $after) {\n      entries {\n        id\n        action\n        actorId\n        target\n        time\n      }\n      nextCursor\n    }\n    team(id: $teamId) {\n      id\n      members {\n        userId\n        email\n      }\n    }\n  }\n": types.AuditLogDocument,
     "\n  mutation Checkout($planId: ID!, $teamId: ID) {\n    createCheckoutSession(planId: $planId, teamId: $teamId) {\n      id\n      url\n    }\n  }\n": types.CheckoutDocument,
     "\n  mutation Portal($teamId: ID) {\n    createBillingPortalSession(teamId: $teamId) {\n      url\n    }\n  }\n": types.PortalDocument,
     "\n  query FlagsPage($teamId: ID) {\n    flags(teamId: $teamId) {\n      name\n      description\n      enabled\n    }\n  }\n": types.FlagsPageDocument,
@@ -110,6 +112,10 @@ export function graphql(source: "\n  query Analytics($teamId: ID, $from: DateTim
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
 export function graphql(source: "\n  query Funnel($steps: [String!]!, $teamId: ID) {\n    funnel(steps: $steps, teamId: $teamId) {\n      name\n      users\n      conversion\n    }\n  }\n"): (typeof documents)["\n  query Funnel($steps: [String!]!, $teamId: ID) {\n    funnel(steps: $steps, teamId: $teamId) {\n      name\n      users\n      conversion\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query AuditLog($teamId: ID!, $after: String) {\n    auditLog(teamId: $teamId, first: 50, after: $after) {\n      entries {\n        id\n        action\n        actorId\n        target\n        time\n      }\n      nextCursor\n    }\n    team(id: $teamId) {\n      id\n      members {\n        userId\n        email\n      }\n    }\n  }\n"): (typeof documents)["\n  query AuditLog($teamId: ID!, $after: String) {\n    auditLog(teamId: $teamId, first: 50, after: $after) {\n      entries {\n        id\n        action\n        actorId\n        target\n        time\n      }\n      nextCursor\n    }\n    team(id: $teamId) {\n      id\n      members {\n        userId\n        email\n      }\n    }\n  }\n"];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */

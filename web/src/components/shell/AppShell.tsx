@@ -18,6 +18,7 @@ export const NAV = [
   { href: "/app/flags", label: "Flags" },
   { href: "/app/notifications", label: "Notifications" },
   { href: "/app/activity", label: "Activity" },
+  { href: "/app/audit", label: "Audit log" },
   { href: "/app/settings", label: "Settings" },
 ] as const;
 
