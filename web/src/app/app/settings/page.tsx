@@ -3,7 +3,7 @@
 import { zodResolver } from "@hookform/resolvers/zod";
 import { useState } from "react";
 import { useForm } from "react-hook-form";
-import { useMutation, useQuery } from "urql";
+import { useMutation, useQuery, type CombinedError } from "urql";
 import { z } from "zod";
 import { applyServerErrors } from "@/components/forms";
 import { Cell, Table } from "@/components/Table";
@@ -89,20 +89,16 @@ export default function SettingsPage() {
   const device = (session: { id: string; userAgent?: string | null }) =>
     `${deviceName(session.userAgent)} (${session.id.slice(0, 6)})`;
 
-  const onRevokeSession = async (id: string, name: string) => {
+  // A row's action: the server's refusal in the alert, else what happened in the status.
+  const act = async (answer: Promise<{ error?: CombinedError }>, done: string) => {
     setErrors([]);
-    const result = await revokeSession({ id });
+    const result = await answer;
     if (result.error) setErrors(fromCombined(result.error));
-    else setStatus(`Session ${name} ended.`);
+    else setStatus(done);
     reload();
   };
-  const onRevokeKey = async (id: string, name: string) => {
-    setErrors([]);
-    const result = await revokeApiKey({ id });
-    if (result.error) setErrors(fromCombined(result.error));
-    else setStatus(`API key ${name} revoked.`);
-    reload();
-  };
+  const onRevokeSession = (id: string, name: string) => act(revokeSession({ id }), `Session ${name} ended.`);
+  const onRevokeKey = (id: string, name: string) => act(revokeApiKey({ id }), `API key ${name} revoked.`);
 
   const keyError = fromCombined(error).filter((e) => e.code === "FORBIDDEN");
   return (
