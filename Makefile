@@ -11,7 +11,7 @@ EXPLORER_STAMP := $(EXPLORER_DIR)/node_modules/.package-lock.json
 TOOLS  := .venv-tools
 TOOLS_STAMP := $(TOOLS)/.installed
 
-.PHONY: dev test faults lint typecheck architecture bench lock tools-lock clean explorer
+.PHONY: dev test web-test faults lint typecheck architecture bench lock tools-lock clean explorer
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,10 +33,12 @@ $(TOOLS_STAMP): infra/tools.lock
 	touch $@
 
 # The explorer needs npm once; without it, GET /graphql in a browser says how to get it.
+# The backend, and the web app (next dev on HAUNTED_WEB_PORT, default 3000) when
+# Node 20+ is on PATH.
 dev: $(STAMP)
 	@if command -v npm >/dev/null 2>&1; then $(MAKE) --no-print-directory explorer; \
 	else echo "npm not found: the GraphQL explorer stays off until 'make explorer'"; fi
-	HAUNTED_BILLING_LOCAL_CHECKOUT=true $(BIN)/haunted dev
+	HAUNTED_BILLING_LOCAL_CHECKOUT=true web/scripts/dev.sh $(BIN)/haunted dev
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -54,6 +56,13 @@ architecture: $(STAMP)
 # tests/infra checks the manifests with the tools venv's checkov and kubernetes-validate.
 test: $(STAMP) $(EXPLORER_STAMP) $(TOOLS_STAMP) lint typecheck architecture
 	$(BIN)/pytest
+	$(MAKE) web-test
+
+# The web app: npm ci when the lock changed, generated types current, lint,
+# types, Jest, one production build and its size, Playwright in Debian's chromium
+# against a real `haunted dev` (see docs/web.md).
+web-test: $(STAMP)
+	web/scripts/web-test.sh
 
 # The fault suite with the outages at full length (PostgreSQL and Redis down 30 s,
 # the broker frozen 60 s); `make test` runs the same scenarios with short ones. With
@@ -96,3 +105,4 @@ tools-lock:
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .haunted .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .haunted .pytest_cache .mypy_cache .ruff_cache web/node_modules web/.next

@@ -12,7 +12,7 @@ import html
 import httpx
 import structlog
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from events.metrics import STRIPE_WEBHOOKS
 from services.billing import BillingService, InvalidWebhook
@@ -91,6 +91,7 @@ def stripe_webhook_router(billing: BillingService) -> APIRouter:
             )
         if response.status_code != 200:
             return HTMLResponse("<h1>The webhook failed</h1>", status_code=502)
-        return HTMLResponse("<h1>Subscription active</h1><p>You can close this page.</p>")
+        # Back to the web app, as Stripe's checkout would send the buyer.
+        return RedirectResponse(f"{billing.return_url}?checkout=success", status_code=303)
 
     return router

@@ -108,6 +108,7 @@ def build_billing(settings: Settings, db: Database, redis: Redis) -> billing.Bil
     config = billing.BillingConfig(
         env=settings.env,
         public_url=settings.billing_public_url or f"http://{settings.host}:{settings.port}",
+        return_url=f"{settings.web_url}/app/billing",
         webhook_secret=(
             settings.stripe_webhook_secret.get_secret_value()
             if settings.stripe_webhook_secret

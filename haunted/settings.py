@@ -236,6 +236,8 @@ class Settings(BaseSettings):
 
     # The web app and the one origin allowlist (runtime.md)
     web_port: int = Field(3000, ge=1, le=65535)
+    # Where browsers come back to from checkout. Unset: http://127.0.0.1:WEB_PORT.
+    web_public_url: str | None = None
     # Unset: the dev origins (localhost and 127.0.0.1 on web_port, and on 3000).
     cors_origins: list[str] | None = None
     # OTLP/HTTP base URL for traces; unset: no trace export.
@@ -352,6 +354,10 @@ class Settings(BaseSettings):
     def mail_dir(self) -> Path:
         """Where the dev mail catcher keeps what it caught (`haunted mail list`, /dev/mail)."""
         return self.data_dir / "mail"
+
+    @property
+    def web_url(self) -> str:
+        return (self.web_public_url or f"http://127.0.0.1:{self.web_port}").rstrip("/")
 
     @property
     def keys_dir(self) -> Path:

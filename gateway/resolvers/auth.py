@@ -244,6 +244,15 @@ def bindables(
     async def resolve_revoke_invite(_: None, info: GraphQLResolveInfo, id: str) -> bool:
         return await teams.revoke_invite(caller(info), id)
 
+    @query.field("invite")
+    async def resolve_invite_preview(_: None, info: GraphQLResolveInfo, token: str) -> Any:
+        preview = await teams.preview_invite(token)
+        return {
+            "teamName": preview.team_name,
+            "role": preview.role,
+            "expiresAt": preview.expires_at,
+        }
+
     @mutation.field("acceptInvite")
     async def resolve_accept(_: None, info: GraphQLResolveInfo, token: str) -> dict[str, Any]:
         return _membership(await teams.accept_invite(caller(info), token))

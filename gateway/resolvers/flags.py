@@ -6,7 +6,7 @@ from ariadne import QueryType, SchemaBindable
 from graphql import GraphQLResolveInfo
 
 from gateway.resolvers.common import caller
-from services.flags import FlagsService, FlagVariant
+from services.flags import FlagsService, FlagState, FlagVariant
 
 
 def _remote_address(info: GraphQLResolveInfo) -> str | None:
@@ -25,5 +25,13 @@ def bindables(flags: FlagsService) -> list[SchemaBindable]:
     @query.field("featureVariant")
     async def resolve_feature_variant(_: None, info: GraphQLResolveInfo, name: str) -> FlagVariant:
         return await flags.variant(caller(info), name, remote_address=_remote_address(info))
+
+    @query.field("flags")
+    async def resolve_flags(
+        _: None, info: GraphQLResolveInfo, teamId: str | None = None
+    ) -> list[FlagState]:
+        return await flags.states(
+            caller(info), team_id=teamId, remote_address=_remote_address(info)
+        )
 
     return [query]

@@ -43,6 +43,20 @@ def bindables(llm: LlmService) -> list[SchemaBindable]:
     def resolve_variables(prompt: Prompt, _: GraphQLResolveInfo) -> list[str]:
         return list(prompt.spec.variables)
 
+    @template.field("variableSpecs")
+    def resolve_variable_specs(prompt: Prompt, _: GraphQLResolveInfo) -> list[dict[str, Any]]:
+        return [
+            {
+                "name": name,
+                "type": variable.type,
+                "required": variable.required,
+                "description": variable.description,
+                "maxLength": variable.max_length,
+                "default": variable.default,
+            }
+            for name, variable in prompt.spec.variables.items()
+        ]
+
     @template.field("description")
     def resolve_description(prompt: Prompt, _: GraphQLResolveInfo) -> str:
         return prompt.spec.description

@@ -26,6 +26,7 @@ from services.auth.audit import add_audited_event
 from services.auth.crypto import Sealed, token_hash
 from services.auth.models import Invite, Membership, SecondFactor, Team, User
 from services.auth.views import (
+    InvitePreviewView,
     InviteView,
     MembershipView,
     MemberView,
@@ -231,6 +232,24 @@ class TeamService:
                 add_audited_event(
                     session, InviteRevoked(team_id=team_id, invite_id=invite.id, reason=reason)
                 )
+
+    async def preview_invite(self, token: str) -> InvitePreviewView:
+        """The team and role an invite offers, for its link's page (no sign-in needed:
+        holding the token is the right to see them). Used, revoked or expired: refused."""
+        async with self._db.read() as session:
+            invite = await session.scalar(
+                select(Invite).where(Invite.token_hash == token_hash(token))
+            )
+            team = None if invite is None else await session.get(Team, invite.team_id)
+        if invite is None or team is None:
+            raise NotFound("no such invite: check the link", field="token")
+        if invite.accepted_at is not None:
+            raise Conflict("this invite was already used", field="token")
+        if invite.revoked_at is not None:
+            raise BadUserInput("this invite was revoked", field="token")
+        if invite.expires_at <= datetime.now(UTC):
+            raise BadUserInput("this invite has expired", field="token")
+        return InvitePreviewView(team.name, invite.role, invite.expires_at)
 
     async def accept_invite(self, principal: Principal, token: str) -> MembershipView:
         """Joins the caller to the invite's team; the invite must name the caller's email."""

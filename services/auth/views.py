@@ -83,6 +83,15 @@ class PendingInviteView:
 
 
 @dataclass(frozen=True, slots=True)
+class InvitePreviewView:
+    """What an invite link shows before anyone signs in: no email, no ids."""
+
+    team_name: str
+    role: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class ApiKeyView:
     id: str
     team_id: str

@@ -39,6 +39,9 @@ _INTERVAL_S = {"month": 30 * 24 * 3600, "year": 365 * 24 * 3600}
 class BillingConfig:
     env: str
     public_url: str
+    # The web app's billing page: where checkout (Stripe's or the local test one)
+    # and the portal send the browser back. Unset: public_url + /app/billing.
+    return_url: str | None = None
     webhook_secret: str | None = None
     webhook_tolerance_s: int = 300
     webhook_max_body_bytes: int = 512 * 1024
@@ -156,8 +159,8 @@ class BillingService:
             team_id=team_id,
             plan_id=plan.id,
             price_id=price,
-            success_url=f"{base}/billing/checkout/success?session_id={{CHECKOUT_SESSION_ID}}",
-            cancel_url=f"{base}/billing/checkout/canceled",
+            success_url=f"{self.return_url}?checkout=success&session_id={{CHECKOUT_SESSION_ID}}",
+            cancel_url=f"{self.return_url}?checkout=canceled",
             idempotency_key=f"haunted-checkout-{uuid.uuid4()}",
         )
 
@@ -173,8 +176,13 @@ class BillingService:
         if customer is None:
             raise NotFound("the team has no billing account yet: check out a plan first")
         return await self._stripe.create_portal_session(
-            customer.stripe_customer_id, self._config.public_url.rstrip("/")
+            customer.stripe_customer_id, self.return_url
         )
+
+    @property
+    def return_url(self) -> str:
+        """The web app's billing page, where buyers come back to."""
+        return self._config.return_url or f"{self._config.public_url.rstrip('/')}/app/billing"
 
     async def handle_webhook(self, payload: bytes, signature: str | None) -> WebhookOutcome:
         """Verifies, then applies a Stripe webhook once. Raises InvalidWebhook (400)."""

@@ -1,7 +1,7 @@
 """Feature flags: Unleash definitions from a server or the flags file, evaluated in-process."""
 
 from services.flags.handlers import CONSUMER, build_handlers, clear_store
-from services.flags.service import FlagInfo, FlagsConfig, FlagsService, FlagVariant
+from services.flags.service import FlagInfo, FlagsConfig, FlagsService, FlagState, FlagVariant
 from services.flags.unleash import (
     FileSource,
     FlagsSourceError,
@@ -13,6 +13,7 @@ __all__ = [
     "CONSUMER",
     "FileSource",
     "FlagInfo",
+    "FlagState",
     "FlagVariant",
     "FlagsConfig",
     "FlagsService",

@@ -81,6 +81,15 @@ class FlagInfo:
     description: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class FlagState:
+    """A flag and whether it is on for one caller in one team."""
+
+    name: str
+    description: str | None
+    enabled: bool
+
+
 def _strategy_text(strategy: Mapping[str, Any]) -> str:
     parameters = strategy.get("parameters") or {}
     shown = ", ".join(f"{k}={v}" for k, v in parameters.items() if k != "groupId")
@@ -90,6 +99,11 @@ def _strategy_text(strategy: Mapping[str, Any]) -> str:
     ]
     text = f"{strategy.get('name')}({shown})"
     return f"{text} if {' and '.join(constraints)}" if constraints else text
+
+
+def _description(feature: Mapping[str, Any]) -> str | None:
+    description = feature.get("description")
+    return description if isinstance(description, str) and description else None
 
 
 def _text(value: object) -> str | None:
@@ -230,6 +244,23 @@ class FlagsService:
         return enabled
 
     @requires("flags:read")
+    async def states(
+        self,
+        principal: Principal,
+        *,
+        team_id: str | None = None,
+        remote_address: str | None = None,
+    ) -> list[FlagState]:
+        """Every flag and whether it is on for the caller in the team, by name. A
+        listing, not a decision: it is not counted in flag.evaluated."""
+        states = []
+        for name, feature in sorted(self._definitions.features.items()):
+            context = await self._context(principal, name, team_id, remote_address, count=False)
+            enabled = context is not None and self._client.is_enabled(name, context)
+            states.append(FlagState(name, _description(feature), enabled))
+        return states
+
+    @requires("flags:read")
     async def variant(
         self,
         principal: Principal,
@@ -253,7 +284,13 @@ class FlagsService:
         return variant
 
     async def _context(
-        self, principal: Principal, name: str, team_id: str | None, remote_address: str | None
+        self,
+        principal: Principal,
+        name: str,
+        team_id: str | None,
+        remote_address: str | None,
+        *,
+        count: bool = True,
     ) -> dict[str, Any] | None:
         """The SDK context for the caller, or None when the flag is off regardless of it."""
         if name not in self._definitions.features:
@@ -263,7 +300,8 @@ class FlagsService:
             return None
         required = self._permissions.get(name)
         if required is not None and required not in principal.permissions(team_id):
-            self._counts[(name, False, None)] += 1
+            if count:
+                self._counts[(name, False, None)] += 1
             return None
         role = principal.teams.get(team_id or "", "")
         context: dict[str, Any] = {

@@ -108,7 +108,10 @@ async def test_offline_checkout_activates_the_subscription_through_the_webhook(
         page = await client.get(url)
         assert page.status_code == 200 and "development only" in page.text
         confirmed = await client.post(url)
-        assert confirmed.status_code == 200, confirmed.text
+        # Back to the web app's billing page, as after Stripe's checkout.
+        assert confirmed.status_code == 303, confirmed.text
+        web = server.haunted.settings.web_url
+        assert confirmed.headers["location"] == f"{web}/app/billing?checkout=success"
         again = await client.post(url)
         assert again.status_code == 409
 

@@ -4,9 +4,13 @@ leave; each refusal with its contract code and nothing written."""
 from __future__ import annotations
 
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import update
+
 from haunted.runtime import Haunted
+from services.auth.models import Invite
 from tests.conftest import Server, register
 from tests.services.auth.conftest import outbox_topics, roles_in, snapshot
 
@@ -118,3 +122,40 @@ async def test_team_lifecycle_over_graphql(server: Server) -> None:
     await refused(
         server, "UNAUTHENTICATED", REMOVE, {"t": t, "u": owner["user"]["id"]}, "not-a-token"
     )
+
+
+PREVIEW = "query($token: String!) { invite(token: $token) { teamName role expiresAt } }"
+
+
+async def test_invite_preview_needs_no_sign_in_and_refuses_spent_tokens(server: Server) -> None:
+    """The invite link's page shows the team and role before the invitee signs in;
+    an unknown, used or expired token is refused with its own code, naming `token`."""
+    haunted: Haunted = server.haunted
+    owner, bob = await register(server), await register(server)
+    t = (await ok(server, CREATE_TEAM, {"name": "Lighthouse"}, owner["token"]))["createTeam"]["id"]
+    variables = {"t": t, "email": bob["user"]["email"], "role": "admin"}
+    invite = (await ok(server, INVITE, variables, owner["token"]))["inviteMember"]
+
+    preview = (await ok(server, PREVIEW, {"token": invite["token"]}, None))["invite"]
+    assert preview == {"teamName": "Lighthouse", "role": "admin", "expiresAt": invite["expiresAt"]}
+
+    body = await server.graphql(PREVIEW, {"token": "hi_unknown"}, None)
+    assert codes(body) == ["NOT_FOUND"] and body["errors"][0]["extensions"]["field"] == "token"
+    assert body["data"] is None
+
+    await ok(server, ACCEPT, {"token": invite["token"]}, bob["token"])
+    body = await server.graphql(PREVIEW, {"token": invite["token"]}, None)
+    assert codes(body) == ["CONFLICT"]
+
+    expiring = (
+        await ok(server, INVITE, {**variables, "email": "late@example.com"}, owner["token"])
+    )["inviteMember"]
+    async with haunted.db.transaction() as session:
+        await session.execute(
+            update(Invite)
+            .where(Invite.id == expiring["id"])
+            .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
+    body = await server.graphql(PREVIEW, {"token": expiring["token"]}, None)
+    assert codes(body) == ["BAD_USER_INPUT"]
+    assert body["errors"][0]["message"] == "this invite has expired"

@@ -117,3 +117,54 @@ async def test_prompts_run_stream_and_are_metered(server: Server) -> None:
     assert usage["data"]["llmUsage"]["planId"] == "free"
     expected = result["promptTokens"] + result["completionTokens"]
     assert usage["data"]["llmUsage"]["tokensUsed"] > expected
+
+
+SPECS = """
+{ prompts { path variables variableSpecs { name type required description maxLength default } } }"""
+
+
+async def test_each_prompt_declares_its_variables_types_and_limits(server: Server) -> None:
+    """The web app builds a form per prompt from these: they mirror the front matter."""
+    token = (await register(server))["token"]
+    listed = await server.graphql(SPECS, token=token)
+    assert "errors" not in listed, listed
+    prompts = {prompt["path"]: prompt for prompt in listed["data"]["prompts"]}
+    summarize = prompts["summarize"]
+    assert [spec["name"] for spec in summarize["variableSpecs"]] == summarize["variables"]
+    assert summarize["variableSpecs"] == [
+        {
+            "name": "text",
+            "type": "string",
+            "required": True,
+            "description": "the text to summarize",
+            "maxLength": 50000,
+            "default": None,
+        },
+        {
+            "name": "sentences",
+            "type": "integer",
+            "required": False,
+            "description": "",
+            "maxLength": None,
+            "default": 3,
+        },
+        {
+            "name": "language",
+            "type": "string",
+            "required": False,
+            "description": "",
+            "maxLength": None,
+            "default": "English",
+        },
+    ]
+    labels = prompts["classify"]["variableSpecs"][1]
+    assert labels == {
+        "name": "labels",
+        "type": "array",
+        "required": True,
+        "description": "the allowed labels",
+        "maxLength": 50,
+        "default": None,
+    }
+    anonymous = await server.graphql(SPECS)
+    assert anonymous["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"

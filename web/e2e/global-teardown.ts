@@ -1,0 +1,5 @@
+import { teardown } from "./backend";
+
+export default async function globalTeardown(): Promise<void> {
+  await teardown();
+}
