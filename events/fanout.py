@@ -17,6 +17,7 @@ from faststream.kafka import KafkaMessage, KafkaRouter
 from faststream.kafka.subscriber.usecase import LogicSubscriber
 from opentelemetry import trace
 
+from events.consumer import RetryPolicy, is_infrastructure
 from events.envelope import Envelope, MalformedEvent
 from events.tracing import process_span
 from schemas import CATALOG, Audience
@@ -24,6 +25,9 @@ from schemas import CATALOG, Audience
 log = structlog.get_logger(__name__)
 
 Deliver = Callable[[Envelope], Awaitable[None]]
+
+
+_RETRY = RetryPolicy(backoff_s=0.1, max_backoff_s=5.0)
 
 
 def pushable_topics() -> list[str]:
@@ -53,10 +57,22 @@ def subscribe_fanout(
             offset=record.offset,  # type: ignore[union-attr]
         )
         with trace.use_span(span, end_on_exit=True):
-            try:
-                await deliver(envelope)
-            except Exception:  # one bad push must not stop the stream
-                log.exception("fan-out delivery failed", event_id=envelope.id)
+            failures = 0
+            while True:
+                try:
+                    await deliver(envelope)
+                    return
+                except Exception as error:
+                    if not is_infrastructure(error):  # one bad push must not stop the stream
+                        log.exception("fan-out delivery failed", event_id=envelope.id)
+                        return
+                    # Redis (or the database) away: skipping would lose this push for
+                    # clients that stay connected (no `since` recovery for them), so wait
+                    # it out. This subscriber holds no group: waiting costs no rebalance.
+                    failures += 1
+                    delay = _RETRY.delay(failures)
+                    log.warning("fan-out waiting for a dependency", error=repr(error), wait_s=delay)
+                    await asyncio.sleep(delay)
 
     subscriber = router.subscriber(
         *(topics if topics is not None else pushable_topics()),

@@ -385,6 +385,10 @@ class _RecentIds:
             self._ids.discard(self._order.popleft())
         return True
 
+    def forget(self, event_id: str) -> None:
+        """Its delivery failed: a retry of the same event must not be taken for a duplicate."""
+        self._ids.discard(event_id)
+
 
 def check_pushable(types: Collection[str]) -> None:
     """Refuses event types a subscriber can never receive: ones not in the catalog
@@ -589,6 +593,14 @@ class PushHub:
         """Pushes `envelope` to the connections and subscriptions that may see it."""
         if not self._recent.add(envelope.id):
             return
+        try:
+            await self._deliver(envelope)
+        except BaseException:
+            # Failed (e.g. Redis away while rechecking): the fan-out tries it again.
+            self._recent.forget(envelope.id)
+            raise
+
+    async def _deliver(self, envelope: Envelope) -> None:
         event = envelope.decode()
         lag = (datetime.now(UTC) - envelope.time).total_seconds()
         if lag > self.limits.trusted_lag_s:
