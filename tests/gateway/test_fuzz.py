@@ -12,6 +12,7 @@ Bounded: a fixed number of examples, derandomized so a run is repeatable.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
@@ -84,9 +85,22 @@ CASES = st.one_of(
 )
 
 
-def assert_graphql_answer(response: httpx.Response) -> None:
+def strings_in(value: Any) -> Iterator[str]:
+    """Every string a JSON value holds, keys included."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from strings_in(key)
+            yield from strings_in(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from strings_in(item)
+
+
+def assert_graphql_answer(response: httpx.Response, sent: Any = None) -> None:
     assert response.status_code < 500, response.text
-    assert_no_leak(response)
+    assert_no_leak(response, strings_in(sent))
     body = response.json()
     answers = body if isinstance(body, list) else [body]
     for answer in answers:
@@ -260,7 +274,7 @@ async def test_random_variables_to_every_root_field_never_fail_unexpectedly(
     slowest["count"] += 1
     if elapsed > slowest["seconds"]:
         slowest["seconds"], slowest["document"] = elapsed, document
-    assert_graphql_answer(response)
+    assert_graphql_answer(response, variables)
     codes = [error["extensions"]["code"] for error in response.json().get("errors") or []]
     assert "INTERNAL" not in codes, (document, variables, response.text)
 
