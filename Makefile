@@ -11,7 +11,7 @@ EXPLORER_STAMP := $(EXPLORER_DIR)/node_modules/.package-lock.json
 TOOLS  := .venv-tools
 TOOLS_STAMP := $(TOOLS)/.installed
 
-.PHONY: dev test web-test faults lint typecheck architecture bench lock tools-lock clean explorer
+.PHONY: dev test web-test faults lint typecheck architecture docs docs-generate docs-build bench lock tools-lock clean explorer
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -54,7 +54,8 @@ architecture: $(STAMP)
 # Both backends: the embedded defaults (SQLite, in-process Redis) and the
 # PostgreSQL and Redis of this machine; the tests start the broker themselves.
 # tests/infra checks the manifests with the tools venv's checkov and kubernetes-validate.
-test: $(STAMP) $(EXPLORER_STAMP) $(TOOLS_STAMP) lint typecheck architecture
+# The docs site is built first: the AsyncAPI test validates with its parser.
+test: $(STAMP) $(EXPLORER_STAMP) $(TOOLS_STAMP) lint typecheck architecture docs-build
 	$(BIN)/pytest
 	$(MAKE) web-test
 
@@ -73,6 +74,28 @@ faults: $(STAMP)
 		tests/services/analytics/test_crash.py \
 		tests/events/test_outbox.py::test_a_relay_whose_lock_connection_dies_stops_publishing_and_one_other_leads \
 		tests/gateway/test_many_gateways.py
+
+# The docs site (site/): docs/ rendered, plus the reference generated from the code.
+SITE := site
+SITE_MODULES := $(SITE)/node_modules/.package-lock.json
+
+$(SITE_MODULES): $(SITE)/package-lock.json
+	cd $(SITE) && npm ci
+	touch $@
+
+docs-generate: $(STAMP)
+	$(BIN)/haunted docs site --out $(SITE)/generated
+
+# A production build that fails on a broken link, then a check that every setting,
+# command, topic and root field has its page in what was built.
+docs-build: docs-generate $(SITE_MODULES)
+	cd $(SITE) && npm run build
+	$(BIN)/python -m haunted.reference.check $(SITE)/build
+
+# The site on http://127.0.0.1:3001, reloading as docs/ changes
+# (run `make docs-generate` again after changing the code).
+docs: docs-generate $(SITE_MODULES)
+	cd $(SITE) && npm run start
 
 # Every benchmark against its baseline, with modest sizes (each module takes
 # larger ones: see bench/README.md). Needs wrk for the gateway's (apt-get install wrk).
@@ -106,3 +129,4 @@ tools-lock:
 clean:
 	rm -rf $(VENV) $(TOOLS) .haunted .pytest_cache .mypy_cache .ruff_cache
 	rm -rf $(VENV) .haunted .pytest_cache .mypy_cache .ruff_cache web/node_modules web/.next
+	rm -rf $(SITE)/node_modules $(SITE)/build $(SITE)/generated $(SITE)/.docusaurus

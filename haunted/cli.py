@@ -30,7 +30,11 @@ from haunted.services import NAMES
 from haunted.settings import ConfigurationError, Settings, load_settings
 
 app = typer.Typer(
-    help="Haunted: an event-driven SaaS backend.",
+    help="Haunted: an event-driven SaaS backend. The package installs this `haunted` command.",
+    epilog="Every command exits 0 on success. On bad configuration it prints one line naming "
+    "the variable and exits 2. Every process also creates missing topics when it starts. A "
+    "process with `HAUNTED_ENV=dev` (the default), or one on SQLite, also migrates the "
+    "database when it starts. Anywhere else, run `haunted migrate` yourself.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
@@ -197,7 +201,11 @@ async def _serve(haunted: Haunted) -> None:
 
 @app.command()
 def dev() -> None:
-    """Every service, consumer and relay in one process, on the embedded defaults."""
+    """Every service, consumer and relay in one process, on the embedded defaults.
+
+    The gateway, every service's consumers, the outbox relay and the fan-out. Starts the
+    embedded broker when `HAUNTED_KAFKA_BOOTSTRAP=embedded`.
+    """
     settings = _http_settings()
 
     async def main() -> None:
@@ -209,7 +217,11 @@ def dev() -> None:
 
 @app.command()
 def serve() -> None:
-    """The gateway only (GraphQL, Socket.IO, webhooks): stateless, run N of them."""
+    """The gateway only (GraphQL, Socket.IO, webhooks): stateless, run N of them.
+
+    GraphQL, Socket.IO, `POST /webhooks/stripe`, health, metrics and the fan-out consumer.
+    It runs no outbox relay, so at least one worker must run.
+    """
     settings = _http_settings()
     _run(lambda: _serve(Haunted.build(settings, workers=())), until_signal=True)
 
@@ -220,7 +232,11 @@ def worker(
         list[str] | None, typer.Argument(help="services to run (all when none)")
     ] = None,
 ) -> None:
-    """Consumers and outbox relays of the named services; run N of them."""
+    """Consumers and outbox relays of the named services; run N of them.
+
+    Runs the consumers of the named services (all when none are named) and an outbox
+    relay. Naming a service that has no consumers runs only the relay.
+    """
     settings = _settings()
     names = tuple(service or NAMES)
     unknown = [name for name in names if name not in NAMES]
@@ -246,7 +262,7 @@ def worker(
 
 @app.command()
 def migrate() -> None:
-    """Creates or upgrades the database schema."""
+    """Creates or upgrades the database schema (Alembic, `infra/migrations`)."""
     settings = _settings()
     _run(lambda: migrations.upgrade(settings.database_url))
     console.print("database schema is up to date")
@@ -254,7 +270,11 @@ def migrate() -> None:
 
 @topics_app.command("create")
 def topics_create() -> None:
-    """Creates every catalog topic and its .dlq on the broker."""
+    """Creates every catalog topic and its .dlq on the broker.
+
+    Only the missing ones, with `HAUNTED_KAFKA_PARTITIONS` and
+    `HAUNTED_KAFKA_REPLICATION_FACTOR`.
+    """
     settings = _settings()
     created = _run(lambda: ensure_topics(kafka_settings(settings)))
     console.print(f"{len(created)} topics created, {len(catalog_topics()) - len(created)} existed")
@@ -383,7 +403,12 @@ def replay(
         bool, typer.Option("--rebuild", help="empty the service's state first, then replay all")
     ] = False,
 ) -> None:
-    """Feeds retained topics through a service's handler again: backfill or rebuild."""
+    """Feeds retained topics through a service's handler again: backfill or rebuild.
+
+    It never touches the service's consumer group, and it prints what it did. Redelivered
+    events change nothing (the handler is idempotent); `--rebuild` empties the service's
+    state and its `processed_events` rows first.
+    """
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -571,19 +596,34 @@ def restore(
 
 @docs_app.command("asyncapi")
 def docs_asyncapi() -> None:
-    """Prints the AsyncAPI document of every topic."""
+    """Prints the AsyncAPI 3.0 document of every topic and its .dlq (JSON)."""
     from haunted.asyncapi import asyncapi_document
 
-    settings = _settings()
-    document: dict[str, Any] = asyncapi_document(settings)
+    document: dict[str, Any] = asyncapi_document()
     sys.stdout.write(json.dumps(document, indent=2) + "\n")
+
+
+@docs_app.command("site")
+def docs_site(
+    out: Annotated[Path, typer.Option(help="where the generated pages go (emptied first)")] = Path(
+        "site/generated"
+    ),
+) -> None:
+    """Writes the docs site's generated pages: configuration, command line, GraphQL API,
+    event catalog, and the AsyncAPI document the site serves."""
+    from haunted.reference import write_site
+
+    written = write_site(out)
+    console.print(f"{len(written)} files written under {out}")
 
 
 @keys_app.command("rotate")
 def keys_rotate() -> None:
     """A new key signs from now on; the old one verifies until its tokens expire.
 
-    Restart the processes (or roll them) to load the new key.
+    Generated keys only: the new pair goes to `HAUNTED_DATA_DIR/keys/`, the old public key
+    to `retired-keys/`. Exits 2 when `HAUNTED_JWT_PRIVATE_KEY_FILE` is set (mounted keys
+    rotate by configuration). Restart the processes (or roll them) to load the new key.
     """
     from haunted.keyring import rotate_signing_key
 
@@ -617,7 +657,10 @@ def keys_init(
 
 @flags_app.command("list")
 def flags_list() -> None:
-    """Each flag with its state and strategies, from the active source (Unleash or the file)."""
+    """Each flag with its state and strategies, from the active source (Unleash or the file).
+
+    A table of every flag with its state, strategies, variants and required permission.
+    """
     from rich.table import Table
 
     from events.db import Database

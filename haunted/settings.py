@@ -34,15 +34,39 @@ class FlagsSettings(BaseSettings):
 
     model_config = _section("HAUNTED_FLAGS_")
 
-    file: Path = ROOT / "infra" / "flags.json"
-    app_name: str = "haunted"
-    refresh_interval_s: float = Field(15.0, gt=0)
-    flush_interval_s: float = Field(5.0, gt=0)
-    fetch_timeout_s: float = Field(5.0, gt=0)
-    plan_cache_ttl_s: float = Field(30.0, ge=0)
-    default_plan: str = "free"
-    # flag -> permission, for flags on an Unleash server (the file declares its own)
-    required_permissions: dict[str, str] = Field(default_factory=dict)
+    file: Path = Field(
+        ROOT / "infra" / "flags.json",
+        description=(
+            "Flag definitions (Unleash's format) when no server is set; reloaded on change."
+        ),
+        examples=["/app/infra/flags.json"],
+    )
+    app_name: str = Field("haunted", description="App name given to Unleash.")
+    refresh_interval_s: float = Field(15.0, gt=0, description="How often definitions are re-read.")
+    flush_interval_s: float = Field(
+        5.0,
+        gt=0,
+        description="How often folded evaluation counts are published as `flag.evaluated`.",
+    )
+    fetch_timeout_s: float = Field(
+        5.0,
+        gt=0,
+        description="Timeout of a fetch from the Unleash server.",
+    )
+    plan_cache_ttl_s: float = Field(
+        30.0,
+        ge=0,
+        description="How long a team's plan stays cached in the process for evaluation contexts.",
+    )
+    default_plan: str = Field("free", description="Plan of teams without a subscription.")
+    required_permissions: dict[str, str] = Field(
+        default_factory=dict,
+        description=(
+            "Flag -> permission needed to see it, for flags on an Unleash server (the file declares"
+            " its own)."
+        ),
+        examples=['{"beta-search": "analytics:read"}'],
+    )
 
 
 class LlmSettings(BaseSettings):
@@ -52,22 +76,40 @@ class LlmSettings(BaseSettings):
 
     # Prompt files; unset: prompts/ at the repository root. Reloaded on change when
     # prompts_reload is on (unset: on in dev).
-    prompts_dir: Path | None = None
-    prompts_reload: bool | None = None
-    timeout_s: float = Field(60.0, gt=0)
-    connect_timeout_s: float = Field(5.0, gt=0)
+    prompts_dir: Path | None = Field(
+        None,
+        description="The prompt files. Unset: `prompts/` of this checkout.",
+        examples=["/app/prompts"],
+    )
+    prompts_reload: bool | None = Field(
+        None,
+        description="Reload prompt files when they change. Unset: on in `dev` only.",
+        examples=["false"],
+    )
+    timeout_s: float = Field(60.0, gt=0, description="Timeout of one model call.")
+    connect_timeout_s: float = Field(5.0, gt=0, description="Connect timeout of one model call.")
     # Attempts per model after the first, on 429/5xx/timeouts; then the fallback models.
-    max_retries: int = Field(2, ge=0)
-    retry_backoff_s: float = Field(0.5, ge=0)
-    retry_max_wait_s: float = Field(20.0, ge=0)
-    # USD per million tokens, [prompt, completion]; unknown models cost 0.
+    max_retries: int = Field(
+        2,
+        ge=0,
+        description=(
+            "Attempts per model after the first, on 429, 5xx and timeouts; then the prompt's "
+            "fallback models."
+        ),
+    )
+    retry_backoff_s: float = Field(0.5, ge=0, description="Base of the backoff between attempts.")
+    retry_max_wait_s: float = Field(20.0, ge=0, description="Longest wait between attempts.")
     prices: dict[str, tuple[float, float]] = Field(
         default_factory=lambda: {
             "gpt-4o-mini": (0.15, 0.60),
             "gpt-4.1-mini": (0.40, 1.60),
             "gpt-4o": (2.50, 10.00),
             "offline-echo": (0.0, 0.0),
-        }
+        },
+        description=(
+            "USD per million tokens, `[prompt, completion]`, per model; unknown models cost 0."
+        ),
+        examples=['{"gpt-4o-mini": [0.15, 0.6]}'],
     )
 
 
@@ -76,19 +118,51 @@ class WebhooksSettings(BaseSettings):
 
     model_config = _section("HAUNTED_WEBHOOKS_")
 
-    # Unset: https only, and no private, loopback or link-local address, in prod.
-    require_https: bool | None = None
-    allow_private_addresses: bool | None = None
-    timeout_s: float = Field(15.0, gt=0)  # a 2xx within this counts as delivered
-    max_response_bytes: int = Field(64 * 1024, ge=0)
-    max_in_flight_per_endpoint: int = Field(4, ge=1)
-    max_in_flight: int = Field(200, ge=1)
-    poll_interval_s: float = Field(0.5, gt=0)
-    # After a rotation the old secret signs beside the new one for this long.
-    secret_overlap_s: int = Field(24 * 3600, ge=0)
-    # An endpoint failing with no success for this long is disabled.
-    disable_after_s: int = Field(5 * 24 * 3600, ge=60)
-    max_endpoints_per_team: int = Field(20, ge=1)
+    require_https: bool | None = Field(
+        None,
+        description=(
+            "Endpoint URLs must be https ([webhooks](/docs/webhooks)). Unset: on in `prod` only."
+        ),
+        examples=["true"],
+    )
+    allow_private_addresses: bool | None = Field(
+        None,
+        description=(
+            "Endpoints on private, loopback or link-local addresses, checked at creation and at "
+            "every delivery. Unset: allowed except in `prod`."
+        ),
+        examples=["false"],
+    )
+    timeout_s: float = Field(15.0, gt=0, description="A 2xx within this is a delivered webhook.")
+    max_response_bytes: int = Field(
+        64 * 1024,
+        ge=0,
+        description=("Most of an endpoint's answer read."),
+    )
+    max_in_flight_per_endpoint: int = Field(
+        4,
+        ge=1,
+        description=("Requests one endpoint has at once: a slow one holds only these."),
+    )
+    max_in_flight: int = Field(200, ge=1, description="Requests one worker process has at once.")
+    poll_interval_s: float = Field(
+        0.5,
+        gt=0,
+        description=("How often the delivery worker looks for due deliveries."),
+    )
+    secret_overlap_s: int = Field(
+        24 * 3600,
+        ge=0,
+        description=("After a rotation, the old secret signs beside the new one this long."),
+    )
+    disable_after_s: int = Field(
+        5 * 24 * 3600,
+        ge=60,
+        description=(
+            "An endpoint failing with no success this long is disabled, and its team notified."
+        ),
+    )
+    max_endpoints_per_team: int = Field(20, ge=1, description="Endpoints one team may register.")
 
 
 # Each service's section: the Settings field, its model; flat names are HAUNTED_<FIELD>_<NAME>.
@@ -103,130 +177,500 @@ SECTIONS: dict[str, type[BaseSettings]] = {
 class Settings(BaseSettings):
     """Every knob of a Haunted process, read from `HAUNTED_*` variables and `.env`.
 
-    The defaults are the embedded ones (`make dev`): each variable switches one
-    part to the real thing.
+    Settings are read from the environment and from a `.env` file in the working
+    directory. The defaults are the embedded ones (`make dev`): each variable
+    replaces one embedded part with the real thing. A service's own settings are a
+    section, read from the flat `HAUNTED_<SERVICE>_<FIELD>` names. Plan limits (LLM
+    tokens and requests) are the entitlements of `infra/plans.yaml`, not settings.
+
+    Dict-valued variables (`HAUNTED_LLM_PRICES`, `HAUNTED_FLAGS_REQUIRED_PERMISSIONS`,
+    ...) and lists take JSON. A dict given this way replaces the default whole.
+
+    With `HAUNTED_ENV=prod`, every command stops with status 2 and one line naming
+    the variable when:
+
+    - `HAUNTED_JWT_PRIVATE_KEY_FILE` or `HAUNTED_JWT_PUBLIC_KEY_FILE` is unset, or
+      `HAUNTED_PII_ENCRYPTION_KEYS` or `HAUNTED_PII_LOOKUP_KEY` is unset without
+      `HAUNTED_PII_KEYS_FILE` (prod never generates keys);
+    - `HAUNTED_DATABASE_URL` is SQLite, `HAUNTED_REDIS_URL` is `memory://`, or
+      `HAUNTED_KAFKA_BOOTSTRAP` is `embedded`;
+    - `HAUNTED_STRIPE_API_KEY` is set without `HAUNTED_STRIPE_WEBHOOK_SECRET`.
+
+    Any invalid value does the same in every environment, for example
+    `error: HAUNTED_PORT: Input should be greater than or equal to 1`.
     """
 
     model_config = SettingsConfigDict(
         env_prefix="HAUNTED_", env_file=".env", extra="ignore", validate_default=True
     )
 
-    env: Literal["dev", "test", "prod"] = "dev"
-    host: str = "127.0.0.1"
-    port: int = Field(8000, ge=1, le=65535)
+    env: Literal["dev", "test", "prod"] = Field(
+        "dev",
+        description=(
+            "Which environment this is. `prod` refuses the embedded defaults and turns GraphQL "
+            "introspection and suggestions off."
+        ),
+        examples=["prod"],
+    )
+    host: str = Field(
+        "127.0.0.1",
+        description="Address the gateway listens on.",
+        examples=["0.0.0.0"],
+    )
+    port: int = Field(
+        8000,
+        ge=1,
+        le=65535,
+        description="Port of the gateway (GraphQL, Socket.IO, health, metrics).",
+    )
     # Proxies whose X-Forwarded-For/-Proto uvicorn believes (comma-separated, or "*"):
     # behind a load balancer, its address, so per-IP limits see each client.
-    forwarded_allow_ips: str = "127.0.0.1"
+    forwarded_allow_ips: str = Field(
+        "127.0.0.1",
+        description=(
+            "Proxies whose `X-Forwarded-For` is believed (uvicorn's `forwarded_allow_ips`): behind "
+            "a load balancer set its address, or every client shares one per-IP rate-limit bucket."
+        ),
+        examples=["10.0.0.0/8"],
+    )
     # /metrics as a bearer-protected route; unset, served in dev and tests only.
-    metrics_token: SecretStr | None = None
-    data_dir: Path = Path(".haunted")
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    log_json: bool = True
+    metrics_token: SecretStr | None = Field(
+        None,
+        description=(
+            "`/metrics` needs `Authorization: Bearer <token>`. Unset: `/metrics` is open in dev and"
+            " test, and answers 403 in prod."
+        ),
+        examples=["a long random string"],
+    )
+    data_dir: Path = Field(
+        Path(".haunted"),
+        description=(
+            "Where generated keys go (`<dir>/keys/`, `<dir>/retired-keys/`, `<dir>/pii-keys.json`)."
+        ),
+        examples=["/var/lib/haunted"],
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO",
+        description="Least severe level written to the log.",
+    )
+    log_json: bool = Field(
+        True,
+        description="JSON log lines. `false` for human-readable console output.",
+    )
 
-    database_url: str = "sqlite+aiosqlite:///.haunted/haunted.db"
-    redis_url: str = MEMORY
+    database_url: str = Field(
+        "sqlite+aiosqlite:///.haunted/haunted.db",
+        description="SQLAlchemy async URL. Not derived from `HAUNTED_DATA_DIR`.",
+        examples=["postgresql+asyncpg://user:pw@db/haunted"],
+    )
+    redis_url: str = Field(
+        MEMORY,
+        description="Sessions, roles cache, rate limits, persisted queries, presence.",
+        examples=["redis://redis:6379/0"],
+    )
 
-    kafka_bootstrap: str = EMBEDDED
-    embedded_kafka_port: int = Field(9092, ge=1, le=65535)
-    kafka_partitions: int = Field(3, ge=1)
-    kafka_replication_factor: int = Field(1, ge=1)
+    kafka_bootstrap: str = Field(
+        EMBEDDED,
+        description="`embedded` makes `haunted dev` start Tansu.",
+        examples=["kafka-1:9092,kafka-2:9092"],
+    )
+    embedded_kafka_port: int = Field(
+        9092,
+        ge=1,
+        le=65535,
+        description="Port of the embedded broker.",
+    )
+    kafka_partitions: int = Field(
+        3,
+        ge=1,
+        description="Partitions of topics Haunted creates.",
+        examples=["12"],
+    )
+    kafka_replication_factor: int = Field(
+        1,
+        ge=1,
+        description="Replication of topics Haunted creates.",
+        examples=["3"],
+    )
     # The embedded broker joins a group in about session_timeout/2.
-    kafka_session_timeout_ms: int = Field(6000, ge=100)
-    kafka_heartbeat_interval_ms: int = Field(500, ge=10)
-    kafka_fetch_max_wait_ms: int = Field(100, ge=1, le=10_000)
+    kafka_session_timeout_ms: int = Field(
+        6000,
+        ge=100,
+        description=(
+            "Consumer group session timeout. The embedded broker takes about half of it to join a "
+            "group."
+        ),
+        examples=["10000"],
+    )
+    kafka_heartbeat_interval_ms: int = Field(
+        500,
+        ge=10,
+        description="Consumer heartbeat interval.",
+        examples=["3000"],
+    )
+    kafka_fetch_max_wait_ms: int = Field(
+        100,
+        ge=1,
+        le=10_000,
+        description=(
+            "Longest a fetch waits for records. It bounds the push latency of the fan-out consumer,"
+            " whose partitions are often idle."
+        ),
+    )
     # Kafka's idempotent producer for the outbox relay (on in production; the
     # embedded broker does not support it, and the relay keeps key order without it).
-    kafka_idempotence: bool = False
+    kafka_idempotence: bool = Field(
+        False,
+        description=(
+            "The outbox relay's producer is idempotent (Kafka drops duplicates, refuses "
+            "out-of-sequence batches); unsupported by the embedded broker. Key order holds either "
+            "way."
+        ),
+        examples=["true"],
+    )
     # Retention of the <topic>.dlq topics (set when they are created): time to look
     # at dead letters (`haunted dlq list`) and re-drive them.
-    dlq_retention_s: int = Field(14 * 24 * 3600, ge=3600)
+    dlq_retention_s: int = Field(
+        14 * 24 * 3600,
+        ge=3600,
+        description=(
+            "Retention of the `<topic>.dlq` topics, set when they are created: time to list and "
+            "re-drive dead letters."
+        ),
+    )
 
-    outbox_batch_size: int = Field(500, ge=1, le=10_000)
-    outbox_poll_interval_s: float = Field(0.2, gt=0)
-    outbox_retention_s: float = Field(3600, ge=0)
+    outbox_batch_size: int = Field(
+        500,
+        ge=1,
+        le=10_000,
+        description="Events the relay publishes per batch.",
+    )
+    outbox_poll_interval_s: float = Field(
+        0.2,
+        gt=0,
+        description="The relay's fallback poll interval. After a commit it wakes at once.",
+    )
+    outbox_retention_s: float = Field(
+        3600,
+        ge=0,
+        description="How long sent outbox rows are kept before purging.",
+        examples=["86400"],
+    )
     # How long consumers remember which events they handled (processed_events): at
     # least the topics' retention plus the longest replay window, so that no
     # redelivery or replay can find an event forgotten. Purged by the relay.
-    processed_events_retention_s: float = Field(14 * 24 * 3600, ge=3600)
+    processed_events_retention_s: float = Field(
+        14 * 24 * 3600,
+        ge=3600,
+        description=(
+            "How long consumers remember handled event ids (`processed_events`, purged by the "
+            "relay); keep it at least the topics' retention plus the longest replay window."
+        ),
+    )
     # Attempts before a record whose handling fails for a reason of its own is
     # dead-lettered. An outage (database, Redis, broker) is waited out without limit,
     # the wait doubling from consumer_retry_backoff_s up to consumer_max_backoff_s.
-    consumer_max_attempts: int = Field(3, ge=1)
-    consumer_retry_backoff_s: float = Field(0.1, ge=0)
-    consumer_max_backoff_s: float = Field(30.0, gt=0)
-    # A handler (or a batch write) running longer counts as an outage, not a poison record.
-    consumer_handler_timeout_s: float = Field(60.0, gt=0)
+    consumer_max_attempts: int = Field(
+        3,
+        ge=1,
+        description=(
+            "Attempts per event that fails for a reason of its own (undecodable, invalid, refused "
+            "by its handler) before it goes to the dead-letter topic; an outage is waited out "
+            "without limit."
+        ),
+        examples=["5"],
+    )
+    consumer_retry_backoff_s: float = Field(
+        0.1,
+        ge=0,
+        description="Base of the exponential backoff between attempts (capped at 5 s).",
+        examples=["0.5"],
+    )
+    consumer_max_backoff_s: float = Field(
+        30.0,
+        gt=0,
+        description=(
+            "Longest wait while a dependency (database, Redis, broker) is away; the group's "
+            "partitions stay paused meanwhile."
+        ),
+    )
+    consumer_handler_timeout_s: float = Field(
+        60.0,
+        gt=0,
+        description=(
+            "A handler (or batch write) running longer counts as an outage and is retried, never "
+            "dead-lettered."
+        ),
+    )
 
-    jwt_private_key_file: Path | None = None
-    jwt_public_key_file: Path | None = None
-    jwt_issuer: str = "haunted"
-    jwt_audience: str = "haunted"
-    access_token_ttl_s: int = Field(24 * 3600, ge=60)
-    session_ttl_s: int = Field(24 * 3600, ge=60)
-    bcrypt_rounds: int = Field(12, ge=4, le=16)
+    jwt_private_key_file: Path | None = Field(
+        None,
+        description=(
+            "RS256 signing key (PEM). Set together with the public key. Unset: generated into "
+            "`.haunted/keys/jwt-private.pem`."
+        ),
+        examples=["/run/secrets/jwt-private.pem"],
+    )
+    jwt_public_key_file: Path | None = Field(
+        None,
+        description=(
+            "The matching public key, served at `/.well-known/jwks.json`. Unset: generated into "
+            "`.haunted/keys/jwt-public.pem`."
+        ),
+        examples=["/run/secrets/jwt-public.pem"],
+    )
+    jwt_issuer: str = Field(
+        "haunted",
+        description="`iss` of access tokens.",
+        examples=["https://api.example.com"],
+    )
+    jwt_audience: str = Field(
+        "haunted",
+        description="`aud` of access tokens.",
+        examples=["example-app"],
+    )
+    access_token_ttl_s: int = Field(
+        24 * 3600,
+        ge=60,
+        description="Access token lifetime.",
+        examples=["900"],
+    )
+    session_ttl_s: int = Field(
+        24 * 3600,
+        ge=60,
+        description=(
+            "Session lifetime in Redis. Each authenticated request extends it by this much."
+        ),
+        examples=["604800"],
+    )
+    bcrypt_rounds: int = Field(12, ge=4, le=16, description="bcrypt cost factor.")
 
-    stripe_api_key: SecretStr | None = None
-    stripe_webhook_secret: SecretStr | None = None
-    stripe_api_base: str | None = None
-    openai_api_key: SecretStr | None = None
-    openai_base_url: str | None = None
-    unleash_url: str | None = None
-    unleash_api_token: SecretStr | None = None
+    stripe_api_key: SecretStr | None = Field(
+        None,
+        description=(
+            "Stripe secret key. In `prod`, requires the webhook secret. Unset: the offline test "
+            "checkout (never in `prod`)."
+        ),
+        examples=["sk_live_..."],
+    )
+    stripe_webhook_secret: SecretStr | None = Field(
+        None,
+        description=(
+            "Signing secret of the `POST /webhooks/stripe` endpoint. Unset in dev: a built-in "
+            "secret for the offline checkout; unset with Stripe on: every webhook is refused with "
+            "400."
+        ),
+        examples=["whsec_..."],
+    )
+    stripe_api_base: str | None = Field(
+        None,
+        description="Another Stripe API base (a local fake in tests). Unset: Stripe's.",
+    )
+    openai_api_key: SecretStr | None = Field(
+        None,
+        description=(
+            "Key of the OpenAI-compatible API. Unset: the offline `offline-echo` model (when the "
+            "base URL is unset too)."
+        ),
+    )
+    openai_base_url: str | None = Field(
+        None,
+        description=(
+            "Base URL of the OpenAI-compatible API, e.g. a vLLM or Ollama server. Unset: OpenAI's."
+        ),
+    )
+    unleash_url: str | None = Field(
+        None,
+        description=(
+            "An Unleash server to read definitions from. Unset: flags from `HAUNTED_FLAGS_FILE`."
+        ),
+        examples=["http://unleash:4242/api"],
+    )
+    unleash_api_token: SecretStr | None = Field(
+        None,
+        description="API token of the Unleash server (a backend token).",
+    )
 
-    graphql_max_body_bytes: int = Field(1_000_000, ge=1024)
+    graphql_max_body_bytes: int = Field(1_000_000, ge=1024, description="Larger requests get 413.")
 
     # Auth (issue 3)
-    # Extra public keys that still verify tokens (rotation with mounted key files).
-    jwt_previous_public_key_files: list[Path] = Field(default_factory=list)
+    jwt_previous_public_key_files: list[Path] = Field(
+        default_factory=list,
+        description="Retired public keys that still verify tokens (a JSON list), for key rotation.",
+        examples=['["/run/secrets/jwt-public-old.pem"]'],
+    )
     # PII at rest: "kid:base64-32-bytes,..." (first one encrypts) and the HMAC lookup key.
     # Unset in dev: generated once into data_dir/keys.
-    pii_encryption_keys: SecretStr | None = None
-    pii_lookup_key: SecretStr | None = None
-    # Or both from one JSON file {"ring": ..., "lookup": ...}, as `haunted keys init` writes.
-    pii_keys_file: Path | None = None
-    refresh_token_ttl_s: int = Field(30 * 24 * 3600, ge=60)
-    invite_ttl_s: int = Field(7 * 24 * 3600, ge=60)
-    permissions_cache_ttl_s: int = Field(300, ge=1)
-    lockout_threshold: int = Field(5, ge=1)
-    lockout_account_threshold: int = Field(50, ge=1)
-    # register refused, signUp + verifyEmail instead (reveals nothing); None: on in prod only.
-    require_email_verification: bool | None = None
-    lockout_duration_s: int = Field(30 * 60, ge=1)
-    # `limits` notation, shared by every gateway through Redis.
-    auth_rate_limit_per_ip: str = "60/minute"
-    auth_rate_limit_per_account: str = "10/minute"
+    pii_encryption_keys: SecretStr | None = Field(
+        None,
+        description=(
+            "AES-GCM key ring for emails at rest. The first key encrypts, and every key decrypts. "
+            "Unset: generated into `.haunted/pii-keys.json`."
+        ),
+        examples=["k2:<base64 32 bytes>,k1:<base64 32 bytes>"],
+    )
+    pii_lookup_key: SecretStr | None = Field(
+        None,
+        description=(
+            "HMAC key of the email lookup hash. Never rotate it. Unset: generated with the ring."
+        ),
+        examples=["<base64, at least 32 bytes>"],
+    )
+    pii_keys_file: Path | None = Field(
+        None,
+        description=(
+            'The PII keys from a JSON file `{"ring": ..., "lookup": ...}` (what `haunted keys init`'
+            " writes) instead of `HAUNTED_PII_ENCRYPTION_KEYS` and `HAUNTED_PII_LOOKUP_KEY`; give "
+            "one or the other."
+        ),
+        examples=["/var/lib/haunted-keys/pii-keys.json"],
+    )
+    refresh_token_ttl_s: int = Field(
+        30 * 24 * 3600,
+        ge=60,
+        description="Refresh token lifetime.",
+        examples=["2592000"],
+    )
+    invite_ttl_s: int = Field(
+        7 * 24 * 3600,
+        ge=60,
+        description="How long a team invitation can be accepted.",
+        examples=["604800"],
+    )
+    permissions_cache_ttl_s: int = Field(
+        300,
+        ge=1,
+        description=(
+            "How long a user's team roles stay cached in Redis (membership changes clear the cache "
+            "at once)."
+        ),
+    )
+    lockout_threshold: int = Field(
+        5,
+        ge=1,
+        description=(
+            "Failed logins from one client that lock the account for that client (see the security "
+            "model)."
+        ),
+    )
+    lockout_account_threshold: int = Field(
+        50,
+        ge=1,
+        description="Failed logins from all clients that lock the account everywhere.",
+    )
+    require_email_verification: bool | None = Field(
+        None,
+        description=(
+            "`register` is refused; accounts come from `signUp` + `verifyEmail`, and registration "
+            "reveals nothing. Unset: on in `prod` only."
+        ),
+    )
+    lockout_duration_s: int = Field(
+        30 * 60,
+        ge=1,
+        description="How long a locked account refuses logins.",
+    )
+    auth_rate_limit_per_ip: str = Field(
+        "60/minute",
+        description=(
+            "Auth attempts per client IP, shared by all gateways through Redis (`limits` notation)."
+        ),
+    )
+    auth_rate_limit_per_account: str = Field("10/minute", description="Auth attempts per account.")
 
     # GraphQL gateway limits (issue 9)
-    graphql_max_tokens: int = Field(5_000, ge=100)
-    graphql_max_depth: int = Field(15, ge=1)
-    graphql_max_aliases: int = Field(30, ge=0)
+    graphql_max_tokens: int = Field(5_000, ge=100, description="Tokens one document may have.")
+    graphql_max_depth: int = Field(15, ge=1, description="Selection depth.", examples=["12"])
+    graphql_max_aliases: int = Field(30, ge=0, description="Aliases per operation.")
     # Every field costs 1; a list multiplies what is under it by `first` or this size.
-    graphql_max_cost: int = Field(10_000, ge=1)
-    graphql_default_list_size: int = Field(10, ge=1)
-    graphql_max_batch: int = Field(10, ge=1)
-    graphql_timeout_s: float = Field(10.0, gt=0)
-    # Unset: on, except in prod.
-    graphql_introspection: bool | None = None
-    graphql_suggestions: bool | None = None
-    graphql_document_cache_entries: int = Field(1_000, ge=0)
-    graphql_document_cache_max_document_chars: int = Field(10_000, ge=0)
-    graphql_document_cache_max_total_chars: int = Field(1_000_000, ge=0)
-    graphql_persisted_queries: bool = True
-    graphql_persisted_query_ttl_s: int = Field(7 * 24 * 3600, ge=60)
-    # A JSON file of operations (sha256 -> document): when set, only those run.
-    graphql_allowlist_file: Path | None = None
+    graphql_max_cost: int = Field(
+        10_000,
+        ge=1,
+        description="Estimated cost: each field 1, lists multiply by their `first`/`last`/`limit`.",
+    )
+    graphql_default_list_size: int = Field(
+        10,
+        ge=1,
+        description="List size assumed when a list has no size argument.",
+    )
+    graphql_max_batch: int = Field(
+        10,
+        ge=1,
+        description="Operations in one batched (JSON array) request.",
+    )
+    graphql_timeout_s: float = Field(10.0, gt=0, description="Time one operation may run.")
+    graphql_introspection: bool | None = Field(
+        None,
+        description="Schema introspection. Unset: on, except in `prod`.",
+        examples=["false"],
+    )
+    graphql_suggestions: bool | None = Field(
+        None,
+        description='"Did you mean" hints in validation errors. Unset: on, except in `prod`.',
+        examples=["false"],
+    )
+    graphql_document_cache_entries: int = Field(
+        1_000,
+        ge=0,
+        description="Parsed and validated documents kept per process.",
+    )
+    graphql_document_cache_max_document_chars: int = Field(
+        10_000,
+        ge=0,
+        description="Larger documents are not cached.",
+    )
+    graphql_document_cache_max_total_chars: int = Field(
+        1_000_000,
+        ge=0,
+        description="Total size of the cache.",
+    )
+    graphql_persisted_queries: bool = Field(
+        True,
+        description="Automatic persisted queries (Apollo APQ), stored in Redis.",
+    )
+    graphql_persisted_query_ttl_s: int = Field(
+        7 * 24 * 3600,
+        ge=60,
+        description="How long a registered query is kept.",
+    )
+    graphql_allowlist_file: Path | None = Field(
+        None,
+        description="A JSON file of operations (sha256 -> document). When set, only those run.",
+        examples=["/app/operations.json"],
+    )
 
     # Real-time (issue 4)
-    # Socket.IO connections one gateway process holds; more are refused with connect_error.
-    socketio_max_connections: int = Field(10_000, ge=1)
+    socketio_max_connections: int = Field(
+        10_000,
+        ge=1,
+        description="Socket.IO connections per gateway process. Past it, connections are refused.",
+    )
     # Packets waiting for one client; past this the client is disconnected (it recovers
     # with `since`), so a slow reader costs bounded memory and never holds others back.
-    socketio_max_queued_packets: int = Field(1_000, ge=10)
-    # Events waiting for one GraphQL subscription; past this it is ended.
-    subscription_max_queued_events: int = Field(1_000, ge=10)
+    socketio_max_queued_packets: int = Field(
+        1_000,
+        ge=10,
+        description=(
+            "A client whose outgoing queue grows past this is disconnected, and it catches up with "
+            "`since`."
+        ),
+    )
+    subscription_max_queued_events: int = Field(
+        1_000,
+        ge=10,
+        description="A GraphQL subscription this far behind is ended.",
+    )
     # Presence entries expire unless renewed: a dead gateway's connections vanish after the TTL.
-    presence_ttl_s: float = Field(30.0, gt=0)
-    presence_heartbeat_s: float = Field(10.0, gt=0)
+    presence_ttl_s: float = Field(
+        30.0,
+        gt=0,
+        description="How long a presence entry lives unless renewed.",
+    )
+    presence_heartbeat_s: float = Field(
+        10.0,
+        gt=0,
+        description="How often each gateway renews its connections' presence.",
+    )
     # Per service: HAUNTED_ANALYTICS_*, HAUNTED_FLAGS_*, HAUNTED_LLM_*, HAUNTED_WEBHOOKS_*
     # (see SECTIONS).
     analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
@@ -235,45 +679,130 @@ class Settings(BaseSettings):
     webhooks: WebhooksSettings = Field(default_factory=WebhooksSettings)
 
     # The web app and the one origin allowlist (runtime.md)
-    web_port: int = Field(3000, ge=1, le=65535)
-    # Where browsers come back to from checkout. Unset: http://127.0.0.1:WEB_PORT.
-    web_public_url: str | None = None
-    # Unset: the dev origins (localhost and 127.0.0.1 on web_port, and on 3000).
-    cors_origins: list[str] | None = None
-    # OTLP/HTTP base URL for traces; unset: no trace export.
-    otlp_endpoint: AnyHttpUrl | None = None
-    # Share of new traces recorded (parent-based); unset: 1.0, or 0.1 when env=prod.
-    trace_sample_ratio: float | None = Field(None, ge=0, le=1)
-    # `haunted worker` serves /metrics, /healthz and /readyz here (dev and serve: on `port`).
-    worker_port: int = Field(9100, ge=1, le=65535)
-    # A database statement slower than this is logged (`slow query`, no parameters).
-    slow_query_ms: float = Field(200.0, gt=0)
+    web_port: int = Field(
+        3000,
+        ge=1,
+        le=65535,
+        description="Port of the web app under `make dev` (`next dev`).",
+    )
+    web_public_url: str | None = Field(
+        None,
+        description=(
+            "Where browsers come back to from checkout. Unset: `http://127.0.0.1:WEB_PORT`."
+        ),
+        examples=["https://app.example.com"],
+    )
+    cors_origins: list[str] | None = Field(
+        None,
+        description=(
+            "The one origin allowlist for `/graphql` and Socket.IO (a JSON list). Unset: in dev, "
+            "`http://localhost:3000`, `http://127.0.0.1:3000` and the `HAUNTED_WEB_PORT` origins."
+        ),
+        examples=['["https://app.example.com"]'],
+    )
+    otlp_endpoint: AnyHttpUrl | None = Field(
+        None,
+        description="OTLP/HTTP base URL: traces go to `<base>/v1/traces`. Unset: no trace export.",
+        examples=["http://otel-collector:4318"],
+    )
+    trace_sample_ratio: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Share of new traces recorded (parent-based). Unset: 1.0, or 0.1 in `prod`.",
+    )
+    worker_port: int = Field(
+        9100,
+        ge=1,
+        le=65535,
+        description="`haunted worker` serves `/metrics`, `/healthz` and `/readyz` on this port "
+        "(`haunted dev` and `haunted serve` serve them on `HAUNTED_PORT`).",
+    )
+    slow_query_ms: float = Field(
+        200.0,
+        gt=0,
+        description=(
+            "A database statement slower than this is logged (`slow query`, no parameters)."
+        ),
+    )
 
     # Billing (issue 5)
-    # Unset: infra/plans.yaml of this checkout.
-    plans_file: Path | None = None
-    stripe_webhook_tolerance_s: int = Field(300, ge=1)
-    stripe_webhook_max_body_bytes: int = Field(512 * 1024, ge=1024)
-    stripe_timeout_s: float = Field(20.0, gt=0)
+    plans_file: Path | None = Field(
+        None,
+        description=(
+            "The plans, their prices and entitlements. Unset: `infra/plans.yaml` of this checkout."
+        ),
+        examples=["/app/infra/plans.yaml"],
+    )
+    stripe_webhook_tolerance_s: int = Field(
+        300,
+        ge=1,
+        description="Oldest signature timestamp accepted.",
+    )
+    stripe_webhook_max_body_bytes: int = Field(
+        512 * 1024,
+        ge=1024,
+        description="Larger webhook bodies get 400.",
+    )
+    stripe_timeout_s: float = Field(20.0, gt=0, description="Timeout of calls to Stripe's API.")
     # Where buyers come back to (checkout success, portal return, the local test
     # checkout). Unset: http://HOST:PORT.
-    billing_public_url: str | None = None
-    # The offline test checkout, whose webhook secret is public: honoured only with env=dev.
-    billing_local_checkout: bool = False
+    billing_public_url: str | None = Field(
+        None,
+        description=(
+            "Where buyers come back to after checkout and the billing portal. Unset: "
+            "`http://HOST:PORT`."
+        ),
+        examples=["https://app.example.com"],
+    )
+    billing_local_checkout: bool = Field(
+        False,
+        description=(
+            "The offline test checkout and its public webhook secret (`make dev` sets it); honoured"
+            " only with `HAUNTED_ENV=dev` and no Stripe key."
+        ),
+    )
 
     # Email (issue 14): the notifications email channel sends through this SMTP server.
     # Unset host: in dev, the mail catcher `haunted dev` runs on mail_catcher_port;
     # elsewhere no mail is sent (the email channel's consumer does not run).
-    smtp_host: str | None = None
-    smtp_port: int = Field(587, ge=1, le=65535)
-    smtp_username: str | None = None
-    smtp_password: SecretStr | None = None
-    smtp_from: str = "Haunted <no-reply@localhost>"
-    smtp_starttls: bool = True
-    smtp_timeout_s: float = Field(30.0, gt=0)
-    mail_catcher_port: int = Field(1025, ge=1, le=65535)
-    # Where links in mail point (the web app's pages). Unset: http://HOST:WEB_PORT.
-    mail_link_base_url: str | None = None
+    smtp_host: str | None = Field(
+        None,
+        description=(
+            "Where mail is sent ([email](/docs/email)). Unset: in dev, the mail catcher `haunted "
+            "dev` runs; elsewhere no mail is sent (the email channel's consumer does not run)."
+        ),
+        examples=["smtp.example.com"],
+    )
+    smtp_port: int = Field(587, ge=1, le=65535, description="The SMTP server's port.")
+    smtp_username: str | None = Field(None, description="SMTP login.")
+    smtp_password: SecretStr | None = Field(None, description="SMTP password.")
+    smtp_from: str = Field(
+        "Haunted <no-reply@localhost>",
+        description="The From of every mail.",
+        examples=["Example <no-reply@example.com>"],
+    )
+    smtp_starttls: bool = Field(True, description="STARTTLS before logging in.")
+    smtp_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        description="Time per SMTP operation; past it, an outage (waited out).",
+    )
+    mail_catcher_port: int = Field(
+        1025,
+        ge=1,
+        le=65535,
+        description=(
+            "The dev mail catcher's SMTP port (`haunted dev`, `/dev/mail`, `haunted mail list`)."
+        ),
+    )
+    mail_link_base_url: str | None = Field(
+        None,
+        description=(
+            "Where links in mail point (the web app's pages). Unset: `http://HOST:WEB_PORT`."
+        ),
+        examples=["https://app.example.com"],
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -15,10 +15,14 @@ class DomainError(Exception):
 
 
 class Unauthenticated(DomainError):
+    """No token, or a bad, expired or revoked one."""
+
     code = "UNAUTHENTICATED"
 
 
 class Forbidden(DomainError):
+    """The caller lacks the permission in that team (`extensions.permission` names it)."""
+
     code = "FORBIDDEN"
 
 
@@ -30,22 +34,32 @@ class SecondFactorRequired(DomainError):
 
 
 class BadUserInput(DomainError):
+    """Bad arguments: the request is what is wrong, and retrying it unchanged fails again."""
+
     code = "BAD_USER_INPUT"
 
 
 class NotFound(DomainError):
+    """What the request names does not exist, or the caller may not know it exists."""
+
     code = "NOT_FOUND"
 
 
 class Conflict(DomainError):
+    """The request clashes with the current state (e.g. an invite already used)."""
+
     code = "CONFLICT"
 
 
 class QuotaExceeded(DomainError):
+    """A plan quota (LLM tokens per period or per minute) is used up."""
+
     code = "QUOTA_EXCEEDED"
 
 
 class RateLimited(DomainError):
+    """A rate limit (auth attempts, `track`, LLM requests per minute) was hit."""
+
     code = "RATE_LIMITED"
 
 

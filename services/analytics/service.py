@@ -98,10 +98,20 @@ class AnalyticsLimits(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    cache_ttl_s: int = Field(300, ge=0)
-    track_rate_limit: str = "120/minute"  # `limits` notation, per user, shared through Redis
-    track_max_bytes: int = Field(8_192, ge=2)
-    track_max_depth: int = Field(5, ge=1)
+    cache_ttl_s: int = Field(
+        300,
+        ge=0,
+        description=(
+            "How long `eventCounts`, `activeUsers`, `funnel` and `usage` answers stay cached in "
+            "Redis."
+        ),
+    )
+    track_rate_limit: str = Field(
+        "120/minute",
+        description="`track` calls per user (`limits` notation), counted in Redis by all gateways.",
+    )
+    track_max_bytes: int = Field(8_192, ge=2, description="Size of `track`'s `properties` as JSON.")
+    track_max_depth: int = Field(5, ge=1, description="Nesting depth of `track`'s `properties`.")
 
 
 def _limits_storage(redis_url: str) -> tuple[str, dict[str, str]]:
