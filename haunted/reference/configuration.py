@@ -26,7 +26,22 @@ from haunted.settings import Settings
 
 # Sections of the page, by the first words of a field's name: the order is the page's.
 SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("Process", ("env", "host", "port", "forwarded_", "metrics_", "data_dir", "log_", "otlp_")),
+    (
+        "Process",
+        (
+            "env",
+            "host",
+            "port",
+            "forwarded_",
+            "metrics_",
+            "data_dir",
+            "log_",
+            "otlp_",
+            "trace_",
+            "worker_port",
+            "slow_query_",
+        ),
+    ),
     ("Stores", ("database_", "redis_")),
     ("Kafka", ("kafka_", "embedded_kafka_")),
     ("Outbox and consumers", ("outbox_", "consumer_", "processed_events_", "dlq_")),
