@@ -327,6 +327,7 @@ SPECS: tuple[ServiceSpec, ...] = (
         # Replayed without a facade: its plan cache expires on its own (plan_cache_ttl_s).
         replay=lambda: {"flags": flags.build_handlers().replay_target(rebuild=flags.clear_store)},
         migrations="flags",
+        graphql="flags.graphql",
     ),
     ServiceSpec(
         "audit",
