@@ -60,7 +60,9 @@ log = structlog.get_logger(__name__)
 EventHandler = Callable[[AsyncSession, Event, Envelope], Awaitable[None]]
 # Writes many events in one transaction; must be idempotent on its own (e.g. keyed
 # by the event id), since batch consumers keep no processed-event rows.
-BatchHandler = Callable[[AsyncSession, Sequence[tuple[Envelope, Event]]], Awaitable[None]]
+# Returns how many of the events it stored anew (the rest were there already: a
+# redelivery or a replay), or None when it cannot tell (all count as handled).
+BatchHandler = Callable[[AsyncSession, Sequence[tuple[Envelope, Event]]], Awaitable[int | None]]
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
 Decoded = tuple[Record, Envelope, Event]
 DECODE_SLICE = 1_000  # records decoded between two turns of the event loop
@@ -445,7 +447,7 @@ class EventConsumers:
             with trace.use_span(span, end_on_exit=True):
                 async with asyncio.timeout(self._retry.handler_timeout_s):
                     async with self._db.transaction() as session:
-                        await handler(
+                        stored = await handler(
                             session, [(envelope, event) for _, envelope, event in decoded]
                         )
         except Exception as error:
@@ -454,7 +456,10 @@ class EventConsumers:
             log.warning("batch failed; handling its records one by one", error=repr(error))
             outcomes = [await self._handle_one(consumer, item, handler) for item in decoded]
         else:
-            outcomes = [Outcome.HANDLED] * len(decoded)
+            new = len(decoded) if stored is None else min(max(stored, 0), len(decoded))
+            outcomes = [Outcome.HANDLED] * new + [Outcome.DUPLICATE] * (len(decoded) - new)
+            # Per type, every event counts as handled: the handler says how many were
+            # new, not of which type (the report's duplicates come from `outcomes`).
             for kind, count in Counter(envelope.type for _, envelope, _ in decoded).items():
                 EVENTS_HANDLED.labels(consumer, kind, Outcome.HANDLED).inc(count)
         HANDLE_SECONDS.labels(consumer).observe(time.perf_counter() - started)
@@ -466,8 +471,8 @@ class EventConsumers:
         async def store_alone() -> Outcome:
             async with asyncio.timeout(self._retry.handler_timeout_s):
                 async with self._db.transaction() as session:
-                    await handler(session, [(envelope, event)])
-            return Outcome.HANDLED
+                    stored = await handler(session, [(envelope, event)])
+            return Outcome.DUPLICATE if stored == 0 else Outcome.HANDLED
 
         span = _record_span(consumer, record, envelope)
         with trace.use_span(span, end_on_exit=True):

@@ -68,7 +68,11 @@ async def read(
         request_timeout_ms=kafka.request_timeout_ms,
         fetch_max_wait_ms=100,
     )
-    await reader.start()
+    try:
+        await reader.start()
+    except BaseException:
+        await reader.stop()  # a broker that does not answer: no consumer left unclosed
+        raise
     try:
         partitions = [
             TopicPartition(topic, partition)

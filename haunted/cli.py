@@ -6,9 +6,11 @@ import asyncio
 import contextlib
 import errno
 import json
+import logging
 import signal
 import socket
 import sys
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -17,6 +19,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 import uvicorn
+from aiokafka.errors import KafkaError
 from rich.console import Console
 
 from events.broker import KafkaProducer, KafkaSettings, build_broker, catalog_topics, ensure_topics
@@ -24,10 +27,11 @@ from events.consumer import EventConsumers
 from events.db import Database
 from events.embedded import EmbeddedBroker, EmbeddedBrokerError
 from haunted import migrations
+from haunted.instance import instance_settings, urls, write_instance
 from haunted.logging import configure_logging
 from haunted.runtime import Haunted, kafka_settings, retry_policy, tune_gc
 from haunted.services import NAMES
-from haunted.settings import ConfigurationError, Settings, load_settings
+from haunted.settings import ConfigurationError, Settings
 
 app = typer.Typer(
     help="Haunted: an event-driven SaaS backend. The package installs this `haunted` command.",
@@ -50,6 +54,8 @@ dlq_app = typer.Typer(help="Dead letters: what consumers gave up on.", no_args_i
 app.add_typer(dlq_app, name="dlq")
 mail_app = typer.Typer(help="Mail caught by the dev mail catcher.", no_args_is_help=True)
 app.add_typer(mail_app, name="mail")
+events_app = typer.Typer(help="The events on the broker's topics.", no_args_is_help=True)
+app.add_typer(events_app, name="events")
 
 console = Console(stderr=True)
 T = TypeVar("T")
@@ -61,8 +67,9 @@ def _fail(message: str) -> None:
 
 
 def _settings() -> Settings:
+    """HAUNTED_* variables, then the checkout's dev instance (haunted/instance.py)."""
     try:
-        settings = load_settings()
+        settings = instance_settings()
     except ConfigurationError as error:
         _fail(str(error))
         raise  # unreachable: _fail exits
@@ -102,7 +109,9 @@ def _on_stop_signals(callback: Callable[[], object]) -> None:
             loop.add_signal_handler(sig, callback)
 
 
-def _run(coroutine: Callable[[], Awaitable[T]], *, until_signal: bool = False) -> T:
+def _run(
+    coroutine: Callable[[], Awaitable[T]], *, until_signal: bool = False, service: bool = False
+) -> T:
     """Runs a command; with `until_signal`, a signal stops it cleanly, with status 0.
 
     Without this, SIGTERM kills the process where it stands: no consumer leaves its
@@ -125,6 +134,10 @@ def _run(coroutine: Callable[[], Awaitable[T]], *, until_signal: bool = False) -
             tune_gc()
         return await coroutine()
 
+    if not service:
+        # A one-shot command says in one line what failed (below): the Kafka client's
+        # own connection errors would only repeat it. Long-running processes keep them.
+        logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     try:
         return asyncio.run(main())
     except asyncio.CancelledError:
@@ -134,6 +147,17 @@ def _run(coroutine: Callable[[], Awaitable[T]], *, until_signal: bool = False) -
     except (ConfigurationError, EmbeddedBrokerError) as error:
         _fail(str(error))
         raise
+    except KafkaError as error:
+        _fail(broker_unreachable(error))
+        raise
+
+
+def broker_unreachable(error: Exception) -> str:
+    """The one line a command that needs the broker says when it does not answer."""
+    return (
+        f"HAUNTED_KAFKA_BOOTSTRAP: the broker does not answer ({error}); start it "
+        "(`haunted dev` runs one) or point HAUNTED_KAFKA_BOOTSTRAP at it"
+    )
 
 
 @asynccontextmanager
@@ -191,6 +215,12 @@ def uvicorn_config(haunted: Haunted) -> uvicorn.Config:
     )
 
 
+def _print_urls(settings: Settings, *, gateway: bool = True) -> None:
+    """Every URL of what this process runs, once at its start."""
+    for label, url in urls(settings, gateway=gateway):
+        console.print(f"  {label + ':':<26} {url}", highlight=False, soft_wrap=True)
+
+
 async def _serve(haunted: Haunted) -> None:
     server = uvicorn.Server(uvicorn_config(haunted))
     # uvicorn shuts down gracefully on a signal, then raises it again: these handlers
@@ -210,9 +240,13 @@ def dev() -> None:
 
     async def main() -> None:
         async with _embedded_broker(settings), _mail_catcher(settings):
-            await _serve(Haunted.build(settings))
+            haunted = Haunted.build(settings)
+            written = write_instance(settings)
+            console.print(f"haunted dev (settings for other commands: {written})", highlight=False)
+            _print_urls(settings)
+            await _serve(haunted)
 
-    _run(main, until_signal=True)
+    _run(main, until_signal=True, service=True)
 
 
 @app.command()
@@ -223,7 +257,8 @@ def serve() -> None:
     It runs no outbox relay, so at least one worker must run.
     """
     settings = _http_settings()
-    _run(lambda: _serve(Haunted.build(settings, workers=())), until_signal=True)
+    _print_urls(settings)
+    _run(lambda: _serve(Haunted.build(settings, workers=())), until_signal=True, service=True)
 
 
 @app.command()
@@ -257,7 +292,7 @@ def worker(
             _on_stop_signals(lambda: setattr(server, "should_exit", True))
             await server.serve()
 
-    _run(main, until_signal=True)
+    _run(main, until_signal=True, service=True)
 
 
 @app.command()
@@ -352,8 +387,8 @@ def dlq_redrive(
 
     async def main() -> deadletters.RedriveReport:
         app = Haunted.build(settings, gateway=False, workers=())
-        await app.broker.connect()  # for a record that fails again: back to the .dlq
         try:
+            await app.broker.connect()  # for a record that fails again: back to the .dlq
             letters = await deadletters.read(app.kafka, topics)
             if ids:
                 letters = [letter for letter in letters if letter.id in set(ids)]
@@ -433,9 +468,11 @@ def replay(
     moment: datetime | None = _moment(since)
 
     class RateColumn(ProgressColumn):
+        """Records per second since the start: rich's own speed needs many samples
+        and says nothing for a replay that takes a second."""
+
         def render(self, task: Task) -> Text:
-            speed = task.finished_speed or task.speed
-            return Text("-- ev/s" if speed is None else f"{speed:,.0f} ev/s")
+            return Text(_rate(task.completed, task.elapsed))
 
     async def main() -> None:
         columns = (
@@ -445,6 +482,7 @@ def replay(
             RateColumn(),
             TimeRemainingColumn(),
         )
+        started = time.perf_counter()
         try:
             async with _event_consumers(settings) as (db, consumers, kafka):
                 with Progress(*columns, console=console, transient=False) as bar:
@@ -462,12 +500,21 @@ def replay(
         except ReplayError as error:
             _fail(str(error))
             return
+        elapsed = time.perf_counter() - started
         console.print(
             f"replayed {report.records} records: {report.handled} handled, "
-            f"{report.duplicates} duplicates, {report.dead_lettered} dead-lettered"
+            f"{report.duplicates} duplicates, {report.dead_lettered} dead-lettered "
+            f"in {elapsed:.1f} s ({_rate(report.records, elapsed)})",
+            highlight=False,
         )
 
     _run(main, until_signal=True)
+
+
+def _rate(records: float, elapsed: float | None) -> str:
+    if not elapsed:
+        return "0 ev/s"
+    return f"{records / elapsed:,.0f} ev/s"
 
 
 @asynccontextmanager
@@ -700,6 +747,78 @@ def flags_list() -> None:
             flag.required_permission or "-",
         )
     Console(width=max(Console().width, 120)).print(table)
+
+
+# What runs, and what it says (issue 18, item 9): haunted/status.py, haunted/tail.py.
+
+
+@app.command()
+def status() -> None:
+    """Each part of the instance with its health: the database, Redis, the broker,
+    the gateway's /healthz and /readyz, each consumer group's lag, the outbox
+    backlog and the dead letters. Exit status 1 when a part is down."""
+    from rich.table import Table
+
+    from haunted.status import status as collect
+
+    settings = _settings()
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # the table says what it found
+    rows = _run(lambda: collect(settings))
+    table = Table("part", "state", "detail", title="haunted status")
+    marks = {True: "[green]ok[/green]", False: "[red]![/red]", None: "[dim]-[/dim]"}
+    for row in rows:
+        table.add_row(row.part, f"{marks[row.ok]} {row.state}", row.detail)
+    Console(width=max(Console().width, 120)).print(table)
+    down = [row.part for row in rows if row.ok is False and row.state == "down"]
+    if down:
+        raise typer.Exit(1)
+
+
+@events_app.command("tail")
+def events_tail(
+    topic: Annotated[
+        list[str] | None,
+        typer.Option("--topic", help="only these topics (repeatable; default: every topic)"),
+    ] = None,
+    event_type: Annotated[
+        list[str] | None,
+        typer.Option("--type", help="only these CloudEvent types (repeatable)"),
+    ] = None,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="keep printing new events until Ctrl-C")
+    ] = False,
+    from_beginning: Annotated[
+        bool, typer.Option("--from-beginning", help="from the oldest retained event")
+    ] = False,
+    last: Annotated[
+        int, typer.Option(help="otherwise, the last this many per partition", min=0)
+    ] = 10,
+) -> None:
+    """Pretty-prints the CloudEvents on the topics, without a consumer group: nothing
+    is committed and no live group is disturbed."""
+    from events.broker import catalog_topics
+    from haunted.tail import print_tail, unknown_topics
+
+    settings = _settings()
+    topics = list(topic or catalog_topics(with_dlq=False))
+    unknown = unknown_topics(topics)
+    if unknown:
+        _fail(f"unknown topic {', '.join(unknown)}; `haunted topics create` lists the catalog's")
+    out = Console(highlight=False)
+
+    async def main() -> int:
+        return await print_tail(
+            out,
+            kafka_settings(settings),
+            topics,
+            list(event_type or ()),
+            from_beginning=from_beginning,
+            last=last,
+            follow=follow,
+        )
+
+    printed = _run(main, until_signal=follow)
+    console.print(f"{printed} events", highlight=False)
 
 
 def main() -> None:

@@ -62,23 +62,29 @@ def _properties(envelope: Envelope) -> str:
     return json.dumps(envelope.data, separators=(",", ":"), ensure_ascii=False)
 
 
-async def record_batch(session: AsyncSession, items: Sequence[tuple[Envelope, Event]]) -> None:
+async def record_batch(session: AsyncSession, items: Sequence[tuple[Envelope, Event]]) -> int:
     """Stores each event once: the CloudEvent id is the key, so a redelivered or
-    replayed event changes nothing. Memberships are followed in record order."""
+    replayed event changes nothing. Memberships are followed in record order.
+    Returns how many events were new (a replay's report counts the rest as duplicates)."""
     rows = list({envelope.id: _row(envelope, event) for envelope, event in items}.values())
     # Core, not the ORM's bulk path: a third of the batch's time otherwise.
     connection = await session.connection()
     postgresql = connection.dialect.name == "postgresql"
     insert = postgresql_insert if postgresql else sqlite_insert
+    stored = 0
     if rows and postgresql:
-        await connection.exec_driver_sql(INSERT_COLUMNS, tuple(map(list, zip(*rows, strict=True))))
+        inserted = await connection.exec_driver_sql(
+            INSERT_COLUMNS, tuple(map(list, zip(*rows, strict=True)))
+        )
+        stored = inserted.rowcount
     elif rows:
         # SQLite keeps JSON as text: the column's own type would encode it again.
         statement = insert(EVENTS).on_conflict_do_nothing(index_elements=["id"])
-        await connection.execute(
+        inserted = await connection.execute(
             statement.values(properties=bindparam("properties", type_=String())),
             [dict(zip(COLUMNS, row, strict=True)) for row in rows],
         )
+        stored = inserted.rowcount
     changes: dict[tuple[str, str], dict[str, Any]] = {}
     for envelope, event in items:
         if isinstance(event, UserRegistered | TeamMemberAdded | TeamMemberRemoved):
@@ -113,6 +119,8 @@ async def record_batch(session: AsyncSession, items: Sequence[tuple[Envelope, Ev
             # In key order: two batches written at once take row locks in the same order.
             [changes[member] for member in sorted(changes)],
         )
+    # Repeats within the batch were folded into one row: they count as duplicates.
+    return max(stored, 0)
 
 
 def _newer(change: dict[str, Any], than: dict[str, Any]) -> bool:

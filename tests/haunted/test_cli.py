@@ -216,6 +216,26 @@ def test_dev_serves_and_stops_with_its_broker(tmp_path: Path) -> None:
                 time.sleep(0.1)
             assert page.headers["content-type"].startswith("text/html")
             assert "dev@example.com" in page.text
+            # Every URL at the start, and the instance file other commands read.
+            printed = log.read_text()
+            for label in ("GraphQL:", "GraphiQL:", "Socket.IO:", "Metrics:", "Mail catcher:"):
+                assert label in printed, printed
+            assert f"{url}/graphql" in printed
+            assert f"127.0.0.1:{broker_port}" in printed
+        # No port, broker or database given: `haunted status` takes them from the
+        # instance file in the data dir, run from a folder of its own.
+        elsewhere = tmp_path / "elsewhere"
+        elsewhere.mkdir()
+        found = {
+            name: value
+            for name, value in env.items()
+            if name not in ("HAUNTED_PORT", "HAUNTED_EMBEDDED_KAFKA_PORT", "HAUNTED_DATABASE_URL")
+        }
+        shown = run_haunted("status", env=found, cwd=elsewhere)
+        assert shown.returncode == 0, shown.stdout + shown.stderr
+        for part in ("gateway /readyz", "broker"):  # the instance's ports, found
+            line = next(line for line in shown.stdout.splitlines() if part in line)
+            assert "ok up" in line, shown.stdout
         listed = run_haunted("mail", "list", env=env, cwd=tmp_path)
         assert listed.returncode == 0, listed.stderr
         assert "Reset your password" in listed.stdout

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -64,6 +65,11 @@ async def test_replay_rebuilds_with_a_progress_report(
     )
     assert again.exit_code == 0, again.output
     assert await stored(database_url) == len(known_events())
+    # A re-run finds every event stored already: all duplicates, and a rate.
+    logins = sum(envelope.type == "user.logged_in" for envelope in known_events())
+    assert f"replayed {logins} records: 0 handled, {logins} duplicates" in again.output
+    assert "-- ev/s" not in again.output
+    assert re.search(r"\d ev/s", again.output), again.output
 
     for args, named in [
         (["replay", "nosuch"], "unknown service nosuch"),
