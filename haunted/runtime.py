@@ -27,6 +27,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from redis.asyncio import BlockingConnectionPool, Redis
 
 from events.broker import (
+    EventProducer,
     KafkaProducer,
     KafkaSettings,
     RelayProducer,
@@ -115,7 +116,7 @@ class Haunted:
     redis: Redis
     kafka: KafkaSettings
     broker: KafkaBroker
-    producer: KafkaProducer
+    producer: EventProducer
     services: Services
     consumers: EventConsumers
     relay: OutboxRelay
@@ -139,7 +140,10 @@ class Haunted:
         *,
         gateway: bool = True,
         workers: Iterable[str] = NAMES,
+        producer: EventProducer | None = None,
     ) -> Haunted:
+        """`producer`: where consumers send dead letters; the broker's by default (a
+        fake in unit tests, events/testing.py). Building connects to nothing."""
         kafka = kafka_settings(settings)
         process = ("dev" if workers else "gateway") if gateway else "worker"
         tracing = setup_tracing(settings, process)
@@ -148,7 +152,7 @@ class Haunted:
             instrument_database(db.engine, tracing)
         redis = build_redis(settings.redis_url)
         broker = build_broker(kafka)
-        producer = KafkaProducer(broker)
+        producer = producer or KafkaProducer(broker)
         services = build_services(settings, db, redis)
         consumers = EventConsumers(
             db,

@@ -28,6 +28,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from redis.asyncio import Redis
 
 from events.embedded import EmbeddedBroker
+from events.testing import RecordingProducer
 from haunted import migrations
 from haunted.cli import uvicorn_config
 from haunted.runtime import Haunted
@@ -163,6 +164,25 @@ def settings(
     )
 
 
+@pytest.fixture
+def offline_settings(
+    database_url: str,
+    redis_url: str,
+    tmp_path: Path,
+    signing_key_files: tuple[Path, Path],
+) -> Settings:
+    """`settings` with no broker: its address is a free port nothing listens on, and
+    nothing built from these settings may connect to it."""
+    return make_settings(
+        database_url=database_url,
+        redis_url=redis_url,
+        kafka_bootstrap=f"127.0.0.1:{free_port()}",
+        data_dir=tmp_path / ".haunted",
+        jwt_private_key_file=signing_key_files[0],
+        jwt_public_key_file=signing_key_files[1],
+    )
+
+
 def make_settings(**values: Any) -> Settings:
     """Test settings: fast bcrypt and fast group joins; no .env, no environment leaks."""
     defaults: dict[str, Any] = {
@@ -188,13 +208,22 @@ async def haunted(settings: Settings) -> AsyncIterator[Haunted]:
 
 
 @pytest.fixture
-async def facades(settings: Settings) -> AsyncIterator[Haunted]:
+def recording_producer() -> RecordingProducer:
+    """What the `facades` process's consumers would publish (dead letters)."""
+    return RecordingProducer()
+
+
+@pytest.fixture
+async def facades(
+    offline_settings: Settings, recording_producer: RecordingProducer
+) -> AsyncIterator[Haunted]:
     """The facades of a built but not started process: database and Redis only.
 
-    For tests of a facade's own behaviour (rows, outbox, errors): no broker,
-    no consumers, so no group joins to wait for.
+    For tests of a facade's own behaviour (rows, outbox, errors): no broker at all
+    (building connects to nothing; consumers publish to `producer`), so no broker
+    start and no group joins to wait for.
     """
-    app = Haunted.build(settings)
+    app = Haunted.build(offline_settings, producer=recording_producer)
     try:
         yield app
     finally:

@@ -1,10 +1,10 @@
-"""Auth fixtures: the facades running, users registered through them, a team with
-one user per role, and a snapshot of what a refused call must leave untouched."""
+"""Auth fixtures: the facades (tests/conftest.py: no broker), users registered through
+them, a team with one user per role, and a snapshot of what a refused call must leave untouched."""
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -13,7 +13,6 @@ from sqlalchemy import select
 
 from events.outbox import OutboxRecord
 from haunted.runtime import Haunted
-from haunted.settings import Settings
 from schemas import CATALOG
 from services.auth.models import ApiKey, Invite, Membership, Team
 from services.errors import DomainError
@@ -61,15 +60,6 @@ class RoleTeam:
 
     def __getitem__(self, role: str) -> Account:
         return self.accounts[role]
-
-
-@pytest.fixture
-async def facades(settings: Settings) -> AsyncIterator[Haunted]:
-    """A running Haunted without consumers, relay or gateway: the facade tests need
-    none of them (outbox rows stay put to be counted), and joining the consumer
-    groups is most of a full start."""
-    async with Haunted.build(settings, gateway=False, workers=()).running() as app:
-        yield app
 
 
 @pytest.fixture

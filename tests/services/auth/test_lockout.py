@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from events.outbox import OutboxRecord
+from events.testing import RecordingProducer
 from haunted.runtime import Haunted
 from haunted.settings import Settings
 from services.auth import AuthService, ClientInfo
@@ -23,17 +24,24 @@ WRONG = "not the password at all"
 
 
 @pytest.fixture
-async def facades(settings: Settings) -> AsyncIterator[Haunted]:
-    """Rate limits out of the way (they are tested elsewhere); a low account threshold."""
-    tuned = settings.model_copy(
+async def facades(
+    offline_settings: Settings, recording_producer: RecordingProducer
+) -> AsyncIterator[Haunted]:
+    """Rate limits out of the way (they are tested elsewhere); a low account threshold.
+    No broker, as tests/conftest.py's `facades`."""
+    tuned = offline_settings.model_copy(
         update={
             "auth_rate_limit_per_ip": "1000/minute",
             "auth_rate_limit_per_account": "1000/minute",
             "lockout_account_threshold": 8,
         }
     )
-    async with Haunted.build(tuned, gateway=False, workers=()).running() as app:
+    app = Haunted.build(tuned, producer=recording_producer)
+    try:
         yield app
+    finally:
+        await app.redis.aclose()
+        await app.db.dispose()
 
 
 def auth(app: Haunted) -> AuthService:

@@ -18,10 +18,20 @@ from services.billing import LOCAL_WEBHOOK_SECRET, sign_payload
 from services.billing.models import BillingCustomer, StripeWebhookEvent
 
 
-@pytest.fixture
-def settings(settings: Settings) -> Settings:
+def offline_checkout(settings: Settings) -> Settings:
     """Billing without Stripe runs on the offline test checkout: dev, and asked for."""
     return settings.model_copy(update={"env": "dev", "billing_local_checkout": True})
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    return offline_checkout(settings)
+
+
+@pytest.fixture
+def offline_settings(offline_settings: Settings) -> Settings:
+    """The `facades` fixture's (no broker), with the same checkout."""
+    return offline_checkout(offline_settings)
 
 
 def new_id(prefix: str) -> str:
