@@ -125,5 +125,5 @@ def urls(settings: Settings, *, gateway: bool = True) -> list[tuple[str, str]]:
     if settings.env == "dev" and settings.smtp_host is None:
         mail = f"smtp://127.0.0.1:{settings.mail_catcher_port}"
         found.append(("Mail catcher", f"{mail}, {base}/dev/mail" if gateway else mail))
-    found.append(("Web app (origin allowed)", f"http://localhost:{settings.web_port}"))
+    found.append(("Web app (make dev)", f"http://localhost:{settings.web_port}"))
     return found
