@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import structlog
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from aiokafka.partitioner import DefaultPartitioner
@@ -251,3 +252,30 @@ def declare_catalog(broker: KafkaBroker) -> None:
             + f" Key: {model.key_field}. Audience: {model.audience}. Schema: {model.dataschema()}.",
             schema=model,
         )
+
+
+@asynccontextmanager
+async def partition_reader(kafka: KafkaSettings, **options: Any) -> AsyncIterator[AIOKafkaConsumer]:
+    """A started consumer with no group: the caller assigns partitions, nothing is
+    committed. Stopped on leaving, and when its start fails (no client left unclosed
+    when the broker does not answer)."""
+    reader = AIOKafkaConsumer(
+        bootstrap_servers=kafka.bootstrap_servers,
+        enable_auto_commit=False,
+        request_timeout_ms=kafka.request_timeout_ms,
+        **options,
+    )
+    try:
+        await reader.start()
+        yield reader
+    finally:
+        await reader.stop()
+
+
+def partitions_of(reader: AIOKafkaConsumer, topics: Iterable[str]) -> list[TopicPartition]:
+    """Every partition of `topics` the reader's metadata knows, in order."""
+    return [
+        TopicPartition(topic, partition)
+        for topic in topics
+        for partition in sorted(reader.partitions_for_topic(topic) or ())
+    ]

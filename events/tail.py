@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import ConsumerRecord
 
-from events.broker import KafkaSettings
+from events.broker import KafkaSettings, partition_reader, partitions_of
 from events.envelope import Envelope, MalformedEvent
 
 
@@ -38,23 +38,8 @@ async def tail(
     """The records of `topics` whose type is one of `types` (any when empty), per
     partition from the beginning or from the last `last` records; without `follow`,
     up to the end offsets seen at the start."""
-    reader = AIOKafkaConsumer(
-        bootstrap_servers=kafka.bootstrap_servers,
-        enable_auto_commit=False,
-        request_timeout_ms=kafka.request_timeout_ms,
-        fetch_max_wait_ms=100,
-    )
-    try:
-        await reader.start()
-    except BaseException:
-        await reader.stop()
-        raise
-    try:
-        partitions = [
-            TopicPartition(topic, partition)
-            for topic in topics
-            for partition in sorted(reader.partitions_for_topic(topic) or ())
-        ]
+    async with partition_reader(kafka, fetch_max_wait_ms=100) as reader:
+        partitions = partitions_of(reader, topics)
         if not partitions:
             return
         reader.assign(partitions)
@@ -79,8 +64,6 @@ async def tail(
                 for partition in list(todo):
                     if await reader.position(partition) >= ends[partition]:
                         todo.discard(partition)
-    finally:
-        await reader.stop()
 
 
 def _tailed(record: ConsumerRecord[bytes, bytes]) -> Tailed:

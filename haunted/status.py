@@ -11,11 +11,17 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 
 import httpx
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 from redis.asyncio import Redis
 from sqlalchemy import func, select
 
-from events.broker import DLQ_SUFFIX, KafkaSettings, catalog_topics
+from events.broker import (
+    DLQ_SUFFIX,
+    KafkaSettings,
+    catalog_topics,
+    partition_reader,
+    partitions_of,
+)
 from events.db import Database
 from events.outbox import OutboxRecord
 from haunted.backup import consumer_positions
@@ -106,24 +112,10 @@ async def _gateway(settings: Settings) -> list[Row]:
 
 async def _broker(kafka: KafkaSettings) -> list[Row]:
     """The broker, and the dead letters kept in each `.dlq` topic."""
-    reader = AIOKafkaConsumer(
-        bootstrap_servers=kafka.bootstrap_servers,
-        enable_auto_commit=False,
-        request_timeout_ms=kafka.request_timeout_ms,
-    )
-    try:
-        await reader.start()
-    except BaseException:
-        await reader.stop()
-        raise
-    try:
+    async with partition_reader(kafka) as reader:
         rows = [Row("broker", True, "up", kafka.bootstrap_servers)]
         dlq = [t for t in catalog_topics() if t.endswith(DLQ_SUFFIX)]
-        partitions = [
-            TopicPartition(topic, partition)
-            for topic in dlq
-            for partition in sorted(reader.partitions_for_topic(topic) or ())
-        ]
+        partitions = partitions_of(reader, dlq)
         counts = dict.fromkeys(dlq, 0)
         if partitions:
             beginnings = await reader.beginning_offsets(partitions)
@@ -134,21 +126,13 @@ async def _broker(kafka: KafkaSettings) -> list[Row]:
         rows.append(Row("dead letters", total == 0, str(total), "`haunted dlq list` shows them"))
         rows += [Row(f"  {topic}", False, str(n)) for topic, n in sorted(counts.items()) if n]
         return rows
-    finally:
-        await reader.stop()
 
 
 async def _lag(kafka: KafkaSettings) -> list[Row]:
     """Per consumer group: the records its topics hold past its committed offsets."""
     targets = [target for target in replay_targets().values() if target.live]
     positions = await consumer_positions(kafka, targets)
-    reader = AIOKafkaConsumer(
-        bootstrap_servers=kafka.bootstrap_servers,
-        enable_auto_commit=False,
-        request_timeout_ms=kafka.request_timeout_ms,
-    )
-    await reader.start()
-    try:
+    async with partition_reader(kafka) as reader:
         rows = []
         for target in targets:
             at = {
@@ -161,5 +145,3 @@ async def _lag(kafka: KafkaSettings) -> list[Row]:
             group = f"group haunted.{target.consumer}"
             rows.append(Row(group, True, f"lag {lag}", "records not yet handled"))
         return rows
-    finally:
-        await reader.stop()
