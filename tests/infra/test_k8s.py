@@ -34,6 +34,8 @@ BUILT_IN_GROUPS = {
     "networking.k8s.io/v1",
 }
 WORKLOADS = {"Deployment", "StatefulSet", "Job", "CronJob"}
+
+
 # Variables the k8s config names before the Settings fields land (helpers working in
 # parallel): HAUNTED_WORKER_PORT is the workers' HTTP port.
 def _tool(name: str) -> str:
