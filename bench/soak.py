@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
 import random
 import sys
@@ -47,8 +46,8 @@ from bench.common import Stores, embedded_broker, free_port, heading, line, perc
 from bench.llm import unlimited_plans
 from events.broker import DLQ_SUFFIX
 from events.outbox import OutboxRecord
-from services.billing import sign_payload
 from services.billing.models import BillingCustomer, BillingInvoice
+from tests.services.billing.conftest import deliver_invoice_paid
 
 SAMPLE_EVERY_S = 10.0
 WEBHOOK_SECRET = "whsec_soak_local"  # noqa: S105 - this run's own secret
@@ -276,37 +275,9 @@ async def operation(
 
 async def pay_invoice(client: httpx.AsyncClient, tally: Tally, customer: str) -> None:
     """A signed `invoice.paid` for a new invoice, delivered twice (Stripe redelivers)."""
-    invoice_id = f"in_soak_{uuid.uuid4().hex[:16]}"
-    event = {
-        "id": f"evt_soak_{uuid.uuid4().hex[:16]}",
-        "object": "event",
-        "type": "invoice.paid",
-        "created": int(time.time()),
-        "livemode": False,
-        "data": {
-            "object": {
-                "id": invoice_id,
-                "object": "invoice",
-                "customer": customer,
-                "subscription": f"sub_soak_{uuid.uuid4().hex[:16]}",
-                "amount_paid": 2900,
-                "amount_due": 2900,
-                "currency": "usd",
-                "attempt_count": 1,
-            }
-        },
-    }
-    payload = json.dumps(event).encode()
+    invoice_id, responses = await deliver_invoice_paid(client, customer, WEBHOOK_SECRET)
     failed = None
-    for _ in range(2):
-        response = await client.post(
-            "/webhooks/stripe",
-            content=payload,
-            headers={
-                "Content-Type": "application/json",
-                "Stripe-Signature": sign_payload(payload, WEBHOOK_SECRET),
-            },
-        )
+    for response in responses:
         if response.is_success:
             tally.invoices_acknowledged.add(invoice_id)
             tally.deliveries_acknowledged += 1

@@ -45,7 +45,6 @@ from events.outbox import OutboxRecord
 from haunted.runtime import kafka_settings
 from schemas import CATALOG
 from services.analytics.models import AnalyticsEvent
-from services.billing import sign_payload
 from services.billing.models import BillingInvoice
 from services.notifications.models import Notification
 from tests.conftest import LOGIN, PASSWORD, Server, eventually, register, serve
@@ -53,7 +52,7 @@ from tests.events.conftest import header, read_all, tansu_pid
 from tests.faults.conftest import fault_settings, outage_s
 from tests.faults.scratch import ScratchPostgres, ScratchRedis
 from tests.gateway.realtime import Recorder, notify
-from tests.services.billing.conftest import invoice, link_customer, new_id, stripe_event
+from tests.services.billing.conftest import deliver_invoice_paid, link_customer, new_id
 
 TRACK = (
     "mutation($name: String!, $properties: JSON) { track(name: $name, properties: $properties) }"
@@ -117,24 +116,14 @@ async def generate(server: Server, load: Load) -> None:
 
 async def pay_invoice(server: Server, load: Load) -> None:
     """A signed `invoice.paid` for a new invoice, delivered twice (Stripe redelivers)."""
-    invoice_id = new_id("in")
-    event = stripe_event("invoice.paid", invoice(invoice_id, load.customer, new_id("sub")))
-    payload = json.dumps(event).encode()
-    load.invoices_attempted.add(invoice_id)
     async with server.client() as client:
-        for _ in range(2):
-            response = await client.post(
-                "/webhooks/stripe",
-                content=payload,
-                headers={
-                    "Content-Type": "application/json",
-                    "Stripe-Signature": sign_payload(payload, WEBHOOK_SECRET),
-                },
-            )
-            if response.is_success:
-                load.invoices_acknowledged.add(invoice_id)
-            else:
-                load.failures += 1
+        invoice_id, responses = await deliver_invoice_paid(client, load.customer, WEBHOOK_SECRET)
+    load.invoices_attempted.add(invoice_id)
+    for response in responses:
+        if response.is_success:
+            load.invoices_acknowledged.add(invoice_id)
+        else:
+            load.failures += 1
 
 
 async def stored_invoices(server: Server, team: str) -> list[str]:
