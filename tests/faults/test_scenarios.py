@@ -1,7 +1,8 @@
 """The fault suite: a whole process under load while one dependency fails.
 
-A load generator logs users in, tracks events through the GraphQL API and has
-notifications sent to one user, whose Socket.IO client stays connected (and
+A load generator logs users in, tracks events through the GraphQL API, posts
+signed Stripe webhooks (`invoice.paid`, each delivered twice, as Stripe redelivers)
+and has notifications sent to one user, whose Socket.IO client stays connected (and
 reconnects with `since` if dropped), all against a
 process running every service (gateway, consumers, relay) over a PostgreSQL
 and a Redis of the test's own and the embedded broker. Meanwhile one fault:
@@ -13,10 +14,12 @@ and a Redis of the test's own and the embedded broker. Meanwhile one fault:
 Requests may fail during the fault (the load generator counts them); what was
 acknowledged must come through. After recovery each scenario checks that every
 event a client saw acknowledged was applied by the analytics group (committed =
-applied), exactly once, that no consumer dead-lettered anything, and that each
-key's events are on the topic in the order they were committed. Outages are
-short here (a few seconds, past every retry step); `make faults` runs them at
-30 s (PostgreSQL, Redis) and 60 s (broker). The time to recover is printed.
+applied), exactly once, that every acknowledged webhook was applied once (one
+invoice row, one `invoice.paid` event on the topic), that no consumer
+dead-lettered anything, and that each key's events are on the topic in the
+order they were committed. Outages are short here (a few seconds, past every
+retry step); `make faults` runs them at 30 s (PostgreSQL, Redis) and 60 s
+(broker). The time to recover is printed.
 """
 
 from __future__ import annotations
@@ -30,8 +33,10 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import select
 
 from events.broker import DLQ_SUFFIX
@@ -40,18 +45,22 @@ from events.outbox import OutboxRecord
 from haunted.runtime import kafka_settings
 from schemas import CATALOG
 from services.analytics.models import AnalyticsEvent
+from services.billing.models import BillingInvoice
 from services.notifications.models import Notification
 from tests.conftest import LOGIN, PASSWORD, Server, eventually, register, serve
 from tests.events.conftest import header, read_all, tansu_pid
 from tests.faults.conftest import fault_settings, outage_s
 from tests.faults.scratch import ScratchPostgres, ScratchRedis
 from tests.gateway.realtime import Recorder, notify
+from tests.services.billing.conftest import deliver_invoice_paid, link_customer, new_id
 
 TRACK = (
     "mutation($name: String!, $properties: JSON) { track(name: $name, properties: $properties) }"
 )
 STEP = "load.step"
 USERS = 3
+WEBHOOK_SECRET = "whsec_fault_suite"
+WEBHOOK_EVERY = 3  # steps per webhook: a handful per short scenario
 
 
 @dataclass
@@ -63,6 +72,10 @@ class Load:
     attempted: set[tuple[str, int]] = field(default_factory=set)
     notified: int = 0  # notifications requested (committed) for the watching user
     logins: int = 0
+    team: str = ""  # the team whose Stripe customer pays the invoices
+    customer: str = ""
+    invoices_attempted: set[str] = field(default_factory=set)
+    invoices_acknowledged: set[str] = field(default_factory=set)  # a 2xx on some delivery
     failures: int = 0
     stop: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -85,6 +98,8 @@ async def generate(server: Server, load: Load) -> None:
                 if user is load.users[0]:  # the user whose Socket.IO client watches
                     await notify(server.haunted, user["id"], f"step {n}")
                     load.notified += 1
+                if user is load.users[0] and n % WEBHOOK_EVERY == 0:
+                    await pay_invoice(server, load)
                 if n % 5 == 0:
                     login = await server.graphql(
                         LOGIN, {"email": user["email"], "password": PASSWORD}
@@ -97,6 +112,29 @@ async def generate(server: Server, load: Load) -> None:
             except Exception:  # the server may not answer at all during the fault
                 load.failures += 1
         await asyncio.sleep(0.02)  # pacing of the load, not a wait for a condition
+
+
+async def pay_invoice(server: Server, load: Load) -> None:
+    """A signed `invoice.paid` for a new invoice, delivered twice (Stripe redelivers)."""
+    async with server.client() as client:
+        invoice_id, responses = await deliver_invoice_paid(client, load.customer, WEBHOOK_SECRET)
+    load.invoices_attempted.add(invoice_id)
+    for response in responses:
+        if response.is_success:
+            load.invoices_acknowledged.add(invoice_id)
+        else:
+            load.failures += 1
+
+
+async def stored_invoices(server: Server, team: str) -> list[str]:
+    async with server.haunted.db.read() as session:
+        return list(
+            await session.scalars(
+                select(BillingInvoice.id).where(
+                    BillingInvoice.team_id == team, BillingInvoice.status == "paid"
+                )
+            )
+        )
 
 
 async def stored_steps(server: Server) -> list[tuple[str, int]]:
@@ -148,6 +186,7 @@ async def test_a_dependency_fails_under_load_and_nothing_is_lost_doubled_or_reor
         auth_rate_limit_per_ip="100000/minute",
         auth_rate_limit_per_account="100000/minute",
         analytics={"track_rate_limit": "100000/minute"},
+        stripe_webhook_secret=SecretStr(WEBHOOK_SECRET),
     )
     down_for = outage_s(pytestconfig, short=3, long=60 if fault_name == "broker" else 30)
     tansu = tansu_pid(kafka)
@@ -163,6 +202,8 @@ async def test_a_dependency_fails_under_load_and_nothing_is_lost_doubled_or_reor
     load = Load()
     watcher = Recorder(reconnection=True)
     async with serve(settings) as server:
+        load.team, load.customer = new_id("team"), new_id("cus")
+        await link_customer(server.haunted.db, load.team, load.customer)
         for _ in range(USERS):
             me = await register(server)
             load.users.append(
@@ -197,7 +238,12 @@ async def test_a_dependency_fails_under_load_and_nothing_is_lost_doubled_or_reor
 
         async def caught_up() -> bool:
             stored = set(await stored_steps(server))
-            return load.acknowledged <= stored and await outbox_drained(server)
+            paid = set(await stored_invoices(server, load.team))
+            return (
+                load.acknowledged <= stored
+                and load.invoices_acknowledged <= paid
+                and await outbox_drained(server)
+            )
 
         await eventually(caught_up, timeout_s=180, interval_s=0.2)
         recovered = time.monotonic() - back
@@ -211,14 +257,17 @@ async def test_a_dependency_fails_under_load_and_nothing_is_lost_doubled_or_reor
         delivered = [n["id"] for n in watcher.named("notification")]
         await watcher.close()
         steps_stored = await stored_steps(server)
+        invoices_stored = await stored_invoices(server, load.team)
         kafka_config = kafka_settings(settings)
         dead = await read_all(kafka_config, *(topic + DLQ_SUFFIX for topic in CATALOG))
         tracked = await read_all(kafka_config, "analytics.tracked")
+        paid_events = await read_all(kafka_config, "invoice.paid")
 
     print(
         f"\n{fault_name} down {down_for:.0f} s: caught up {recovered:.1f} s after;"
         f" {len(load.acknowledged)} events acknowledged, {load.notified} notifications,"
-        f" {load.logins} logins,"
+        f" {load.logins} logins, {len(load.invoices_acknowledged)} webhooks acknowledged"
+        f" (of {len(load.invoices_attempted)}, each posted twice),"
         f" {load.failures} requests failed"
     )
     assert delivered == stored_notifications
@@ -227,6 +276,12 @@ async def test_a_dependency_fails_under_load_and_nothing_is_lost_doubled_or_reor
     assert load.acknowledged <= set(steps_stored)
     assert set(steps_stored) <= load.attempted
     assert len(steps_stored) == len(set(steps_stored))
+    # Every acknowledged webhook applied exactly once; the second delivery absorbed.
+    assert load.invoices_acknowledged, "no webhook was acknowledged"
+    assert load.invoices_acknowledged <= set(invoices_stored) <= load.invoices_attempted
+    assert len(invoices_stored) == len(set(invoices_stored))
+    published = [_invoice_id(record.value) for record in paid_events]
+    assert sorted(published) == sorted(invoices_stored), published
     assert dead == [], [header(record, "dlq_error") for record in dead]
     # Per key (the user), the steps are on the topic in the order they were committed.
     steps: dict[bytes | None, list[int]] = defaultdict(list)
@@ -235,6 +290,10 @@ async def test_a_dependency_fails_under_load_and_nothing_is_lost_doubled_or_reor
         if data.get("name") == STEP and data["properties"]["n"] not in steps[record.key]:
             steps[record.key].append(data["properties"]["n"])
     assert steps and all(ns == sorted(ns) for ns in steps.values()), steps
+
+
+def _invoice_id(value: bytes | None) -> Any:
+    return json.loads(value or b"{}").get("invoice_id")
 
 
 async def inbox_ids(server: Server, user_id: str) -> list[str]:

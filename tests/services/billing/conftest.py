@@ -8,6 +8,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import func, select
 
@@ -82,6 +83,29 @@ def invoice(inv_id: str, customer: str, sub_id: str, attempt: int = 1) -> dict[s
 def signed(event: dict[str, Any], *, secret: str = LOCAL_WEBHOOK_SECRET, at: int | None = None):
     payload = json.dumps(event).encode()
     return payload, sign_payload(payload, secret, at)
+
+
+async def deliver_invoice_paid(
+    client: httpx.AsyncClient, customer: str, secret: str, times: int = 2
+) -> tuple[str, list[httpx.Response]]:
+    """A new invoice's `invoice.paid`, signed with `secret` as Stripe signs it and
+    POSTed `times` times to the client's /webhooks/stripe (Stripe redelivers)."""
+    invoice_id = new_id("in")
+    event = stripe_event("invoice.paid", invoice(invoice_id, customer, new_id("sub")))
+    payload = json.dumps(event).encode()
+    responses = []
+    for _ in range(times):
+        responses.append(
+            await client.post(
+                "/webhooks/stripe",
+                content=payload,
+                headers={
+                    "Content-Type": "application/json",
+                    "Stripe-Signature": sign_payload(payload, secret),
+                },
+            )
+        )
+    return invoice_id, responses
 
 
 async def link_customer(db: Database, team_id: str, customer: str) -> None:
