@@ -12,6 +12,7 @@ import { graphql } from "@/gql";
 import { deviceName } from "@/lib/device";
 import { fromCombined, type ServerError } from "@/lib/errors";
 import { useTeam } from "@/lib/team";
+import { WebhooksSection } from "./Webhooks";
 
 const SettingsQuery = graphql(`
   query Settings($teamId: ID) {
@@ -165,6 +166,8 @@ export default function SettingsPage() {
           </Table>
         ) : null}
       </section>
+      {/* Owners and admins hold webhooks:manage; others would only be refused. */}
+      {manages && teamId ? <WebhooksSection teamId={teamId} onStatus={setStatus} /> : null}
       <section className="flex flex-col gap-3">
         <h2 className="text-lg font-semibold">Password</h2>
         <div>
