@@ -7,7 +7,7 @@ import { useMutation, useQuery, type CombinedError } from "urql";
 import { z } from "zod";
 import { applyServerErrors } from "@/components/forms";
 import { Cell, Table } from "@/components/Table";
-import { Button, Dialog, ErrorAlert, TextField } from "@/components/ui";
+import { Button, CheckboxGroup, Dialog, ErrorAlert, ShownOnce, TextField } from "@/components/ui";
 import { graphql } from "@/gql";
 import { fromCombined, type ServerError } from "@/lib/errors";
 import { WEBHOOK_EVENT_TYPES } from "@/lib/webhook-events";
@@ -121,25 +121,24 @@ export function WebhooksSection({ teamId, onStatus }: { teamId: string; onStatus
       <AddEndpointDialog open={adding} teamId={teamId} onClose={() => setAdding(false)} onCreated={reload} />
       <Dialog open={rotated !== null} title="New signing secret" onClose={() => setRotated(null)}>
         {rotated ? (
-          <div className="flex flex-col gap-3">
-            <p className="text-sm">
-              The new secret for <span className="break-all">{rotated.url}</span> is shown only once. The old one keeps signing beside it for a while,
-              so receivers can switch over.
-            </p>
-            <SecretField secret={rotated.secret} />
-            <Button onClick={() => setRotated(null)}>Done</Button>
-          </div>
+          <ShownOnce
+            note={
+              <>
+                The new secret for <span className="break-all">{rotated.url}</span> is shown only once. The old one keeps signing beside
+                it for a while, so receivers can switch over.
+              </>
+            }
+            label="Signing secret"
+            value={rotated.secret}
+            onDone={() => setRotated(null)}
+          />
         ) : null}
       </Dialog>
     </section>
   );
 }
 
-function SecretField({ secret }: { secret: string }) {
-  return <TextField label="Signing secret" readOnly value={secret} onFocus={(event) => event.currentTarget.select()} />;
-}
-
-export const endpointSchema = z.object({
+const endpointSchema = z.object({
   url: z
     .string()
     .trim()
@@ -187,34 +186,27 @@ function AddEndpointDialog({
   return (
     <Dialog open={open} title="Add endpoint" onClose={close}>
       {secret ? (
-        <div className="flex flex-col gap-3">
-          <p className="text-sm">
-            Copy the signing secret now: it is shown only once. Deliveries are signed with it (Standard Webhooks, header
-            &quot;webhook-signature&quot;).
-          </p>
-          <SecretField secret={secret} />
-          <Button onClick={close}>Done</Button>
-        </div>
+        <ShownOnce
+          note={
+            <>
+              Copy the signing secret now: it is shown only once. Deliveries are signed with it (Standard Webhooks, header
+              &quot;webhook-signature&quot;).
+            </>
+          }
+          label="Signing secret"
+          value={secret}
+          onDone={close}
+        />
       ) : (
         <form onSubmit={onSubmit} noValidate className="flex flex-col gap-4">
           <ErrorAlert errors={errors} />
           <TextField label="URL" type="url" inputMode="url" error={formState.errors.url?.message} {...register("url")} />
-          <fieldset className="flex flex-col gap-1">
-            <legend className="mb-1 text-sm font-medium">Event types</legend>
-            <div className="grid max-h-56 grid-cols-1 gap-1 overflow-y-auto sm:grid-cols-2">
-              {WEBHOOK_EVENT_TYPES.map((type) => (
-                <label key={type} className="flex items-center gap-2 text-sm">
-                  <input type="checkbox" value={type} {...register("eventTypes")} />
-                  {type}
-                </label>
-              ))}
-            </div>
-            {formState.errors.eventTypes?.message ? (
-              <p role="alert" className="text-sm text-red-700">
-                {formState.errors.eventTypes.message}
-              </p>
-            ) : null}
-          </fieldset>
+          <CheckboxGroup
+            legend="Event types"
+            options={WEBHOOK_EVENT_TYPES}
+            error={formState.errors.eventTypes?.message}
+            input={register("eventTypes")}
+          />
           <Button type="submit" disabled={formState.isSubmitting}>
             Create
           </Button>
