@@ -1,3 +1,5 @@
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { alerts, apiToken, expect, gatewayGraphql, PASSWORD, screenshot, signUp, test, uniqueEmail } from "./fixtures";
 
 test("a streamed prompt: tokens as they come, then the usage", async ({ page }) => {
@@ -59,7 +61,7 @@ test("the flags shown with their state", async ({ page }) => {
   await screenshot(page, "flags");
 });
 
-test("an API key created and shown once, then revoked; sessions listed; password changed", async ({
+test("an API key created and shown once, then revoked; sessions listed; password changed; a webhook endpoint added, rotated, deleted", async ({
   page,
   expectNetworkErrors,
 }) => {
@@ -107,6 +109,43 @@ test("an API key created and shown once, then revoked; sessions listed; password
   await page.getByRole("button", { name: "Revoke ci-key" }).click();
   await expect(keys.getByRole("rowheader", { name: "ci-key" })).toHaveCount(0);
   await expect(asKey(key)).rejects.toThrow(/UNAUTHENTICATED/);
+
+  // A webhook endpoint: dev allows http and loopback, so a receiver on a free local port will do.
+  const receiver = createServer((_request, response) => response.writeHead(204).end());
+  await new Promise<void>((resolve) => receiver.listen(0, "127.0.0.1", resolve));
+  try {
+    const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks`;
+    await page.getByRole("button", { name: "Add endpoint" }).click();
+    const add = page.getByRole("dialog", { name: "Add endpoint" });
+    await add.getByLabel("URL", { exact: true }).fill(url);
+    await add.getByRole("checkbox", { name: "team.member_added" }).check();
+    await add.getByRole("checkbox", { name: "invoice.paid" }).check();
+    await add.getByRole("button", { name: "Create" }).click();
+    const secret = await add.getByLabel("Signing secret", { exact: true }).inputValue();
+    expect(secret).toMatch(/^whsec_[A-Za-z0-9+/=]{20,}$/);
+    await screenshot(page, "settings-webhook");
+    await add.getByRole("button", { name: "Done" }).click();
+    const webhooks = page.getByRole("table", { name: "Webhooks" });
+    const row = webhooks.getByRole("row").filter({ has: page.getByRole("rowheader", { name: url }) });
+    await expect(row).toContainText("invoice.paid, team.member_added");
+    await expect(page.getByText(secret)).toHaveCount(0); // shown once
+
+    // A rotation shows the new secret, once.
+    await page.getByRole("button", { name: `Rotate secret ${url}` }).click();
+    const rotated = page.getByRole("dialog", { name: "New signing secret" });
+    const next = await rotated.getByLabel("Signing secret", { exact: true }).inputValue();
+    expect(next).toMatch(/^whsec_/);
+    expect(next).not.toBe(secret);
+    await rotated.getByRole("button", { name: "Done" }).click();
+    await expect(page.getByText(next)).toHaveCount(0);
+
+    await page.getByRole("button", { name: `Delete ${url}` }).click();
+    await expect(webhooks.getByRole("rowheader", { name: url })).toHaveCount(0);
+    await expect(page.getByRole("status").filter({ hasText: `Webhook endpoint ${url} deleted.` })).toBeVisible();
+  } finally {
+    receiver.closeAllConnections();
+    await new Promise((resolve) => receiver.close(resolve));
+  }
 });
 
 test("the audit log lists what happened in the team, newest first", async ({ page }) => {

@@ -8,6 +8,7 @@ import {
   type ButtonHTMLAttributes,
   type InputHTMLAttributes,
   type ReactNode,
+  type Ref,
   type SelectHTMLAttributes,
   type TextareaHTMLAttributes,
 } from "react";
@@ -246,5 +247,51 @@ export function Loading() {
     <p role="status" className="text-sm text-slate-600">
       Loading…
     </p>
+  );
+}
+
+/**
+ * A checkbox per option, each named by the option itself. `input` carries the
+ * form library's props (React Hook Form's `register(name)`): one name for all.
+ */
+export function CheckboxGroup({
+  legend,
+  options,
+  error,
+  input,
+}: {
+  legend: string;
+  options: readonly string[];
+  error?: string;
+  input: InputHTMLAttributes<HTMLInputElement> & { ref?: Ref<HTMLInputElement> };
+}) {
+  return (
+    <fieldset className="flex flex-col gap-1">
+      <legend className="mb-1 text-sm font-medium">{legend}</legend>
+      <div className="grid max-h-56 grid-cols-1 gap-1 overflow-y-auto sm:grid-cols-2">
+        {options.map((option) => (
+          <label key={option} className="flex items-center gap-2 text-sm">
+            <input type="checkbox" value={option} {...input} />
+            {option}
+          </label>
+        ))}
+      </div>
+      {error ? (
+        <p role="alert" className="text-sm text-red-700">
+          {error}
+        </p>
+      ) : null}
+    </fieldset>
+  );
+}
+
+/** A secret the server hands out once (a key, a signing secret): its note, the value selectable, and Done. */
+export function ShownOnce({ note, label, value, onDone }: { note: ReactNode; label: string; value: string; onDone: () => void }) {
+  return (
+    <div className="flex flex-col gap-3">
+      <p className="text-sm">{note}</p>
+      <TextField label={label} readOnly value={value} onFocus={(event) => event.currentTarget.select()} />
+      <Button onClick={onDone}>Done</Button>
+    </div>
   );
 }

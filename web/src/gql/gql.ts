@@ -28,6 +28,10 @@ type Documents = {
     "\n  mutation MarkAllRead {\n    markAllNotificationsRead\n  }\n": typeof types.MarkAllReadDocument,
     "\n  query Overview($teamId: ID!) {\n    team(id: $teamId) {\n      id\n      name\n      members {\n        userId\n        email\n        role\n      }\n    }\n    notifications(first: 5) {\n      id\n      title\n      createdAt\n      readAt\n    }\n  }\n": typeof types.OverviewDocument,
     "\n  query OverviewUsage($teamId: ID) {\n    llmUsage(teamId: $teamId) {\n      tokensUsed\n      tokensPerPeriod\n      periodEnd\n    }\n    usage(period: MONTH, teamId: $teamId) {\n      start\n      costUsd\n      promptTokens\n      completionTokens\n    }\n  }\n": typeof types.OverviewUsageDocument,
+    "\n  query WebhookEndpoints($teamId: ID) {\n    webhookEndpoints(teamId: $teamId) {\n      id\n      url\n      eventTypes\n      enabled\n      disabledReason\n      createdAt\n    }\n  }\n": typeof types.WebhookEndpointsDocument,
+    "\n  mutation CreateWebhookEndpoint($teamId: ID!, $url: String!, $eventTypes: [String!]!) {\n    createWebhookEndpoint(teamId: $teamId, url: $url, eventTypes: $eventTypes) {\n      id\n      secret\n    }\n  }\n": typeof types.CreateWebhookEndpointDocument,
+    "\n  mutation DeleteWebhookEndpoint($id: ID!) {\n    deleteWebhookEndpoint(id: $id)\n  }\n": typeof types.DeleteWebhookEndpointDocument,
+    "\n  mutation RotateWebhookSecret($id: ID!) {\n    rotateWebhookSecret(id: $id) {\n      id\n      secret\n    }\n  }\n": typeof types.RotateWebhookSecretDocument,
     "\n  query Settings($teamId: ID) {\n    sessions {\n      id\n      createdAt\n      expiresAt\n      current\n      ip\n      userAgent\n    }\n    apiKeys(teamId: $teamId) {\n      id\n      name\n      permissions\n      createdAt\n      lastUsedAt\n      revokedAt\n    }\n    me {\n      id\n      permissions\n    }\n  }\n": typeof types.SettingsDocument,
     "\n  mutation RevokeSession($id: ID!) {\n    revokeSession(id: $id)\n  }\n": typeof types.RevokeSessionDocument,
     "\n  mutation CreateApiKey($name: String!, $permissions: [String!]!, $teamId: ID) {\n    createApiKey(name: $name, permissions: $permissions, teamId: $teamId) {\n      key\n      apiKey {\n        id\n        name\n      }\n    }\n  }\n": typeof types.CreateApiKeyDocument,
@@ -64,6 +68,10 @@ const documents: Documents = {
     "\n  mutation MarkAllRead {\n    markAllNotificationsRead\n  }\n": types.MarkAllReadDocument,
     "\n  query Overview($teamId: ID!) {\n    team(id: $teamId) {\n      id\n      name\n      members {\n        userId\n        email\n        role\n      }\n    }\n    notifications(first: 5) {\n      id\n      title\n      createdAt\n      readAt\n    }\n  }\n": types.OverviewDocument,
     "\n  query OverviewUsage($teamId: ID) {\n    llmUsage(teamId: $teamId) {\n      tokensUsed\n      tokensPerPeriod\n      periodEnd\n    }\n    usage(period: MONTH, teamId: $teamId) {\n      start\n      costUsd\n      promptTokens\n      completionTokens\n    }\n  }\n": types.OverviewUsageDocument,
+    "\n  query WebhookEndpoints($teamId: ID) {\n    webhookEndpoints(teamId: $teamId) {\n      id\n      url\n      eventTypes\n      enabled\n      disabledReason\n      createdAt\n    }\n  }\n": types.WebhookEndpointsDocument,
+    "\n  mutation CreateWebhookEndpoint($teamId: ID!, $url: String!, $eventTypes: [String!]!) {\n    createWebhookEndpoint(teamId: $teamId, url: $url, eventTypes: $eventTypes) {\n      id\n      secret\n    }\n  }\n": types.CreateWebhookEndpointDocument,
+    "\n  mutation DeleteWebhookEndpoint($id: ID!) {\n    deleteWebhookEndpoint(id: $id)\n  }\n": types.DeleteWebhookEndpointDocument,
+    "\n  mutation RotateWebhookSecret($id: ID!) {\n    rotateWebhookSecret(id: $id) {\n      id\n      secret\n    }\n  }\n": types.RotateWebhookSecretDocument,
     "\n  query Settings($teamId: ID) {\n    sessions {\n      id\n      createdAt\n      expiresAt\n      current\n      ip\n      userAgent\n    }\n    apiKeys(teamId: $teamId) {\n      id\n      name\n      permissions\n      createdAt\n      lastUsedAt\n      revokedAt\n    }\n    me {\n      id\n      permissions\n    }\n  }\n": types.SettingsDocument,
     "\n  mutation RevokeSession($id: ID!) {\n    revokeSession(id: $id)\n  }\n": types.RevokeSessionDocument,
     "\n  mutation CreateApiKey($name: String!, $permissions: [String!]!, $teamId: ID) {\n    createApiKey(name: $name, permissions: $permissions, teamId: $teamId) {\n      key\n      apiKey {\n        id\n        name\n      }\n    }\n  }\n": types.CreateApiKeyDocument,
@@ -156,6 +164,22 @@ export function graphql(source: "\n  query Overview($teamId: ID!) {\n    team(id
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
 export function graphql(source: "\n  query OverviewUsage($teamId: ID) {\n    llmUsage(teamId: $teamId) {\n      tokensUsed\n      tokensPerPeriod\n      periodEnd\n    }\n    usage(period: MONTH, teamId: $teamId) {\n      start\n      costUsd\n      promptTokens\n      completionTokens\n    }\n  }\n"): (typeof documents)["\n  query OverviewUsage($teamId: ID) {\n    llmUsage(teamId: $teamId) {\n      tokensUsed\n      tokensPerPeriod\n      periodEnd\n    }\n    usage(period: MONTH, teamId: $teamId) {\n      start\n      costUsd\n      promptTokens\n      completionTokens\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query WebhookEndpoints($teamId: ID) {\n    webhookEndpoints(teamId: $teamId) {\n      id\n      url\n      eventTypes\n      enabled\n      disabledReason\n      createdAt\n    }\n  }\n"): (typeof documents)["\n  query WebhookEndpoints($teamId: ID) {\n    webhookEndpoints(teamId: $teamId) {\n      id\n      url\n      eventTypes\n      enabled\n      disabledReason\n      createdAt\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation CreateWebhookEndpoint($teamId: ID!, $url: String!, $eventTypes: [String!]!) {\n    createWebhookEndpoint(teamId: $teamId, url: $url, eventTypes: $eventTypes) {\n      id\n      secret\n    }\n  }\n"): (typeof documents)["\n  mutation CreateWebhookEndpoint($teamId: ID!, $url: String!, $eventTypes: [String!]!) {\n    createWebhookEndpoint(teamId: $teamId, url: $url, eventTypes: $eventTypes) {\n      id\n      secret\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation DeleteWebhookEndpoint($id: ID!) {\n    deleteWebhookEndpoint(id: $id)\n  }\n"): (typeof documents)["\n  mutation DeleteWebhookEndpoint($id: ID!) {\n    deleteWebhookEndpoint(id: $id)\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation RotateWebhookSecret($id: ID!) {\n    rotateWebhookSecret(id: $id) {\n      id\n      secret\n    }\n  }\n"): (typeof documents)["\n  mutation RotateWebhookSecret($id: ID!) {\n    rotateWebhookSecret(id: $id) {\n      id\n      secret\n    }\n  }\n"];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */

@@ -7,11 +7,12 @@ import { useMutation, useQuery, type CombinedError } from "urql";
 import { z } from "zod";
 import { applyServerErrors } from "@/components/forms";
 import { Cell, Table } from "@/components/Table";
-import { Button, Dialog, ErrorAlert, Loading, PageHeading, TextField } from "@/components/ui";
+import { Button, CheckboxGroup, Dialog, ErrorAlert, Loading, PageHeading, ShownOnce, TextField } from "@/components/ui";
 import { graphql } from "@/gql";
 import { deviceName } from "@/lib/device";
 import { fromCombined, type ServerError } from "@/lib/errors";
 import { useTeam } from "@/lib/team";
+import { WebhooksSection } from "./Webhooks";
 
 const SettingsQuery = graphql(`
   query Settings($teamId: ID) {
@@ -165,6 +166,8 @@ export default function SettingsPage() {
           </Table>
         ) : null}
       </section>
+      {/* Owners and admins hold webhooks:manage; others would only be refused. */}
+      {manages && teamId ? <WebhooksSection teamId={teamId} onStatus={setStatus} /> : null}
       <section className="flex flex-col gap-3">
         <h2 className="text-lg font-semibold">Password</h2>
         <div>
@@ -238,31 +241,22 @@ function CreateKeyDialog({
   return (
     <Dialog open={open} title="Create API key" onClose={close}>
       {key ? (
-        <div className="flex flex-col gap-3">
-          <p className="text-sm">Copy the key now: it is shown only once. Use it as &quot;Authorization: Bearer &lt;key&gt;&quot;.</p>
-          <TextField label="New API key" readOnly value={key} onFocus={(event) => event.currentTarget.select()} />
-          <Button onClick={close}>Done</Button>
-        </div>
+        <ShownOnce
+          note={<>Copy the key now: it is shown only once. Use it as &quot;Authorization: Bearer &lt;key&gt;&quot;.</>}
+          label="New API key"
+          value={key}
+          onDone={close}
+        />
       ) : (
         <form onSubmit={onSubmit} noValidate className="flex flex-col gap-4">
           <ErrorAlert errors={errors} />
           <TextField label="Name" error={formState.errors.name?.message} {...register("name")} />
-          <fieldset className="flex flex-col gap-1">
-            <legend className="mb-1 text-sm font-medium">Permissions</legend>
-            <div className="grid max-h-56 grid-cols-1 gap-1 overflow-y-auto sm:grid-cols-2">
-              {permissions.map((permission) => (
-                <label key={permission} className="flex items-center gap-2 text-sm">
-                  <input type="checkbox" value={permission} {...register("permissions")} />
-                  {permission}
-                </label>
-              ))}
-            </div>
-            {formState.errors.permissions?.message ? (
-              <p role="alert" className="text-sm text-red-700">
-                {formState.errors.permissions.message}
-              </p>
-            ) : null}
-          </fieldset>
+          <CheckboxGroup
+            legend="Permissions"
+            options={permissions}
+            error={formState.errors.permissions?.message}
+            input={register("permissions")}
+          />
           <Button type="submit" disabled={formState.isSubmitting}>
             Create
           </Button>
