@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, MutableMapping
 from contextlib import nullcontext
 from typing import Any
@@ -151,16 +152,27 @@ class AccessLog:
 
 
 class WebSocketOperations:
-    """graphql-transport-ws hooks: an access line when each operation ends."""
+    """graphql-transport-ws: an access line when each operation ends.
 
-    def __init__(self) -> None:
-        self._started: dict[tuple[int, str], float] = {}
+    The start is stamped when the operation's context is built (`started`, called by
+    the gateway's context function), not through Ariadne's `on_operation` hook: for a
+    query or mutation, Ariadne's handler keeps the hook's return value in the variable
+    its one-result generator yields, so any `on_operation` turns the answer into None
+    (ariadne 1.1, graphql_transport_ws.py; pinned by
+    tests/gateway/test_live_authorisation.py). Ariadne passes the context function no
+    operation id, so starts are matched to ends by operation name, first in first out.
+    """
 
-    def started(self, websocket: Any, operation: Any) -> None:
-        self._started[(id(websocket), operation.id)] = time.perf_counter()
+    _KEY = "haunted.ws_operation_starts"
+
+    def started(self, websocket: Any, data: Any) -> None:
+        name = data.get("operationName") if isinstance(data, dict) else None
+        starts = websocket.scope.setdefault(self._KEY, {})
+        starts.setdefault(name, deque()).append(time.perf_counter())
 
     def completed(self, websocket: Any, operation: Any) -> None:
-        started = self._started.pop((id(websocket), operation.id), None)
+        pending = websocket.scope.get(self._KEY, {}).get(operation.name)
+        started = pending.popleft() if pending else None
         duration = time.perf_counter() - started if started is not None else 0.0
         OPERATION_SECONDS.labels("subscription", operation_label(operation.name), "ok").observe(
             duration

@@ -728,7 +728,8 @@ def create_app(
     )
 
     async def context_for(request: Request | WebSocket, _data: Any = None) -> dict[str, Any]:
-        if isinstance(request, WebSocket):
+        if isinstance(request, WebSocket):  # once per operation on the socket
+            WEBSOCKET_OPERATIONS.started(request, _data)
             return {"request": request, "principal": await _current_principal(request)}
         context: dict[str, Any] = {"request": request, "principal": None, "auth_error": None}
         header = request.headers.get("authorization")
@@ -785,7 +786,6 @@ def create_app(
         websocket_handler=GraphQLTransportWSHandler(
             on_connect=on_ws_connect,
             on_disconnect=on_ws_disconnect,
-            on_operation=WEBSOCKET_OPERATIONS.started,
             on_complete=WEBSOCKET_OPERATIONS.completed,
         ),
         debug=debug,
