@@ -252,6 +252,14 @@ class Server:
         body: dict[str, Any] = response.json()
         return body
 
+    async def data(
+        self, query: str, variables: dict[str, Any] | None = None, token: str | None = None
+    ) -> Any:
+        """The answer's data, for a call that must succeed."""
+        body = await self.graphql(query, variables, token)
+        assert "errors" not in body, body
+        return body["data"]
+
 
 @asynccontextmanager
 async def serve(

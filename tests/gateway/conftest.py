@@ -14,6 +14,7 @@ import re
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import fakeredis
@@ -29,6 +30,8 @@ from gateway.app import GraphQLConfig, graphql_app
 from haunted.runtime import Haunted
 from haunted.settings import Settings
 from services.errors import Forbidden, Unauthenticated
+from tests.conftest import Server, serve
+from tests.gateway.realtime import shared_settings
 
 SDL = """
 type Query {
@@ -215,3 +218,21 @@ def errors_of(body: Any) -> list[dict[str, Any]]:
 
 def codes_of(body: Any) -> list[str]:
     return [error["extensions"]["code"] for error in errors_of(body)]
+
+
+@pytest.fixture(scope="module")
+async def shared_server(
+    backend: str,
+    migrated_template: str,
+    signing_key_files: tuple[Path, Path],
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
+) -> AsyncIterator[Server]:
+    """One server for a module's tests, each with users of its own (a server per test
+    costs more than most tests). A module takes it as its `server`."""
+    directory = tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1])
+    async with (
+        shared_settings(backend, migrated_template, signing_key_files, directory) as settings,
+        serve(settings) as running,
+    ):
+        yield running

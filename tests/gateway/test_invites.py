@@ -3,17 +3,14 @@ revocable, expiring, dying with their author's right to invite, bound to their a
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import update
 
 from services.auth.models import Invite
-from tests.conftest import Server, register, serve, unique_email
-from tests.gateway.realtime import shared_settings
+from tests.conftest import Server, register, unique_email
 from tests.services.auth.conftest import outbox_topics
 
 INVITE = """mutation($t: ID!, $email: String!, $role: String!) {
@@ -29,24 +26,8 @@ CHANGE_ROLE = """mutation($t: ID!, $u: ID!, $r: String!) {
 
 
 @pytest.fixture(scope="module")
-async def server(
-    backend: str,
-    migrated_template: str,
-    signing_key_files: tuple[Path, Path],
-    tmp_path_factory: pytest.TempPathFactory,
-) -> AsyncIterator[Server]:
-    directory = tmp_path_factory.mktemp("invites")
-    async with (
-        shared_settings(backend, migrated_template, signing_key_files, directory) as settings,
-        serve(settings) as running,
-    ):
-        yield running
-
-
-async def ok(server: Server, query: str, variables: dict[str, Any], token: str) -> Any:
-    body = await server.graphql(query, variables, token=token)
-    assert "errors" not in body, body
-    return body["data"]
+def server(shared_server: Server) -> Server:
+    return shared_server
 
 
 async def code(server: Server, query: str, variables: dict[str, Any], token: str) -> str:
@@ -57,7 +38,7 @@ async def code(server: Server, query: str, variables: dict[str, Any], token: str
 
 async def invite(server: Server, token: str, team_id: str, role: str) -> dict[str, Any]:
     variables = {"t": team_id, "email": unique_email(), "role": role}
-    return dict((await ok(server, INVITE, variables, token))["inviteMember"])
+    return dict((await server.data(INVITE, variables, token))["inviteMember"])
 
 
 async def joined(server: Server, owner: dict[str, Any], role: str) -> dict[str, Any]:
@@ -65,8 +46,8 @@ async def joined(server: Server, owner: dict[str, Any], role: str) -> dict[str, 
     email = unique_email()
     user = await register(server, email)
     team_id = owner["user"]["memberships"][0]["team"]["id"]
-    sent = await ok(server, INVITE, {"t": team_id, "email": email, "role": role}, owner["token"])
-    await ok(server, ACCEPT, {"token": sent["inviteMember"]["token"]}, user["token"])
+    sent = await server.data(INVITE, {"t": team_id, "email": email, "role": role}, owner["token"])
+    await server.data(ACCEPT, {"token": sent["inviteMember"]["token"]}, user["token"])
     return user
 
 
@@ -78,7 +59,7 @@ async def test_pending_invites_are_listed_and_revocable(server: Server) -> None:
     second = await invite(server, owner["token"], team_id, "admin")
     assert first["invitedBy"] == owner["user"]["id"] and "@" in first["email"]
 
-    listed = (await ok(server, INVITES, {"t": team_id}, owner["token"]))["invites"]
+    listed = (await server.data(INVITES, {"t": team_id}, owner["token"]))["invites"]
     assert [(i["id"], i["email"], i["role"], i["token"]) for i in listed] == [
         (first["id"], first["email"], "member", None),
         (second["id"], second["email"], "admin", None),
@@ -94,9 +75,9 @@ async def test_pending_invites_are_listed_and_revocable(server: Server) -> None:
     assert await code(server, REVOKE, {"id": first["id"]}, member["token"]) == "FORBIDDEN"
     assert await code(server, REVOKE, {"id": first["id"]}, stranger["token"]) == "NOT_FOUND"
 
-    assert await ok(server, REVOKE, {"id": first["id"]}, owner["token"]) == {"revokeInvite": True}
-    assert await ok(server, REVOKE, {"id": first["id"]}, owner["token"]) == {"revokeInvite": False}
-    listed = (await ok(server, INVITES, {"t": team_id}, owner["token"]))["invites"]
+    assert await server.data(REVOKE, {"id": first["id"]}, owner["token"]) == {"revokeInvite": True}
+    assert await server.data(REVOKE, {"id": first["id"]}, owner["token"]) == {"revokeInvite": False}
+    listed = (await server.data(INVITES, {"t": team_id}, owner["token"]))["invites"]
     assert [i["id"] for i in listed] == [second["id"]]
     invitee = await register(server, first["email"])
     assert await code(server, ACCEPT, {"token": first["token"]}, invitee["token"]) == (
@@ -113,7 +94,7 @@ async def test_an_invite_is_bound_to_its_address(server: Server) -> None:
     other = await register(server)
     assert await code(server, ACCEPT, {"token": sent["token"]}, other["token"]) == "FORBIDDEN"
     invitee = await register(server, sent["email"].upper())
-    assert await ok(server, ACCEPT, {"token": sent["token"]}, invitee["token"]) == {
+    assert await server.data(ACCEPT, {"token": sent["token"]}, invitee["token"]) == {
         "acceptInvite": {"role": "admin"}
     }
 
@@ -130,12 +111,12 @@ async def test_an_invite_dies_when_its_author_loses_the_right_to_invite(
     events = await outbox_topics(server.haunted)
 
     if fate == "removed":
-        await ok(server, REMOVE, {"t": team_id, "u": admin["user"]["id"]}, owner["token"])
+        await server.data(REMOVE, {"t": team_id, "u": admin["user"]["id"]}, owner["token"])
     else:
         variables = {"t": team_id, "u": admin["user"]["id"], "r": "member"}
-        await ok(server, CHANGE_ROLE, variables, owner["token"])
+        await server.data(CHANGE_ROLE, variables, owner["token"])
 
-    listed = (await ok(server, INVITES, {"t": team_id}, owner["token"]))["invites"]
+    listed = (await server.data(INVITES, {"t": team_id}, owner["token"]))["invites"]
     assert [i["id"] for i in listed] == [kept["id"]]
     invitee = await register(server, sent["email"])
     assert await code(server, ACCEPT, {"token": sent["token"]}, invitee["token"]) == (
@@ -154,9 +135,9 @@ async def test_an_expired_invite_is_neither_listed_nor_accepted(server: Server) 
             .where(Invite.id == sent["id"])
             .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
         )
-    assert (await ok(server, INVITES, {"t": team_id}, owner["token"]))["invites"] == []
+    assert (await server.data(INVITES, {"t": team_id}, owner["token"]))["invites"] == []
     invitee = await register(server, sent["email"])
     assert await code(server, ACCEPT, {"token": sent["token"]}, invitee["token"]) == (
         "BAD_USER_INPUT"
     )
-    assert await ok(server, REVOKE, {"id": sent["id"]}, owner["token"]) == {"revokeInvite": False}
+    assert await server.data(REVOKE, {"id": sent["id"]}, owner["token"]) == {"revokeInvite": False}

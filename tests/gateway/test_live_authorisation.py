@@ -9,9 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,7 +22,7 @@ from haunted.settings import Settings
 from schemas import CATALOG, Audience, FlagUpdated, SubscriptionActivated
 from services.auth import SessionStore
 from tests.conftest import Server, eventually, register, serve, unique_email
-from tests.gateway.realtime import Recorder, publish, session_id_of, shared_settings
+from tests.gateway.realtime import Recorder, publish, session_id_of
 from tests.gateway.test_subscriptions import (
     EVENTS,
     authenticated,
@@ -49,24 +47,8 @@ REVOKE_KEY = "mutation($id: ID!) { revokeApiKey(id: $id) }"
 
 
 @pytest.fixture(scope="module")
-async def server(
-    backend: str,
-    migrated_template: str,
-    signing_key_files: tuple[Path, Path],
-    tmp_path_factory: pytest.TempPathFactory,
-) -> AsyncIterator[Server]:
-    directory = tmp_path_factory.mktemp("live_authorisation")
-    async with (
-        shared_settings(backend, migrated_template, signing_key_files, directory) as settings,
-        serve(settings) as running,
-    ):
-        yield running
-
-
-async def ok(server: Server, query: str, variables: dict[str, Any], token: str) -> Any:
-    body = await server.graphql(query, variables, token=token)
-    assert "errors" not in body, body
-    return body["data"]
+def server(shared_server: Server) -> Server:
+    return shared_server
 
 
 async def team_with_member(server: Server, role: str) -> tuple[dict[str, Any], dict[str, Any], str]:
@@ -75,8 +57,8 @@ async def team_with_member(server: Server, role: str) -> tuple[dict[str, Any], d
     owner = await register(server)
     member = await register(server, email)
     team_id = owner["user"]["memberships"][0]["team"]["id"]
-    invite = await ok(server, INVITE, {"t": team_id, "email": email, "role": role}, owner["token"])
-    await ok(server, ACCEPT, {"token": invite["inviteMember"]["token"]}, member["token"])
+    invite = await server.data(INVITE, {"t": team_id, "email": email, "role": role}, owner["token"])
+    await server.data(ACCEPT, {"token": invite["inviteMember"]["token"]}, member["token"])
     return owner, member, team_id
 
 
@@ -119,20 +101,20 @@ async def test_a_removed_and_logged_out_member_s_open_socket_loses_everything(
         members = await run(ws, MEMBERS, {"t": team_id})
         assert fired_id in [m["userId"] for m in members["data"]["team"]["members"]]
 
-        await ok(server, REMOVE, {"t": team_id, "u": fired_id}, owner["token"])
+        await server.data(REMOVE, {"t": team_id, "u": fired_id}, owner["token"])
         # The same socket, the very next operation: as the caller stands now.
         assert codes(await run(ws, MEMBERS, {"t": team_id})) == ["NOT_FOUND"]
         invite = {"t": team_id, "email": unique_email(), "role": "admin"}
         assert codes(await run(ws, INVITE, invite)) == ["FORBIDDEN"]
         key = {"t": team_id, "name": "mine", "permissions": ["team:manage"]}
         assert codes(await run(ws, CREATE_KEY, key)) == ["FORBIDDEN"]
-        keys = await ok(
-            server, "query($t: ID) { apiKeys(teamId: $t) { id } }", {"t": team_id}, owner["token"]
+        keys = await server.data(
+            "query($t: ID) { apiKeys(teamId: $t) { id } }", {"t": team_id}, owner["token"]
         )
         assert keys["apiKeys"] == []
 
         # Logging out elsewhere ends the open socket, without it sending anything.
-        assert await ok(server, "mutation { logout }", {}, fired["token"]) == {"logout": True}
+        assert await server.data("mutation { logout }", {}, fired["token"]) == {"logout": True}
         assert await close_code(ws) == 4403
     finally:
         await ws.close()
@@ -145,7 +127,7 @@ async def test_a_demoted_admin_s_open_socket_can_no_longer_invite(server: Server
         invite = {"t": team_id, "email": unique_email(), "role": "member"}
         assert "errors" not in await run(ws, INVITE, invite)
         variables = {"t": team_id, "u": demoted["user"]["id"], "r": "viewer"}
-        await ok(server, CHANGE_ROLE, variables, owner["token"])
+        await server.data(CHANGE_ROLE, variables, owner["token"])
         invite["email"] = unique_email()
         assert codes(await run(ws, INVITE, invite)) == ["FORBIDDEN"]
         still = await run(ws, MEMBERS, {"t": team_id})  # a viewer still reads the team
@@ -186,16 +168,14 @@ async def test_api_keys_hear_only_what_their_scopes_allow_and_stop_when_revoked(
 ) -> None:
     owner, member, team_id = await team_with_member(server, "member")
     flags_only = (
-        await ok(
-            server,
+        await server.data(
             CREATE_KEY,
             {"t": team_id, "name": "flags", "permissions": ["flags:read"]},
             owner["token"],
         )
     )["createApiKey"]
     team_reader = (
-        await ok(
-            server,
+        await server.data(
             CREATE_KEY,
             {"t": team_id, "name": "team", "permissions": ["team:read"]},
             owner["token"],
@@ -213,7 +193,7 @@ async def test_api_keys_hear_only_what_their_scopes_allow_and_stop_when_revoked(
 
         # A role change: team:read hears it; a flags:read key does not.
         variables = {"t": team_id, "u": member["user"]["id"], "r": "viewer"}
-        await ok(server, CHANGE_ROLE, variables, owner["token"])
+        await server.data(CHANGE_ROLE, variables, owner["token"])
         await team_socket.wait_for("team.role_changed")
         await owner_socket.wait_for("team.role_changed")
         # A billing event: billing:read is needed, which neither key has.
@@ -230,7 +210,7 @@ async def test_api_keys_hear_only_what_their_scopes_allow_and_stop_when_revoked(
         assert not team_socket.named("flag.updated")
 
         # Revoked: its Socket.IO connection and its GraphQL WebSocket end at once.
-        revoked = await ok(server, REVOKE_KEY, {"id": flags_only["apiKey"]["id"]}, owner["token"])
+        revoked = await server.data(REVOKE_KEY, {"id": flags_only["apiKey"]["id"]}, owner["token"])
         assert revoked == {"revokeApiKey": True}
         assert await close_code(flags_ws) == 4403
 
@@ -298,7 +278,7 @@ async def test_while_the_broker_is_away_open_connections_are_checked_against_the
         try:
             await socket.wait_for("connection_ready")
             await kafka.stop()
-            assert await ok(server, "mutation { logout }", {}, me["token"]) == {"logout": True}
+            assert await server.data("mutation { logout }", {}, me["token"]) == {"logout": True}
 
             async def disconnected() -> bool:
                 return bool(socket.disconnects)

@@ -36,14 +36,13 @@ from schemas import (
     UserLoginFailed,
 )
 from services.auth import TokenIssuer
-from tests.conftest import LOGIN, PASSWORD, Server, eventually, register, serve
+from tests.conftest import LOGIN, PASSWORD, Server, eventually, register
 from tests.gateway.realtime import (
     Recorder,
     inbox,
     notify,
     publish,
     session_id_of,
-    shared_settings,
 )
 
 NOTIFICATION_KEYS = {"id", "type", "title", "body", "data", "createdAt", "readAt"}
@@ -53,19 +52,8 @@ ONLINE = "query($teamId: ID) { onlineMembers(teamId: $teamId) { userId connectio
 
 
 @pytest.fixture(scope="module")
-async def server(
-    backend: str,
-    migrated_template: str,
-    signing_key_files: tuple[Path, Path],
-    tmp_path_factory: pytest.TempPathFactory,
-) -> AsyncIterator[Server]:
-    """One server for the module's tests (each test has users of its own)."""
-    directory = tmp_path_factory.mktemp("socketio")
-    async with (
-        shared_settings(backend, migrated_template, signing_key_files, directory) as settings,
-        serve(settings) as running,
-    ):
-        yield running
+def server(shared_server: Server) -> Server:
+    return shared_server
 
 
 @pytest.fixture

@@ -7,9 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,27 +16,16 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from schemas import FlagUpdated, SubscriptionActivated, TeamMemberAdded, TeamMemberRemoved
-from tests.conftest import Server, eventually, register, serve
-from tests.gateway.realtime import notify, publish, shared_settings
+from tests.conftest import Server, eventually, register
+from tests.gateway.realtime import notify, publish
 
 EVENTS = "subscription($types: [String!]) { events(types: $types) { id type subject data } }"
 NOTIFICATIONS = "subscription { notifications { id type title body data createdAt readAt } }"
 
 
 @pytest.fixture(scope="module")
-async def server(
-    backend: str,
-    migrated_template: str,
-    signing_key_files: tuple[Path, Path],
-    tmp_path_factory: pytest.TempPathFactory,
-) -> AsyncIterator[Server]:
-    """One server for the module's tests (each test has users of its own)."""
-    directory = tmp_path_factory.mktemp("subscriptions")
-    async with (
-        shared_settings(backend, migrated_template, signing_key_files, directory) as settings,
-        serve(settings) as running,
-    ):
-        yield running
+def server(shared_server: Server) -> Server:
+    return shared_server
 
 
 async def open_socket(server: Server, payload: Any) -> ClientConnection:

@@ -32,12 +32,6 @@ def codes(body: dict[str, Any]) -> list[str]:
     return [error["extensions"]["code"] for error in body.get("errors", [])]
 
 
-async def ok(server: Server, document: str, variables: dict[str, Any], token: str) -> Any:
-    body = await server.graphql(document, variables, token)
-    assert "errors" not in body, body
-    return body["data"]
-
-
 async def refused(
     server: Server, code: str, document: str, variables: dict[str, Any], token: str | None
 ) -> None:
@@ -55,7 +49,7 @@ async def test_team_lifecycle_over_graphql(server: Server) -> None:
     bob_id = bob["user"]["id"]
     events = await outbox_topics(haunted)
 
-    team = (await ok(server, CREATE_TEAM, {"name": "Skunkworks"}, o))["createTeam"]
+    team = (await server.data(CREATE_TEAM, {"name": "Skunkworks"}, o))["createTeam"]
     t = team["id"]
     assert team["name"] == "Skunkworks"
     assert await roles_in(haunted, t) == {owner["user"]["id"]: "owner"}
@@ -65,17 +59,17 @@ async def test_team_lifecycle_over_graphql(server: Server) -> None:
 
     # Bob is invited as a member (his address in another case) and accepts.
     invite = (
-        await ok(
-            server, INVITE, {"t": t, "email": bob["user"]["email"].upper(), "role": "member"}, o
+        await server.data(
+            INVITE, {"t": t, "email": bob["user"]["email"].upper(), "role": "member"}, o
         )
     )["inviteMember"]
     assert invite["token"].startswith("hi_") and invite["teamId"] == t
     await refused(server, "FORBIDDEN", ACCEPT, {"token": invite["token"]}, e)
     await refused(server, "NOT_FOUND", ACCEPT, {"token": "hi_nope"}, b)
-    accepted = (await ok(server, ACCEPT, {"token": invite["token"]}, b))["acceptInvite"]
+    accepted = (await server.data(ACCEPT, {"token": invite["token"]}, b))["acceptInvite"]
     assert accepted == {"team": {"id": t, "name": "Skunkworks"}, "role": "member"}
     await refused(server, "CONFLICT", ACCEPT, {"token": invite["token"]}, b)
-    members = (await ok(server, TEAM, {"t": t}, b))["team"]["members"]
+    members = (await server.data(TEAM, {"t": t}, b))["team"]["members"]
     assert {(m["userId"], m["role"]) for m in members} == {
         (owner["user"]["id"], "owner"),
         (bob_id, "member"),
@@ -98,16 +92,16 @@ async def test_team_lifecycle_over_graphql(server: Server) -> None:
     )
 
     # Promoted, Bob's very next request has admin's permissions in that team.
-    changed = await ok(server, CHANGE_ROLE, {"t": t, "u": bob_id, "role": "admin"}, o)
+    changed = await server.data(CHANGE_ROLE, {"t": t, "u": bob_id, "role": "admin"}, o)
     assert changed["changeRole"] == {"team": {"id": t}, "role": "admin"}
-    await ok(server, INVITE, {"t": t, "email": "z@example.com", "role": "viewer"}, b)
+    await server.data(INVITE, {"t": t, "email": "z@example.com", "role": "viewer"}, b)
     await refused(
         server, "FORBIDDEN", REMOVE, {"t": t, "u": owner["user"]["id"]}, b
     )  # an admin cannot remove an owner
 
     # Bob leaves: removeMember with his own id, then he no longer sees the team.
     events = await outbox_topics(haunted)
-    assert (await ok(server, REMOVE, {"t": t, "u": bob_id}, b)) == {"removeMember": True}
+    assert (await server.data(REMOVE, {"t": t, "u": bob_id}, b)) == {"removeMember": True}
     # ...and the invite he sent as an admin dies with his right to invite.
     assert await outbox_topics(haunted) - events == Counter(
         {"team.member_removed": 1, "invite.revoked": 1}
@@ -132,23 +126,23 @@ async def test_invite_preview_needs_no_sign_in_and_refuses_spent_tokens(server: 
     an unknown, used or expired token is refused with its own code, naming `token`."""
     haunted: Haunted = server.haunted
     owner, bob = await register(server), await register(server)
-    t = (await ok(server, CREATE_TEAM, {"name": "Lighthouse"}, owner["token"]))["createTeam"]["id"]
+    t = (await server.data(CREATE_TEAM, {"name": "Lighthouse"}, owner["token"]))["createTeam"]["id"]
     variables = {"t": t, "email": bob["user"]["email"], "role": "admin"}
-    invite = (await ok(server, INVITE, variables, owner["token"]))["inviteMember"]
+    invite = (await server.data(INVITE, variables, owner["token"]))["inviteMember"]
 
-    preview = (await ok(server, PREVIEW, {"token": invite["token"]}, None))["invite"]
+    preview = (await server.data(PREVIEW, {"token": invite["token"]}, None))["invite"]
     assert preview == {"teamName": "Lighthouse", "role": "admin", "expiresAt": invite["expiresAt"]}
 
     body = await server.graphql(PREVIEW, {"token": "hi_unknown"}, None)
     assert codes(body) == ["NOT_FOUND"] and body["errors"][0]["extensions"]["field"] == "token"
     assert body["data"] is None
 
-    await ok(server, ACCEPT, {"token": invite["token"]}, bob["token"])
+    await server.data(ACCEPT, {"token": invite["token"]}, bob["token"])
     body = await server.graphql(PREVIEW, {"token": invite["token"]}, None)
     assert codes(body) == ["CONFLICT"]
 
     expiring = (
-        await ok(server, INVITE, {**variables, "email": "late@example.com"}, owner["token"])
+        await server.data(INVITE, {**variables, "email": "late@example.com"}, owner["token"])
     )["inviteMember"]
     async with haunted.db.transaction() as session:
         await session.execute(
