@@ -100,6 +100,7 @@ docs: docs-generate $(SITE_MODULES)
 # Every benchmark against its baseline, with modest sizes (each module takes
 # larger ones: see bench/README.md). Needs wrk for the gateway's (apt-get install wrk).
 bench: $(STAMP)
+	rm -f .bench-results.jsonl
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench.auth
 	$(BIN)/python -m bench.graphql_gateway
@@ -111,6 +112,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.billing
 	$(BIN)/python -m bench.llm
 	$(BIN)/python -m bench.flags
+	$(BIN)/python -m bench.summary
 
 # Re-resolve the locked versions from pyproject.toml's ranges.
 lock:
