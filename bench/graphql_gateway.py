@@ -56,6 +56,7 @@ from redis.asyncio import Redis
 
 from bench.common import (
     BACKENDS,
+    REDIS_BENCH_URL,
     Backend,
     embedded_broker,
     free_port,
@@ -83,7 +84,7 @@ mutation($email: String!, $password: String!) {
 PASSWORD = "correct horse battery staple"  # noqa: S105 - a bench user
 BARE_ROUTE = "/bench/typename"
 # A Redis db of its own: bench.common (14), tests (15), tests/gateway/realtime.py (13) flush theirs.
-REDIS_URL = "redis://127.0.0.1:6379/12"
+REDIS_URL = REDIS_BENCH_URL.rsplit("/", 1)[0] + "/12"
 WARM_UP_S = 2
 
 

@@ -47,7 +47,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from redis.asyncio import Redis
 
-from bench.common import embedded_broker, free_port, heading, line, percentile
+from bench.common import REDIS_BENCH_URL, embedded_broker, free_port, heading, line, percentile
 from events.envelope import Envelope
 from events.fanout import pushable_topics
 from haunted import migrations
@@ -57,7 +57,7 @@ from schemas import NotificationCreated, SubscriptionActivated
 from services.auth import SessionStore, TokenIssuer
 from services.notifications.ids import next_id
 
-REDIS_URL = "redis://127.0.0.1:6379/11"  # not the tests' 13/15 nor the other benches'
+REDIS_URL = REDIS_BENCH_URL.rsplit("/", 1)[0] + "/11"  # not the tests' 13/15 nor the other benches'
 TOPICS = ("notification.created", "subscription.activated")
 # Handshakes in flight per load process. Above ~100 in all, `haunted serve` runs out
 # of Redis connections (redis-py's pool holds 100 and refuses the next one).
