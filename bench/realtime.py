@@ -342,8 +342,8 @@ async def _prepare(settings: Settings, count: int, team_size: int) -> Users:
     """Users with sessions and cached roles in Redis, and a token each (no bcrypt)."""
     issuer = TokenIssuer(
         load_signing_key(settings),
-        issuer=settings.jwt_issuer,
-        audience=settings.jwt_audience,
+        issuer=settings.auth.jwt_issuer,
+        audience=settings.auth.jwt_audience,
         ttl=timedelta(hours=2),
     )
     redis = Redis.from_url(REDIS_URL)
@@ -594,7 +594,7 @@ async def run(args: argparse.Namespace) -> tuple[Figures, Figures]:
                 "bare",
                 str(port),
                 tansu.bootstrap_servers,
-                str(settings.kafka_fetch_max_wait_ms),
+                str(settings.kafka.fetch_max_wait_ms),
             )
             try:
                 url = f"http://127.0.0.1:{port}"

@@ -163,10 +163,10 @@ def broker_unreachable(error: Exception) -> str:
 @asynccontextmanager
 async def _embedded_broker(settings: Settings) -> AsyncIterator[None]:
     """In dev with no broker configured, Tansu runs as a child of this process."""
-    if not settings.uses_embedded_kafka:
+    if not settings.kafka.uses_embedded:
         yield
         return
-    broker = EmbeddedBroker(settings.embedded_kafka_port)
+    broker = EmbeddedBroker(settings.kafka.embedded_port)
     try:
         await broker.start()  # inside the try: a signal during start still stops the child
         yield

@@ -62,7 +62,7 @@ def instance_settings(start: Path | None = None) -> Settings:
     """Settings as the CLI uses them: HAUNTED_* first, then the dev instance's file,
     then defaults anchored at the checkout root. Raises ConfigurationError."""
     settings = load_settings()
-    explicit = settings.model_fields_set
+    explicit = settings.flat_fields_set
     root = checkout_root(start or Path.cwd())
     defaults: dict[str, Any] = {}
     if root is not None and "data_dir" not in explicit:
@@ -90,7 +90,7 @@ def read_instance(data_dir: Path) -> dict[str, Any]:
 
 def write_instance(settings: Settings) -> Path:
     """Records where this dev instance's parts are (`haunted dev` calls it at start)."""
-    values: dict[str, Any] = {name: getattr(settings, name) for name in SHARED}
+    values: dict[str, Any] = {name: settings.flat_value(name) for name in SHARED}
     try:
         if make_url(settings.database_url).password is not None:
             del values["database_url"]  # a password stays in the variables that gave it
@@ -121,7 +121,7 @@ def urls(settings: Settings, *, gateway: bool = True) -> list[tuple[str, str]]:
         found.append(("Socket.IO", f"{base}/socket.io/"))
         found.append(("Health", f"{base}/healthz, {base}/readyz"))
         found.append(("Metrics", f"{base}/metrics"))
-    found.append(("Broker", settings.kafka_servers))
+    found.append(("Broker", settings.kafka.servers))
     if settings.env == "dev" and settings.smtp_host is None:
         mail = f"smtp://127.0.0.1:{settings.mail_catcher_port}"
         found.append(("Mail catcher", f"{mail}, {base}/dev/mail" if gateway else mail))

@@ -32,13 +32,13 @@ def load_previous_public_keys(settings: Settings) -> list[bytes]:
     """Public keys that still verify: configured files, and keys rotated out less than
     one token lifetime ago (older ones can no longer have a valid token)."""
     keys = []
-    for path in settings.jwt_previous_public_key_files:
+    for path in settings.auth.jwt_previous_public_key_files:
         if not path.is_file():
             raise ConfigurationError(f"HAUNTED_JWT_PREVIOUS_PUBLIC_KEY_FILES: no file at {path}")
         keys.append(path.read_bytes())
     retired = retired_keys_dir(settings)
     if retired.is_dir():
-        horizon = time.time() - settings.access_token_ttl_s
+        horizon = time.time() - settings.auth.access_token_ttl_s
         for path in sorted(retired.glob("*.pem")):
             if path.stat().st_mtime >= horizon:
                 keys.append(path.read_bytes())
@@ -48,7 +48,7 @@ def load_previous_public_keys(settings: Settings) -> list[bytes]:
 def rotate_signing_key(settings: Settings) -> str:
     """`haunted keys rotate`: a new key signs from now on; the old one keeps verifying
     until the tokens it signed expire. Returns the new key id."""
-    if settings.jwt_private_key_file is not None:
+    if settings.auth.jwt_private_key_file is not None:
         raise ConfigurationError(
             "HAUNTED_JWT_PRIVATE_KEY_FILE is set: rotate by mounting a new key pair and listing "
             "the old public key in HAUNTED_JWT_PREVIOUS_PUBLIC_KEY_FILES"
@@ -63,14 +63,14 @@ def rotate_signing_key(settings: Settings) -> str:
 
 def load_pii_keys(settings: Settings) -> tuple[dict[str, bytes], bytes]:
     """The AES-GCM key ring and the HMAC lookup key; generated once in dev."""
-    encryption, lookup_setting = settings.pii_encryption_keys, settings.pii_lookup_key
-    if settings.pii_keys_file is not None:
+    encryption, lookup_setting = settings.auth.pii_encryption_keys, settings.auth.pii_lookup_key
+    if settings.auth.pii_keys_file is not None:
         if encryption is not None or lookup_setting is not None:
             raise ConfigurationError(
                 "HAUNTED_PII_KEYS_FILE: give it or HAUNTED_PII_ENCRYPTION_KEYS and "
                 "HAUNTED_PII_LOOKUP_KEY, not both"
             )
-        ring_spec, lookup = _pii_keys_from(settings.pii_keys_file)
+        ring_spec, lookup = _pii_keys_from(settings.auth.pii_keys_file)
     elif encryption is not None and lookup_setting is not None:
         ring_spec, lookup = encryption.get_secret_value(), lookup_setting.get_secret_value()
     elif encryption is None and lookup_setting is None:

@@ -16,7 +16,10 @@ PUBLIC_NAME = "jwt-public.pem"
 
 def load_signing_key(settings: Settings) -> SigningKey:
     """Reads the configured key pair; without one, generates it once into data_dir/keys."""
-    private_file, public_file = settings.jwt_private_key_file, settings.jwt_public_key_file
+    private_file, public_file = (
+        settings.auth.jwt_private_key_file,
+        settings.auth.jwt_public_key_file,
+    )
     if (private_file is None) != (public_file is None):
         raise ConfigurationError(
             "HAUNTED_JWT_PRIVATE_KEY_FILE and HAUNTED_JWT_PUBLIC_KEY_FILE go together"

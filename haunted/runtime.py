@@ -81,23 +81,23 @@ def tune_gc() -> None:
 
 def kafka_settings(settings: Settings, bootstrap: str | None = None) -> KafkaSettings:
     return KafkaSettings(
-        bootstrap_servers=bootstrap or settings.kafka_servers,
-        partitions=settings.kafka_partitions,
-        replication_factor=settings.kafka_replication_factor,
-        session_timeout_ms=settings.kafka_session_timeout_ms,
-        heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
-        fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
-        idempotence=settings.kafka_idempotence,
-        dlq_retention_ms=settings.dlq_retention_s * 1000,
+        bootstrap_servers=bootstrap or settings.kafka.servers,
+        partitions=settings.kafka.partitions,
+        replication_factor=settings.kafka.replication_factor,
+        session_timeout_ms=settings.kafka.session_timeout_ms,
+        heartbeat_interval_ms=settings.kafka.heartbeat_interval_ms,
+        fetch_max_wait_ms=settings.kafka.fetch_max_wait_ms,
+        idempotence=settings.kafka.idempotence,
+        dlq_retention_ms=settings.kafka.dlq_retention_s * 1000,
     )
 
 
 def retry_policy(settings: Settings) -> RetryPolicy:
     return RetryPolicy(
-        max_attempts=settings.consumer_max_attempts,
-        backoff_s=settings.consumer_retry_backoff_s,
-        max_backoff_s=settings.consumer_max_backoff_s,
-        handler_timeout_s=settings.consumer_handler_timeout_s,
+        max_attempts=settings.kafka.consumer_max_attempts,
+        backoff_s=settings.kafka.consumer_retry_backoff_s,
+        max_backoff_s=settings.kafka.consumer_max_backoff_s,
+        handler_timeout_s=settings.kafka.consumer_handler_timeout_s,
     )
 
 
@@ -164,20 +164,20 @@ class Haunted:
         relay = OutboxRelay(
             db,
             relay_producer,
-            batch_size=settings.outbox_batch_size,
-            poll_interval_s=settings.outbox_poll_interval_s,
-            retention_s=settings.outbox_retention_s,
-            processed_retention_s=settings.processed_events_retention_s,
+            batch_size=settings.kafka.outbox_batch_size,
+            poll_interval_s=settings.kafka.outbox_poll_interval_s,
+            retention_s=settings.kafka.outbox_retention_s,
+            processed_retention_s=settings.kafka.processed_events_retention_s,
         )
         hub = PushHub(
             socketio_server(cors_origins=settings.allowed_origins),
             services.notifications,
-            Presence(redis, settings.presence_ttl_s),
+            Presence(redis, settings.realtime.presence_ttl_s),
             RealtimeLimits(
-                max_connections=settings.socketio_max_connections,
-                max_queued_packets=settings.socketio_max_queued_packets,
-                subscription_queue=settings.subscription_max_queued_events,
-                presence_heartbeat_s=settings.presence_heartbeat_s,
+                max_connections=settings.realtime.max_connections,
+                max_queued_packets=settings.realtime.max_queued_packets,
+                subscription_queue=settings.realtime.subscription_max_queued_events,
+                presence_heartbeat_s=settings.realtime.presence_heartbeat_s,
             ),
             reauthorize=services.auth.reauthorize,
             broker_alive=partial(broker.ping, timeout=1.0),
@@ -397,23 +397,23 @@ class Haunted:
 
         s = self.settings
         prod = s.env == "prod"
-        allowlist = load_allowlist(s.graphql_allowlist_file) if s.graphql_allowlist_file else None
+        allowlist = load_allowlist(s.graphql.allowlist_file) if s.graphql.allowlist_file else None
         graphql = GraphQLConfig(
-            max_body_bytes=s.graphql_max_body_bytes,
-            max_tokens=s.graphql_max_tokens,
-            max_depth=s.graphql_max_depth,
-            max_aliases=s.graphql_max_aliases,
-            max_cost=s.graphql_max_cost,
-            default_list_size=s.graphql_default_list_size,
-            max_batch=s.graphql_max_batch,
-            timeout_s=s.graphql_timeout_s,
-            introspection=not prod if s.graphql_introspection is None else s.graphql_introspection,
-            suggestions=not prod if s.graphql_suggestions is None else s.graphql_suggestions,
-            document_cache_entries=s.graphql_document_cache_entries,
-            document_cache_max_document_chars=s.graphql_document_cache_max_document_chars,
-            document_cache_max_total_chars=s.graphql_document_cache_max_total_chars,
-            persisted_queries=s.graphql_persisted_queries,
-            persisted_query_ttl_s=s.graphql_persisted_query_ttl_s,
+            max_body_bytes=s.graphql.max_body_bytes,
+            max_tokens=s.graphql.max_tokens,
+            max_depth=s.graphql.max_depth,
+            max_aliases=s.graphql.max_aliases,
+            max_cost=s.graphql.max_cost,
+            default_list_size=s.graphql.default_list_size,
+            max_batch=s.graphql.max_batch,
+            timeout_s=s.graphql.timeout_s,
+            introspection=not prod if s.graphql.introspection is None else s.graphql.introspection,
+            suggestions=not prod if s.graphql.suggestions is None else s.graphql.suggestions,
+            document_cache_entries=s.graphql.document_cache_entries,
+            document_cache_max_document_chars=s.graphql.document_cache_max_document_chars,
+            document_cache_max_total_chars=s.graphql.document_cache_max_total_chars,
+            persisted_queries=s.graphql.persisted_queries,
+            persisted_query_ttl_s=s.graphql.persisted_query_ttl_s,
             allowlist=allowlist,
             explorer=s.env == "dev",
         )

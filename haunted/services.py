@@ -68,66 +68,68 @@ class ServiceSpec:
 
 def build_auth(settings: Settings, db: Database, redis: Redis) -> Facades:
     ring, lookup_key = load_pii_keys(settings)
-    sessions = auth.SessionStore(redis, settings.session_ttl_s, settings.permissions_cache_ttl_s)
+    sessions = auth.SessionStore(
+        redis, settings.auth.session_ttl_s, settings.auth.permissions_cache_ttl_s
+    )
     accounts = auth.Accounts(db, auth.PiiCipher(ring, lookup_key), sessions)
     tokens = auth.TokenIssuer(
         load_signing_key(settings),
         verify_only=load_previous_public_keys(settings),
-        issuer=settings.jwt_issuer,
-        audience=settings.jwt_audience,
-        ttl=timedelta(seconds=settings.access_token_ttl_s),
+        issuer=settings.auth.jwt_issuer,
+        audience=settings.auth.jwt_audience,
+        ttl=timedelta(seconds=settings.auth.access_token_ttl_s),
     )
     api_keys = auth.ApiKeyService(accounts, redis)
     service = auth.AuthService(
         accounts,
         tokens,
-        auth.PasswordHasher(settings.bcrypt_rounds),
+        auth.PasswordHasher(settings.auth.bcrypt_rounds),
         api_keys,
         auth.AuthRateLimiter(
             settings.redis_url,
-            per_ip=settings.auth_rate_limit_per_ip,
-            per_account=settings.auth_rate_limit_per_account,
+            per_ip=settings.auth.rate_limit_per_ip,
+            per_account=settings.auth.rate_limit_per_account,
         ),
         auth.AuthPolicy(
-            refresh_ttl=timedelta(seconds=settings.refresh_token_ttl_s),
-            lockout_threshold=settings.lockout_threshold,
-            account_lockout_threshold=settings.lockout_account_threshold,
+            refresh_ttl=timedelta(seconds=settings.auth.refresh_token_ttl_s),
+            lockout_threshold=settings.auth.lockout_threshold,
+            account_lockout_threshold=settings.auth.lockout_account_threshold,
             require_email_verification=(
                 settings.env == "prod"
-                if settings.require_email_verification is None
-                else settings.require_email_verification
+                if settings.auth.require_email_verification is None
+                else settings.auth.require_email_verification
             ),
-            lockout_duration=timedelta(seconds=settings.lockout_duration_s),
+            lockout_duration=timedelta(seconds=settings.auth.lockout_duration_s),
         ),
     )
-    teams = auth.TeamService(accounts, timedelta(seconds=settings.invite_ttl_s))
+    teams = auth.TeamService(accounts, timedelta(seconds=settings.auth.invite_ttl_s))
     return {"auth": service, "teams": teams, "api_keys": api_keys}
 
 
 def build_billing(settings: Settings, db: Database, redis: Redis) -> billing.BillingService:
     config = billing.BillingConfig(
         env=settings.env,
-        public_url=settings.billing_public_url or f"http://{settings.host}:{settings.port}",
+        public_url=settings.billing.public_url or f"http://{settings.host}:{settings.port}",
         return_url=f"{settings.web_url}/app/billing",
         webhook_secret=(
-            settings.stripe_webhook_secret.get_secret_value()
-            if settings.stripe_webhook_secret
+            settings.billing.stripe_webhook_secret.get_secret_value()
+            if settings.billing.stripe_webhook_secret
             else None
         ),
-        webhook_tolerance_s=settings.stripe_webhook_tolerance_s,
-        webhook_max_body_bytes=settings.stripe_webhook_max_body_bytes,
-        local_checkout=settings.billing_local_checkout,
+        webhook_tolerance_s=settings.billing.stripe_webhook_tolerance_s,
+        webhook_max_body_bytes=settings.billing.stripe_webhook_max_body_bytes,
+        local_checkout=settings.billing.local_checkout,
     )
     stripe = (
         billing.StripeGateway(
-            settings.stripe_api_key.get_secret_value(),
-            api_base=settings.stripe_api_base,
-            timeout_s=settings.stripe_timeout_s,
+            settings.billing.stripe_api_key.get_secret_value(),
+            api_base=settings.billing.stripe_api_base,
+            timeout_s=settings.billing.stripe_timeout_s,
         )
-        if settings.stripe_api_key
+        if settings.billing.stripe_api_key
         else None
     )
-    plans = billing.load_plans(settings.plans_file)
+    plans = billing.load_plans(settings.billing.plans_file)
     return billing.BillingService(db, plans, config, stripe)
 
 
@@ -142,7 +144,7 @@ def build_llm(settings: Settings, db: Database, redis: Redis) -> llm.LlmService:
     )
     offline = api_key is None and settings.openai_base_url is None
     reload = settings.llm.prompts_reload
-    plans = billing.load_plans(settings.plans_file)  # plan limits: the plans file's only
+    plans = billing.load_plans(settings.billing.plans_file)  # plan limits: the plans file's only
     config = llm.LlmConfig(
         default_plan_id=plans.default.id,
         plans={

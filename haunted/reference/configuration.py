@@ -22,7 +22,7 @@ from haunted.reference.markdown import (
     repository_path,
     table,
 )
-from haunted.settings import Settings
+from haunted.settings import Settings, variable_of
 
 # Sections of the page, by the first words of a field's name: the order is the page's.
 SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -165,8 +165,7 @@ def settings_fields() -> list[tuple[str, FieldInfo]]:
         if section is None:
             found.append((variable(name), field))
             continue
-        prefix = str(section.model_config.get("env_prefix") or f"HAUNTED_{name.upper()}_")
-        found += [(f"{prefix}{inner.upper()}", f) for inner, f in section.model_fields.items()]
+        found += [(variable_of(section, inner), f) for inner, f in section.model_fields.items()]
     return found
 
 

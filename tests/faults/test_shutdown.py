@@ -37,7 +37,7 @@ async def test_stop_clears_presence_and_finishes_cleanup_after_a_failed_step(
         me = await register(server)
         team_id = me["user"]["memberships"][0]["team"]["id"]
         await client.connect(server.url, {"token": me["token"]})
-        presence = Presence(server.haunted.redis, settings.presence_ttl_s)
+        presence = Presence(server.haunted.redis, settings.realtime.presence_ttl_s)
 
         async def online() -> bool:
             return [m.user_id for m in await presence.online(team_id)] == [me["user"]["id"]]

@@ -58,7 +58,7 @@ async def test_the_apollo_protocol_on_the_gateway(server: Server) -> None:
     assert (
         0
         < await redis.ttl(KEY_PREFIX + sha)
-        <= server.haunted.settings.graphql_persisted_query_ttl_s
+        <= server.haunted.settings.graphql.persisted_query_ttl_s
     )
 
 

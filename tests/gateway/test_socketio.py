@@ -190,12 +190,12 @@ async def test_refusals_are_connect_errors_that_say_why(
     key = load_signing_key(settings)
     expired, _ = TokenIssuer(
         key,
-        issuer=settings.jwt_issuer,
-        audience=settings.jwt_audience,
+        issuer=settings.auth.jwt_issuer,
+        audience=settings.auth.jwt_audience,
         ttl=timedelta(seconds=-120),
     ).issue(me["user"]["id"], session_id_of(me["token"]))
     other_issuer, _ = TokenIssuer(
-        key, issuer="someone-else", audience=settings.jwt_audience, ttl=timedelta(minutes=5)
+        key, issuer="someone-else", audience=settings.auth.jwt_audience, ttl=timedelta(minutes=5)
     ).issue(me["user"]["id"], session_id_of(me["token"]))
 
     for auth in (

@@ -206,7 +206,7 @@ def cli_env(settings: Settings) -> dict[str, str]:
         "HAUNTED_ENV": "test",
         "HAUNTED_DATABASE_URL": settings.database_url,
         "HAUNTED_REDIS_URL": settings.redis_url,
-        "HAUNTED_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "HAUNTED_KAFKA_BOOTSTRAP": settings.kafka.bootstrap,
         "HAUNTED_DATA_DIR": str(settings.data_dir),
         "HAUNTED_LOG_JSON": "false",
     }

@@ -30,14 +30,14 @@ def test_a_subfolder_finds_the_dev_instance_below_explicit_variables(
 
     settings = instance_settings()
     assert settings.port == 19123
-    assert settings.kafka_servers == "127.0.0.1:19124"
+    assert settings.kafka.servers == "127.0.0.1:19124"
     assert settings.data_dir == root / ".haunted"
     # The default SQLite file is the checkout's, not a fresh one in the cwd.
     assert settings.database_url == f"sqlite+aiosqlite:///{root}/.haunted/haunted.db"
 
     monkeypatch.setenv("HAUNTED_PORT", "19125")
     assert instance_settings().port == 19125  # an explicit variable wins
-    assert instance_settings().embedded_kafka_port == 19124
+    assert instance_settings().kafka.embedded_port == 19124
 
 
 def test_the_nearest_data_dir_wins_and_this_checkout_is_one(tmp_path: Path) -> None:

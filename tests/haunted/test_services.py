@@ -83,7 +83,7 @@ def test_migration_branches_and_graphql_files_are_declared_ones() -> None:
 async def test_llm_limits_of_a_team_without_plan_are_the_default_plans_entitlements(
     facades: Haunted,
 ) -> None:
-    default = load_plans(facades.settings.plans_file).default
+    default = load_plans(facades.settings.billing.plans_file).default
     limits = await facades.services.llm.limits("a-team-without-subscription")
     assert limits.plan_id == default.id
     assert (

@@ -29,7 +29,7 @@ def env_of(settings: Settings, server: Server) -> dict[str, str]:
     return {
         "HAUNTED_DATABASE_URL": settings.database_url,
         "HAUNTED_REDIS_URL": settings.redis_url,
-        "HAUNTED_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "HAUNTED_KAFKA_BOOTSTRAP": settings.kafka.bootstrap,
         "HAUNTED_DATA_DIR": str(settings.data_dir),
         "HAUNTED_PORT": server.url.rsplit(":", 1)[1],
         "HAUNTED_LOG_JSON": "true",

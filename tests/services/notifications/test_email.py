@@ -261,7 +261,7 @@ async def test_mail_waits_out_an_smtp_outage_and_dead_letters_nothing(
     directory = tmp_path / "caught"
     directory.mkdir()
     # More refusals than attempts a record that cannot be handled gets before its dead letter.
-    smtp = ComesBack(directory, refusals=settings.consumer_max_attempts + 3)
+    smtp = ComesBack(directory, refusals=settings.kafka.consumer_max_attempts + 3)
     controller = Controller(smtp, hostname="127.0.0.1", port=free_port())
     controller.start()
     try:
