@@ -92,7 +92,11 @@ async def run(backend: Backend, count: int, duplicates: float) -> None:
     with tempfile.TemporaryDirectory() as directory:
         async with stores(backend, Path(directory)) as store:
             db = Database(store.database_url)
-            config = BillingConfig(env="test", public_url="http://127.0.0.1:8000")
+            config = BillingConfig(
+                env="test",
+                public_url="http://127.0.0.1:8000",
+                webhook_secret=LOCAL_WEBHOOK_SECRET,
+            )
             billing = BillingService(db, load_plans(), config)
             async with db.transaction() as session:
                 for n in range(teams):
