@@ -2,7 +2,7 @@
 
 Idempotency: the event id's row commits in the same transaction as the event's
 effects and its outbox events, so a redelivery (or a concurrent duplicate, which
-waits on the primary key and then fails) changes nothing. Ordering: a subscription
+waits on the primary key, then inserts nothing) changes nothing. Ordering: a subscription
 row remembers the (event created, rank) of the state it holds; an older state that
 arrives late is ignored. Invoices are keyed by their id, so `invoice.paid` and its
 twin `invoice.payment_succeeded` together grant once.
@@ -22,11 +22,12 @@ from typing import Any, Literal
 import stripe
 import structlog
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from events.db import Database
+from events.dialect import insert_ignore
 from events.outbox import add_event
 from schemas import (
     Entitlements,
@@ -150,6 +151,9 @@ class _Duplicate(Exception):
     pass
 
 
+STRIPE_EVENTS: Table = StripeWebhookEvent.__table__  # type: ignore[assignment]
+
+
 Handler = Callable[[AsyncSession, VerifiedEvent, "Subscription | None"], Awaitable[None]]
 
 
@@ -185,18 +189,23 @@ class WebhookProcessor:
         for attempt in (1, 2):
             try:
                 async with self._db.transaction() as session:
-                    session.add(
-                        StripeWebhookEvent(
-                            id=event.id,
-                            type=event.type,
-                            created=event.created,
-                            received_at=datetime.now(UTC),
-                        )
+                    # A concurrent twin waits here for this one's commit, then inserts
+                    # nothing: one statement, no error to recover from.
+                    stored = await insert_ignore(
+                        session,
+                        STRIPE_EVENTS,
+                        [
+                            {
+                                "id": event.id,
+                                "type": event.type,
+                                "created": event.created,
+                                "received_at": datetime.now(UTC),
+                            }
+                        ],
+                        conflict=["id"],
                     )
-                    try:
-                        await session.flush()  # a concurrent twin waits here, then fails
-                    except IntegrityError:
-                        raise _Duplicate from None
+                    if not stored:
+                        raise _Duplicate
                     await handler(session, event, fetched)
             except _Duplicate:
                 log.info("stripe event already processed", event_id=event.id, type=event.type)
@@ -290,7 +299,13 @@ class WebhookProcessor:
         created: int,
         rank: int,
     ) -> None:
-        team = await self._team_for(session, subscription.customer, subscription.metadata)
+        row = await session.get(BillingSubscription, subscription.id, with_for_update=True)
+        # A subscription stays with its team: known once its row is there.
+        team = (
+            row.team_id
+            if row is not None
+            else await self._team_for(session, subscription.customer, subscription.metadata)
+        )
         plan = self._plan_for(subscription)
         if team is None or plan is None:
             log.warning(
@@ -301,7 +316,6 @@ class WebhookProcessor:
             )
             return
         status = "canceled" if rank == RANK_DELETED else subscription.status
-        row = await session.get(BillingSubscription, subscription.id, with_for_update=True)
         if row is not None and (row.state_created, row.state_rank) > (created, rank):
             log.info("older subscription state ignored", subscription_id=subscription.id)
             return
