@@ -26,6 +26,7 @@ from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
 
+from events.dialect import SqlDialect, dialect_of
 from events.metrics import QUERY_ERRORS, QUERY_SECONDS
 
 log = structlog.get_logger(__name__)
@@ -127,12 +128,12 @@ class Database:
         self, url: str, *, echo: bool = False, pool_size: int = 10, slow_query_ms: float = 200.0
     ) -> None:
         self.url = url
-        self.is_sqlite = url.startswith("sqlite")
+        self.dialect = dialect_of(url)
         options: dict[str, Any] = {"echo": echo}
-        if not self.is_sqlite:
+        if self.dialect is SqlDialect.POSTGRESQL:
             options.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(url, **options)
-        if self.is_sqlite:
+        if self.dialect is SqlDialect.SQLITE:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
         _time_statements(self.engine.sync_engine, slow_query_ms / 1000)

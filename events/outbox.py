@@ -36,6 +36,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from events.broker import OrderedPublisher, OutgoingRecord
 from events.consumer import purge_processed
 from events.db import Base, Database
+from events.dialect import SqlDialect
 from events.envelope import Envelope
 from events.metrics import (
     OUTBOX_FAILED,
@@ -286,7 +287,7 @@ class OutboxRelay:
         failures = 0
         while not self._stopping.is_set():
             try:
-                if self._db.is_sqlite:
+                if self._db.dialect is SqlDialect.SQLITE:
                     await self._loop(None)
                 else:
                     await self._lead()

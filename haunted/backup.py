@@ -35,6 +35,7 @@ from sqlalchemy.engine import URL, make_url
 from events.broker import KafkaSettings
 from events.consumer import EventConsumers
 from events.db import Database
+from events.dialect import SqlDialect, dialect_of
 from events.outbox import OutboxRecord
 from events.replay import ReplayError, ReplayReport, ReplayTarget, replay, retention_gaps
 
@@ -104,7 +105,11 @@ def _libpq(database_url: str, folder: Path) -> tuple[str, Path | None]:
     """A libpq connection string for the pg_* tools, and the password file it names:
     the password goes to a 0600 file, never onto a command line."""
     url: URL = make_url(database_url)
-    if url.get_backend_name() != "postgresql":
+    try:
+        postgresql = dialect_of(database_url) is SqlDialect.POSTGRESQL
+    except ValueError:
+        postgresql = False
+    if not postgresql:
         raise BackupError(
             "HAUNTED_DATABASE_URL: backups need PostgreSQL (the embedded SQLite file is "
             "copied as it is, with the processes stopped)"

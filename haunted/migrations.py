@@ -9,6 +9,8 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import make_url
 
+from events.dialect import SqlDialect, dialect_of
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "infra" / "migrations"
 
 
@@ -21,7 +23,8 @@ def alembic_config(database_url: str) -> Config:
 
 def ensure_sqlite_directory(database_url: str) -> None:
     url = make_url(database_url)
-    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+    sqlite = dialect_of(database_url) is SqlDialect.SQLITE
+    if sqlite and url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
 
 

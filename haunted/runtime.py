@@ -36,6 +36,7 @@ from events.broker import (
 )
 from events.consumer import EventConsumers, RetryPolicy
 from events.db import Database
+from events.dialect import SqlDialect
 from events.fanout import pin_start_offsets, subscribe_fanout
 from events.lag import sample_lag
 from events.metrics import BUS_CONNECTED
@@ -223,7 +224,7 @@ class Haunted:
         """Starts every part. The broker may be down: the outbox keeps what is
         committed meanwhile, and the bus (topics, producer, consumer groups,
         fan-out) is brought up in the background as soon as the broker answers."""
-        if self.settings.env == "dev" or self.db.is_sqlite:
+        if self.settings.env == "dev" or self.db.dialect is SqlDialect.SQLITE:
             await migrations.upgrade(self.settings.database_url)
         if self.gateway:
             await self.hub.start()

@@ -28,6 +28,7 @@ from schemas.auth import (
 )
 from schemas.base import SEALED_FIELDS, Audience, Event, Timestamp
 from schemas.billing import (
+    Entitlements,
     InvoicePaid,
     PaymentFailed,
     SubscriptionActivated,
@@ -85,6 +86,7 @@ __all__ = [
     "Audience",
     "EmailVerificationRequested",
     "EmailVerified",
+    "Entitlements",
     "Event",
     "FlagEvaluated",
     "FlagUpdated",

@@ -81,7 +81,8 @@ def incompatibilities(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[st
     Flagged: a field removed, retyped (including no longer accepting null),
     made optional (a reader of the old schema may miss it) or made required
     (an old record may lack it); a new required field; a changed partition key.
-    A new optional field, or changed titles and descriptions, are compatible.
+    A new optional field, an open object field that names optional keys (and
+    still takes others), or changed titles and descriptions, are compatible.
     """
     problems: list[str] = []
     old_fields, new_fields = _fields(old), _fields(new)
@@ -91,7 +92,8 @@ def incompatibilities(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[st
             problems.append(f"field {name!r} removed")
             continue
         new_type = new_fields[name]
-        if old_type.schema != new_type.schema or (old_type.nullable and not new_type.nullable):
+        retyped = old_type.schema != new_type.schema and not _describes(old_type, new_type)
+        if retyped or (old_type.nullable and not new_type.nullable):
             problems.append(f"field {name!r} retyped: {old_type} -> {new_type}")
         if name in old_required and name not in new_required:
             problems.append(f"field {name!r} made optional")
@@ -198,6 +200,30 @@ class _Type:
     def __str__(self) -> str:
         text = json.dumps(self.schema, sort_keys=True)
         return f"{text} | null" if self.nullable else text
+
+
+def _is_open_object(schema: Any) -> bool:
+    return (
+        isinstance(schema, dict)
+        and schema.get("type") == "object"
+        and schema.get("additionalProperties", True) is True
+    )
+
+
+def _describes(old: _Type, new: _Type) -> bool:
+    """An open object (any keys) that now names some of its keys, all optional, and
+    still takes any other: the same change as a new optional field on an event, one
+    level down (an event's own schema is an open object too). An old reader still
+    reads every new record; a new one reads the old records, whose keys were
+    written by the same producer.
+    """
+    return (
+        _is_open_object(old.schema)
+        and set(old.schema) <= {"type", "additionalProperties"}
+        and _is_open_object(new.schema)
+        and set(new.schema) <= {"type", "additionalProperties", "properties"}
+        and isinstance(new.schema.get("properties"), dict)
+    )
 
 
 def _fields(schema: Mapping[str, Any]) -> dict[str, _Type]:

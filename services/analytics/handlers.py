@@ -6,11 +6,10 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import String, Table, and_, bindparam, delete, or_, text
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Table, and_, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from events.dialect import insert_many, truncate, upsert
 from events.envelope import Envelope
 from events.handlers import BatchHandlers
 from schemas import (
@@ -29,13 +28,6 @@ MEMBERS: Table = TeamMember.__table__  # type: ignore[assignment]
 
 
 COLUMNS = ("id", "type", "time", "source", "subject", "user_id", "team_id", "properties")
-# PostgreSQL gets the batch as one array per column: one statement, encoded by
-# asyncpg in C, instead of a row of bound parameters per event.
-INSERT_COLUMNS = """
-INSERT INTO analytics_events (id, type, time, source, subject, user_id, team_id, properties)
-SELECT * FROM unnest($1::varchar[], $2::varchar[], $3::timestamptz[], $4::varchar[],
-                     $5::varchar[], $6::varchar[], $7::varchar[], $8::json[])
-ON CONFLICT (id) DO NOTHING"""
 
 
 def _row(envelope: Envelope, event: Event) -> tuple[Any, ...]:
@@ -69,22 +61,9 @@ async def record_batch(session: AsyncSession, items: Sequence[tuple[Envelope, Ev
     rows = list({envelope.id: _row(envelope, event) for envelope, event in items}.values())
     # Core, not the ORM's bulk path: a third of the batch's time otherwise.
     connection = await session.connection()
-    postgresql = connection.dialect.name == "postgresql"
-    insert = postgresql_insert if postgresql else sqlite_insert
-    stored = 0
-    if rows and postgresql:
-        inserted = await connection.exec_driver_sql(
-            INSERT_COLUMNS, tuple(map(list, zip(*rows, strict=True)))
-        )
-        stored = inserted.rowcount
-    elif rows:
-        # SQLite keeps JSON as text: the column's own type would encode it again.
-        statement = insert(EVENTS).on_conflict_do_nothing(index_elements=["id"])
-        inserted = await connection.execute(
-            statement.values(properties=bindparam("properties", type_=String())),
-            [dict(zip(COLUMNS, row, strict=True)) for row in rows],
-        )
-        stored = inserted.rowcount
+    stored = await insert_many(
+        connection, EVENTS, COLUMNS, rows, conflict=["id"], json_text=["properties"]
+    )
     changes: dict[tuple[str, str], dict[str, Any]] = {}
     for envelope, event in items:
         if isinstance(event, UserRegistered | TeamMemberAdded | TeamMemberRemoved):
@@ -97,28 +76,19 @@ async def record_batch(session: AsyncSession, items: Sequence[tuple[Envelope, Ev
             member = (event.team_id, event.user_id)
             if member not in changes or _newer(change, changes[member]):
                 changes[member] = change
-    if changes:
-        statement = insert(MEMBERS)
-        current = MEMBERS.c
-        await connection.execute(
-            statement.on_conflict_do_update(
-                index_elements=["team_id", "user_id"],
-                set_={
-                    "active": statement.excluded.active,
-                    "changed_at": statement.excluded.changed_at,
-                },
-                # The latest change wins; at the same instant, a removal.
-                where=or_(
-                    current.changed_at < statement.excluded.changed_at,
-                    and_(
-                        current.changed_at == statement.excluded.changed_at,
-                        current.active > statement.excluded.active,
-                    ),
-                ),
-            ),
-            # In key order: two batches written at once take row locks in the same order.
-            [changes[member] for member in sorted(changes)],
-        )
+    await upsert(
+        connection,
+        MEMBERS,
+        # In key order: two batches written at once take row locks in the same order.
+        [changes[member] for member in sorted(changes)],
+        conflict=["team_id", "user_id"],
+        update=["active", "changed_at"],
+        # The latest change wins; at the same instant, a removal.
+        when=lambda stored, proposed: or_(
+            stored.changed_at < proposed.changed_at,
+            and_(stored.changed_at == proposed.changed_at, stored.active > proposed.active),
+        ),
+    )
     # Repeats within the batch were folded into one row: they count as duplicates.
     return max(stored, 0)
 
@@ -135,14 +105,8 @@ async def record_event(session: AsyncSession, event: Event, envelope: Envelope) 
 
 
 async def clear_store(session: AsyncSession) -> None:
-    """Empties analytics' tables, before a rebuild by replay."""
-    if session.get_bind().dialect.name == "postgresql":
-        # Millions of rows: TRUNCATE drops the files (still within the transaction)
-        # where DELETE would mark every row dead for vacuum to find.
-        await session.execute(text("TRUNCATE analytics_events, analytics_team_members"))
-        return
-    await session.execute(delete(AnalyticsEvent))
-    await session.execute(delete(TeamMember))
+    """Empties analytics' tables, before a rebuild by replay (millions of rows)."""
+    await truncate(session, EVENTS, MEMBERS)
 
 
 # Every catalog topic, never a hand-kept list.

@@ -42,6 +42,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql import Subquery
 
 from events.db import Database
+from events.dialect import SqlDialect
 from events.metrics import CACHE_REQUESTS
 from events.outbox import add_event
 from schemas import CATALOG, AnalyticsTracked
@@ -406,7 +407,7 @@ class AnalyticsService:
             event.id,
         ]
         window: ColumnElement[Any]
-        if self._db.is_sqlite:
+        if self._db.dialect is SqlDialect.SQLITE:
             # SQLite stores 'YYYY-MM-DD HH:MM:SS.ffffff': exact integer microseconds.
             microseconds = cast(func.strftime("%s", event.time), Integer) * 1_000_000 + cast(
                 func.substr(event.time, 21, 6), Integer
@@ -445,12 +446,12 @@ class AnalyticsService:
 
     def _moment(self, rows: Subquery) -> ColumnElement[Any]:
         """A row's time as the funnel compares it: integer microseconds on SQLite."""
-        return rows.c.moment if self._db.is_sqlite else rows.c.time
+        return rows.c.moment if self._db.dialect is SqlDialect.SQLITE else rows.c.time
 
     def _bucket_expression(self, period: Period) -> ColumnElement[Any]:
         """The period's first day as 'YYYY-MM-DD' text (UTC), on either database."""
         column = AnalyticsEvent.time
-        if self._db.is_sqlite:
+        if self._db.dialect is SqlDialect.SQLITE:
             if period is Period.DAY:
                 return func.strftime("%Y-%m-%d", column)
             if period is Period.WEEK:

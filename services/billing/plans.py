@@ -9,6 +9,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from schemas import Entitlements as EventEntitlements
+
 DEFAULT_PLANS_FILE = Path(__file__).resolve().parents[2] / "infra" / "plans.yaml"
 
 
@@ -22,6 +24,10 @@ class Entitlements(BaseModel):
     llm_tokens_per_minute: int = Field(ge=1)
     seats: int = Field(ge=1)
     features: tuple[str, ...] = ()
+
+    def for_event(self) -> EventEntitlements:
+        """As the subscription events carry them."""
+        return EventEntitlements(**self.model_dump())
 
 
 class Plan(BaseModel):

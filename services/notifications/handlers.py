@@ -12,11 +12,10 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from events.consumer import EventHandler
+from events.dialect import insert_ignore
 from events.envelope import Envelope
 from events.handlers import Handlers
 from events.outbox import add_event
@@ -204,12 +203,11 @@ async def add_to_inboxes(
 async def _lock_inboxes(session: AsyncSession, user_ids: Sequence[str]) -> dict[str, Inbox]:
     """Each user's inbox row, created if missing, locked until commit (PostgreSQL; SQLite
     has one writer at a time), in id order so that two transactions never deadlock."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    await session.execute(
-        insert(Inbox)
-        .values([{"user_id": user_id, "last_id": _ZERO_ID} for user_id in user_ids])
-        .on_conflict_do_nothing(index_elements=["user_id"])
+    await insert_ignore(
+        session,
+        Inbox.__table__,  # type: ignore[arg-type]
+        [{"user_id": user_id, "last_id": _ZERO_ID} for user_id in user_ids],
+        conflict=["user_id"],
     )
     rows = await session.scalars(
         select(Inbox)

@@ -58,6 +58,9 @@ async def test_refused_webhooks_answer_400_and_write_nothing(server: Server) -> 
         "stale timestamp": signed(event, at=int(time.time()) - 3600),
         "no signature": (payload, None),
         "malformed": (b"{not json", sign_payload(b"{not json", LOCAL_WEBHOOK_SECRET)),
+        "wrong shape": signed(
+            stripe_event("customer.subscription.created", {"id": new_id("sub"), "status": 1})
+        ),
         "oversized": (b"{" + b" " * (600 * 1024) + b"}", good),
     }
     for name, (body, header) in cases.items():

@@ -7,11 +7,12 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pytest
+from pydantic import BaseModel, ConfigDict
 
-from schemas import CATALOG, Audience, Event, Timestamp
+from schemas import CATALOG, Audience, Entitlements, Event, SubscriptionActivated, Timestamp
 from schemas.snapshot import (
     SNAPSHOTS,
     IncompatibleSnapshot,
@@ -133,6 +134,76 @@ class NewOptional(Removed):
 class KeyChanged(Removed):
     key_field: ClassVar[str] = "size"
     size: int
+
+
+class Limits(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    seats: int | None = None
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    seats: int | None = None
+
+
+class NeedsSeats(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    seats: int
+
+
+class WithOpenObject(Removed):
+    size: int
+    limits: dict[str, Any] | None = None
+
+
+class Described(WithOpenObject):
+    limits: Limits | None = None  # type: ignore[assignment]
+
+
+class DescribedAndClosed(WithOpenObject):
+    limits: Strict | None = None  # type: ignore[assignment]
+
+
+class DescribedWithRequired(WithOpenObject):
+    limits: NeedsSeats | None = None  # type: ignore[assignment]
+
+
+def test_an_open_object_that_names_optional_keys_and_stays_open_is_compatible() -> None:
+    assert incompatibilities(schema_of(WithOpenObject), schema_of(Described)) == []
+
+
+@pytest.mark.parametrize("model", [DescribedAndClosed, DescribedWithRequired])
+def test_an_open_object_closed_or_with_a_required_key_is_retyped(model: type[Event]) -> None:
+    problems = incompatibilities(schema_of(WithOpenObject), schema_of(model))
+    assert problems and problems[0].startswith("field 'limits' retyped"), problems
+
+
+def test_described_back_to_open_is_retyped() -> None:
+    problems = incompatibilities(schema_of(Described), schema_of(WithOpenObject))
+    assert problems and problems[0].startswith("field 'limits' retyped"), problems
+
+
+def test_v1_subscription_records_read_with_the_typed_entitlements() -> None:
+    """Records of v1, whose entitlements were an open object, decode with v2's model:
+    the keys it names are typed, a key it does not know is kept, none is required."""
+    base = {
+        "team_id": "t1",
+        "subscription_id": "sub_1",
+        "plan_id": "pro",
+        "status": "active",
+        "current_period_end": "2026-01-01T00:00:00Z",
+    }
+    full = SubscriptionActivated.model_validate(
+        {**base, "entitlements": {"llm_tokens_per_month": 5, "seats": 2, "later_limit": 7}}
+    )
+    assert full.entitlements is not None
+    assert full.entitlements.llm_tokens_per_month == 5
+    assert full.entitlements.llm_requests_per_minute is None
+    assert full.entitlements.model_extra == {"later_limit": 7}
+    assert SubscriptionActivated.model_validate({**base, "entitlements": {}}).entitlements
+    assert SubscriptionActivated.model_validate(base).entitlements is None
+    assert SubscriptionActivated.version == 2
+    assert Entitlements(seats=3).model_dump(exclude_none=True) == {"seats": 3}
 
 
 def diff(new: type[Event]) -> list[str]:

@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 from sqlalchemy import select, text
 
 from events.db import Database
+from events.dialect import SqlDialect
 from events.envelope import Envelope
 from events.outbox import OutboxRecord
 from haunted.runtime import Haunted
@@ -249,7 +250,7 @@ async def test_event_counts_and_active_users_take_each_event_once(facades: Haunt
 async def test_the_migrated_indexes_are_partial_as_the_models_say(facades: Haunted) -> None:
     """Alembic's model/migration check compares index columns, not their WHERE: this
     does. Each event goes into exactly one of the two (team_id set, or NULL)."""
-    if facades.db.is_sqlite:
+    if facades.db.dialect is SqlDialect.SQLITE:
         query = "SELECT name, sql FROM sqlite_master WHERE tbl_name = 'analytics_events'"
     else:
         query = "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'analytics_events'"

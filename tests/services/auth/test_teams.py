@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, text, update
 
+from events.dialect import SqlDialect
 from haunted.runtime import Haunted
 from services.auth.crypto import token_hash
 from services.auth.models import Invite, Membership
@@ -232,7 +233,7 @@ async def race(facades: Haunted, team_id: str, *calls: Awaitable[object]) -> lis
     On PostgreSQL the team's membership rows are locked until every call waits on
     a lock (or is done); SQLite runs one writer at a time (BEGIN IMMEDIATE) anyway.
     """
-    if facades.db.is_sqlite:
+    if facades.db.dialect is SqlDialect.SQLITE:
         return await asyncio.gather(*calls, return_exceptions=True)
     async with facades.db.transaction() as session:
         await session.execute(

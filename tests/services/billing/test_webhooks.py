@@ -229,6 +229,62 @@ async def test_refused_input_writes_nothing(facades: Haunted, tamper: str) -> No
     assert await outbox_topics(facades.db) == []
 
 
+@pytest.mark.parametrize(
+    ("type_", "obj", "named"),
+    [
+        ("customer.subscription.created", {"id": "sub_1", "customer": "cus_1"}, "status"),
+        ("customer.subscription.updated", {"id": "sub_1", "status": 3}, "status"),
+        ("customer.subscription.updated", {"id": "", "status": "active"}, "id"),
+        (
+            "customer.subscription.updated",
+            {"id": "sub_1", "status": "active", "items": {"data": "not a list"}},
+            "items",
+        ),
+        (
+            "customer.subscription.deleted",
+            {"id": "sub_1", "status": "canceled", "current_period_end": "soon"},
+            "current_period_end",
+        ),
+        ("invoice.paid", {"customer": "cus_1", "amount_paid": 100}, "id"),
+        ("invoice.payment_failed", {"id": "in_1", "attempt_count": "two"}, "attempt_count"),
+        ("checkout.session.completed", {"id": "cs_1", "metadata": ["team"]}, "metadata"),
+    ],
+)
+async def test_a_genuine_event_of_the_wrong_shape_is_refused_and_writes_nothing(
+    facades: Haunted, type_: str, obj: dict[str, object], named: str
+) -> None:
+    customer = new_id("cus")
+    await link_customer(facades.db, new_id("team"), customer)
+    obj = {**obj, "customer": customer}
+    with pytest.raises(InvalidWebhook) as refused:
+        await facades.services.billing.handle_webhook(*signed(stripe_event(type_, obj)))
+    assert type_ in str(refused.value)
+    assert named in str(refused.value)
+    assert await processed_events(facades.db) == 0
+    assert await outbox_topics(facades.db) == []
+    assert await count(facades.db, BillingSubscription) == 0
+    assert await count(facades.db, BillingInvoice) == 0
+
+
+@pytest.mark.parametrize(
+    "envelope",
+    [
+        {"id": "evt_1", "type": "invoice.paid", "created": 1},  # no data
+        {"id": "evt_1", "type": "invoice.paid", "created": "then", "data": {"object": {}}},
+        {"id": "evt_1", "created": 1, "data": {"object": {}}},  # no type
+        {"id": "evt_1", "type": "invoice.paid", "created": 1, "data": {"object": []}},
+        [1, 2],
+    ],
+)
+async def test_a_genuine_body_that_is_no_stripe_event_is_refused(
+    facades: Haunted, envelope: object
+) -> None:
+    payload = json.dumps(envelope).encode()
+    with pytest.raises(InvalidWebhook, match="not a Stripe event"):
+        await facades.services.billing.handle_webhook(payload, _header(payload))
+    assert await processed_events(facades.db) == 0
+
+
 def _header(payload: bytes) -> str:
     from services.billing import LOCAL_WEBHOOK_SECRET, sign_payload
 

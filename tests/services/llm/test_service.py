@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import AsyncGenerator
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from events.db import Database
 from events.envelope import Envelope
 from haunted.runtime import build_redis
 from haunted.services import build_llm
-from schemas import SubscriptionActivated, SubscriptionCanceled, SubscriptionUpdated
+from schemas import Entitlements, SubscriptionActivated, SubscriptionCanceled, SubscriptionUpdated
 from services.errors import BadUserInput, Forbidden, QuotaExceeded, RateLimited
 from services.llm import OFFLINE_MODEL, LlmService, StreamItem, on_subscription
 from services.llm.quotas import Quotas
@@ -32,11 +31,11 @@ async def apply(
     entitlements: dict[str, int] | None = None,
     time: datetime | None = None,
 ) -> None:
-    """Handles the event as the consumer does; entitlements ride in its data, as billing
+    """Handles the event as the consumer does; entitlements ride in the event, as billing
     sends them."""
-    envelope = Envelope.wrap(event, time=time)
     if entitlements is not None:
-        envelope = replace(envelope, data={**envelope.data, "entitlements": entitlements})
+        event = event.model_copy(update={"entitlements": Entitlements(**entitlements)})
+    envelope = Envelope.wrap(event, time=time)
     async with db.transaction() as session:
         await on_subscription(session, event, envelope)
 
