@@ -8,6 +8,7 @@ from pathlib import Path
 from alembic.script import ScriptDirectory
 
 from events.handlers import BatchHandlers, Handlers
+from gateway.graphql import graphql_module
 from haunted.migrations import alembic_config
 from haunted.runtime import Haunted
 from haunted.services import NAMES, SPECS, facades_of, replay_targets
@@ -75,9 +76,11 @@ def test_migration_branches_and_graphql_files_are_declared_ones() -> None:
     labels = {label for revision in script.walk_revisions() for label in revision.branch_labels}
     assert {spec.migrations for spec in SPECS if spec.migrations} == labels
     schema = ROOT / "gateway" / "schema"
-    files = {path.name for path in schema.glob("*.graphql")} - {"contract.graphql"}
+    files = {path.stem for path in schema.glob("*.graphql")} - {"contract"}
     declared = [spec.graphql for spec in SPECS if spec.graphql]
     assert sorted(declared) == sorted(files)
+    for name in declared:  # each one's resolvers, bound by the gateway from the declaration
+        assert callable(graphql_module(name).bindables), name
 
 
 async def test_llm_limits_of_a_team_without_plan_are_the_default_plans_entitlements(
