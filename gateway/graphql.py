@@ -2,56 +2,78 @@
 
 The schema is every `.graphql` file in gateway/schema/: `contract.graphql` is
 the public contract verbatim; each other file extends it for one service.
-Each service's resolvers live in gateway/resolvers/<service>.py.
+Each service's resolvers live in gateway/resolvers/<service>.py, whose
+`bindables(services, hub)` binds them. Which services there are, and which of
+them have GraphQL, is each one's declaration (haunted/services.py): the
+composition root passes both in `Services`, so nothing here lists them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import importlib
+from collections.abc import Iterator, Mapping, Sequence
 from importlib.resources import files
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from ariadne import SchemaBindable, make_executable_schema
 from graphql import GraphQLSchema
 
 from gateway.push import PushHub
-from gateway.resolvers import (
-    analytics,
-    audit,
-    auth,
-    billing,
-    events,
-    flags,
-    llm,
-    notifications,
-    webhooks,
-)
+from gateway.resolvers import events
 from gateway.resolvers.common import SCALARS
-from services.analytics import AnalyticsService
-from services.audit import AuditService
-from services.auth import ApiKeyService, AuthService, TeamService
-from services.billing import BillingService
-from services.flags import FlagsService
-from services.llm import LlmService
-from services.notifications import NotificationsService
-from services.webhooks import WebhooksService
+
+if TYPE_CHECKING:
+    from services.auth import AuthService
+    from services.billing import BillingService
 
 CONTRACT = "contract.graphql"
+RESOLVERS = "gateway.resolvers"
 
 
-@dataclass(frozen=True, slots=True)
-class Services:
-    """The facades the gateway calls, built once by the composition root."""
+class Services(Mapping[str, Any]):
+    """The facades the gateway calls, by the name each service's declaration gives
+    them, built once by the composition root; and the services' GraphQL modules
+    (`gateway/resolvers/<name>.py`, in declaration order) that bind them.
 
-    auth: AuthService
-    teams: TeamService
-    api_keys: ApiKeyService
-    analytics: AnalyticsService
-    notifications: NotificationsService
-    billing: BillingService
-    flags: FlagsService
-    llm: LlmService
-    audit: AuditService
-    webhooks: WebhooksService
+    `services.reports` reads the facade named "reports" (typed `Any`); the ones the
+    gateway itself calls outside GraphQL are typed properties."""
+
+    __slots__ = ("_facades", "graphql")
+
+    def __init__(self, facades: Mapping[str, Any], graphql: Sequence[str] = ()) -> None:
+        self._facades = dict(facades)
+        self.graphql = tuple(graphql)
+
+    def __getitem__(self, name: str) -> Any:
+        return self._facades[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._facades)
+
+    def __len__(self) -> int:
+        return len(self._facades)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):  # unset slots (copy, pickle) are not facades
+            raise AttributeError(name)
+        try:
+            return self._facades[name]
+        except KeyError:
+            raise AttributeError(f"no facade named {name!r} is declared") from None
+
+    @property
+    def auth(self) -> AuthService:  # every request's authentication
+        return cast("AuthService", self._facades["auth"])
+
+    @property
+    def billing(self) -> BillingService:  # the Stripe webhook's route
+        return cast("BillingService", self._facades["billing"])
+
+
+class GraphQLModule(Protocol):
+    """A service's resolver module: its bindables, over the built facades."""
+
+    def bindables(self, services: Services, hub: PushHub) -> list[SchemaBindable]: ...
 
 
 def type_defs() -> list[str]:
@@ -63,17 +85,13 @@ def type_defs() -> list[str]:
     return [(directory / name).read_text() for name in names]
 
 
+def graphql_module(name: str) -> GraphQLModule:
+    """gateway/resolvers/<name>.py, named by a service's declaration."""
+    return cast(GraphQLModule, importlib.import_module(f"{RESOLVERS}.{name}"))
+
+
 def build_schema(services: Services, hub: PushHub) -> GraphQLSchema:
-    bindables: list[SchemaBindable] = [
-        *SCALARS,
-        *auth.bindables(services.auth, services.teams, services.api_keys),
-        *analytics.bindables(services.analytics),
-        *events.bindables(hub),
-        *notifications.bindables(services.notifications, hub),
-        *billing.bindables(services.billing),
-        *flags.bindables(services.flags),
-        *llm.bindables(services.llm),
-        *audit.bindables(services.audit),
-        *webhooks.bindables(services.webhooks),
-    ]
+    bindables: list[SchemaBindable] = [*SCALARS, *events.bindables(hub)]
+    for name in services.graphql:
+        bindables.extend(graphql_module(name).bindables(services, hub))
     return make_executable_schema(type_defs(), *bindables)

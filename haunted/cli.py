@@ -56,6 +56,8 @@ mail_app = typer.Typer(help="Mail caught by the dev mail catcher.", no_args_is_h
 app.add_typer(mail_app, name="mail")
 events_app = typer.Typer(help="The events on the broker's topics.", no_args_is_help=True)
 app.add_typer(events_app, name="events")
+new_app = typer.Typer(help="Scaffolds of new parts, in the declared shape.", no_args_is_help=True)
+app.add_typer(new_app, name="new")
 
 console = Console(stderr=True)
 T = TypeVar("T")
@@ -846,3 +848,33 @@ def mail_list(
             f"{mail.received_at:%Y-%m-%d %H:%M:%S}", mail.to, mail.subject, mail.text.strip()
         )
     Console(width=max(Console().width, 120)).print(table)
+
+
+@new_app.command("service")
+def new_service(
+    name: Annotated[str, typer.Argument(help="the service's name: lowercase, e.g. reports")],
+) -> None:
+    """A new service: package, event, handler, tables, GraphQL, tests, docs, declaration.
+
+    Writes services/NAME/ (facade, one handler registered by its event class, tables),
+    schemas/NAME.py with its snapshot, an Alembic branch, gateway/schema/NAME.graphql and
+    gateway/resolvers/NAME.py, tests/services/NAME/ and a docs entry, and adds its
+    ServiceSpec to haunted/services.py (and its lines to pyproject.toml, schemas/__init__.py,
+    docs/events.md). A bad NAME writes nothing.
+    """
+    from haunted.scaffold import ScaffoldError
+    from haunted.scaffold import new_service as scaffold
+    from haunted.settings import ROOT
+
+    try:
+        written = scaffold(name, ROOT)
+    except ScaffoldError as error:
+        _fail(str(error))
+        raise
+    for path in written:
+        console.print(f"  {path.relative_to(ROOT)}", highlight=False)
+    console.print(
+        f"service {name} added: `make test` covers it; `cd web && npm run codegen` "
+        "regenerates the web app's types for its GraphQL",
+        highlight=False,
+    )

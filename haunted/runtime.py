@@ -47,7 +47,7 @@ from gateway.push import Presence, RealtimeLimits
 from gateway.sockets import socketio_server
 from haunted import migrations
 from haunted.probes import probe_app, record_build_info, sample_dependencies, zero_handled
-from haunted.services import NAMES, SPECS, ProcessTask, facades_of
+from haunted.services import NAMES, SPECS, ProcessTask, build_services, facades_of
 from haunted.settings import MEMORY, Settings
 from haunted.telemetry import instrument_database, setup_tracing
 from services.notifications import caught_mail
@@ -100,12 +100,6 @@ def retry_policy(settings: Settings) -> RetryPolicy:
         max_backoff_s=settings.kafka.consumer_max_backoff_s,
         handler_timeout_s=settings.kafka.consumer_handler_timeout_s,
     )
-
-
-def build_services(settings: Settings, db: Database, redis: Redis) -> Services:
-    """Every facade, built once with its dependencies, by each service's declaration."""
-    built = (spec.build(settings, db, redis) for spec in SPECS)
-    return Services(**{name: facade for facades in built for name, facade in facades.items()})
 
 
 @dataclass

@@ -2,15 +2,15 @@
 
 A `ServiceSpec` says how a service's facades are built (from the settings and the
 shared resources), which handlers its consumer group runs, what `haunted replay`
-can rebuild, its Alembic branch and its GraphQL schema file. Adding a service is
-its own packages (services/<name>/, gateway/resolvers/<name>.py,
-gateway/schema/<name>.graphql) plus its entry here.
+can rebuild, its Alembic branch and its GraphQL module. Adding a service is its
+own files (services/<name>/, schemas/<name>.py, its migration, gateway/resolvers/<name>.py,
+gateway/schema/<name>.graphql) plus its entry here: `haunted new service NAME` writes them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -27,7 +27,7 @@ from haunted.settings import Settings
 from services import analytics, audit, auth, billing, flags, llm, notifications, webhooks
 from services.auth.crypto import Sealed
 
-Facades = Mapping[str, Any]  # facade name (a field of gateway.Services) -> facade
+Facades = Mapping[str, Any]  # facade name (its key in gateway.Services) -> facade
 Registry = Handlers | BatchHandlers  # one consumer group's handlers
 # Replays retained topics from a time into a target (the composition root's replay).
 Replayer = Callable[[ReplayTarget, datetime], Awaitable[ReplayReport]]
@@ -44,7 +44,7 @@ class ProcessTask(Protocol):
 @dataclass(frozen=True, slots=True)
 class ServiceSpec:
     name: str  # also its `haunted worker` name and its events' `source`
-    # The facades it offers the gateway, by gateway.Services field name, built from the
+    # The facades it offers the gateway, by name (its key in gateway.Services), built from the
     # settings and the resources every service shares (built once by the composition root).
     build: Callable[[Settings, Database, Redis], Facades]
     # Its consumer groups' handlers (one registry per group), given its own built facades;
@@ -53,7 +53,9 @@ class ServiceSpec:
     # What `haunted replay NAME` rebuilds: its consumer's name (or a part's) -> target.
     replay: Callable[[], Mapping[str, ReplayTarget]] = field(default=lambda: {})
     migrations: str | None = None  # its Alembic branch label; None: the foundation revision
-    graphql: str | None = None  # its schema file in gateway/schema/
+    # Its GraphQL: gateway/schema/<graphql>.graphql and the resolvers that bind it,
+    # gateway/resolvers/<graphql>.py's bindables(services, hub); None: it has none.
+    graphql: str | None = None
     # Its background loop where its consumer runs, given its facades and a way to replay
     # retained topics (the composition root starts and stops it); None: it has none.
     task: Callable[[Settings, Facades, Replayer], ProcessTask] | None = None
@@ -274,13 +276,13 @@ SPECS: tuple[ServiceSpec, ...] = (
         # Deletes ended sessions from Redis once more, through the outbox: see handlers.py.
         handlers=lambda facades: auth.build_handlers(facades["auth"].session_store),
         migrations="auth",
-        graphql="auth.graphql",
+        graphql="auth",
     ),
     ServiceSpec(
         "billing",
         lambda *resources: {"billing": build_billing(*resources)},
         migrations="billing",
-        graphql="billing.graphql",
+        graphql="billing",
     ),
     ServiceSpec(
         "llm",
@@ -289,7 +291,7 @@ SPECS: tuple[ServiceSpec, ...] = (
         # In place: a paying team never falls to the default plan mid-replay.
         replay=lambda: {"llm": llm.HANDLERS.replay_target(rebuild=rebuild_in_place)},
         migrations="llm",
-        graphql="llm.graphql",
+        graphql="llm",
     ),
     ServiceSpec(
         "notifications",
@@ -310,7 +312,7 @@ SPECS: tuple[ServiceSpec, ...] = (
             ),
         },
         migrations="notifications",
-        graphql="notifications.graphql",
+        graphql="notifications",
     ),
     ServiceSpec(
         "analytics",
@@ -320,7 +322,7 @@ SPECS: tuple[ServiceSpec, ...] = (
             "analytics": analytics.HANDLERS.replay_target(rebuild=analytics.clear_store)
         },
         migrations="analytics",
-        graphql="analytics.graphql",
+        graphql="analytics",
     ),
     ServiceSpec(
         "flags",
@@ -329,7 +331,7 @@ SPECS: tuple[ServiceSpec, ...] = (
         # Replayed without a facade: its plan cache expires on its own (plan_cache_ttl_s).
         replay=lambda: {"flags": flags.build_handlers().replay_target(rebuild=flags.clear_store)},
         migrations="flags",
-        graphql="flags.graphql",
+        graphql="flags",
     ),
     ServiceSpec(
         "audit",
@@ -337,7 +339,7 @@ SPECS: tuple[ServiceSpec, ...] = (
         handlers=lambda _: audit.HANDLERS,
         replay=lambda: {"audit": audit.HANDLERS.replay_target(rebuild=audit.clear_store)},
         migrations="audit",
-        graphql="audit.graphql",
+        graphql="audit",
     ),
     ServiceSpec(
         "webhooks",
@@ -351,7 +353,7 @@ SPECS: tuple[ServiceSpec, ...] = (
         },
         task=webhooks_worker,
         migrations="webhooks",
-        graphql="webhooks.graphql",
+        graphql="webhooks",
     ),
 )
 
@@ -362,8 +364,18 @@ def spec(name: str) -> ServiceSpec:
     return next(each for each in SPECS if each.name == name)
 
 
+def build_services(settings: Settings, db: Database, redis: Redis) -> Services:
+    """Every facade, built once with its dependencies, and the GraphQL modules that
+    bind them, by each service's declaration."""
+    built = (each.build(settings, db, redis) for each in SPECS)
+    return Services(
+        {name: facade for facades in built for name, facade in facades.items()},
+        graphql=[each.graphql for each in SPECS if each.graphql],
+    )
+
+
 def facades_of(services: Services) -> Facades:
-    return {each.name: getattr(services, each.name) for each in fields(services)}
+    return dict(services)
 
 
 def replay_targets() -> dict[str, ReplayTarget]:

@@ -8,6 +8,8 @@ from typing import Any
 from ariadne import EnumType, MutationType, ObjectType, QueryType, SchemaBindable
 from graphql import GraphQLResolveInfo
 
+from gateway.graphql import Services
+from gateway.push import PushHub
 from gateway.resolvers.common import caller
 from services.analytics import (
     ActiveUsers,
@@ -19,7 +21,8 @@ from services.analytics import (
 )
 
 
-def bindables(analytics: AnalyticsService) -> list[SchemaBindable]:
+def bindables(services: Services, hub: PushHub) -> list[SchemaBindable]:
+    analytics: AnalyticsService = services.analytics
     query = QueryType()
     mutation = MutationType()
     usage_point = ObjectType("UsagePoint")

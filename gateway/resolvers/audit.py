@@ -5,11 +5,14 @@ from __future__ import annotations
 from ariadne import ObjectType, QueryType, SchemaBindable
 from graphql import GraphQLResolveInfo
 
+from gateway.graphql import Services
+from gateway.push import PushHub
 from gateway.resolvers.common import caller
 from services.audit import AuditLogPage, AuditService
 
 
-def bindables(audit: AuditService) -> list[SchemaBindable]:
+def bindables(services: Services, hub: PushHub) -> list[SchemaBindable]:
+    audit: AuditService = services.audit
     query = QueryType()
     page = ObjectType("AuditLogPage")
     entry = ObjectType("AuditEntry")

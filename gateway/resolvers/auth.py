@@ -9,6 +9,8 @@ from ariadne import MutationType, ObjectType, QueryType, SchemaBindable
 from graphql import FieldNode, GraphQLResolveInfo
 from starlette.requests import HTTPConnection
 
+from gateway.graphql import Services
+from gateway.push import PushHub
 from gateway.resolvers.common import caller
 from services.auth import (
     ApiKeyService,
@@ -69,9 +71,10 @@ def _api_key(view: ApiKeyView) -> dict[str, Any]:
     }
 
 
-def bindables(
-    auth: AuthService, teams: TeamService, api_keys: ApiKeyService
-) -> list[SchemaBindable]:
+def bindables(services: Services, hub: PushHub) -> list[SchemaBindable]:
+    auth: AuthService = services.auth
+    teams: TeamService = services.teams
+    api_keys: ApiKeyService = services.api_keys
     query, mutation = QueryType(), MutationType()
     user, team = ObjectType("User"), ObjectType("Team")
 

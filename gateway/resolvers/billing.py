@@ -5,11 +5,14 @@ from __future__ import annotations
 from ariadne import MutationType, ObjectType, QueryType, SchemaBindable
 from graphql import GraphQLResolveInfo
 
+from gateway.graphql import Services
+from gateway.push import PushHub
 from gateway.resolvers.common import caller
 from services.billing import BillingService, HostedSession, Plan, SubscriptionView
 
 
-def bindables(billing: BillingService) -> list[SchemaBindable]:
+def bindables(services: Services, hub: PushHub) -> list[SchemaBindable]:
+    billing: BillingService = services.billing
     query = QueryType()
     mutation = MutationType()
     plan = ObjectType("Plan")

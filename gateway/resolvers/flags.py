@@ -5,6 +5,8 @@ from __future__ import annotations
 from ariadne import QueryType, SchemaBindable
 from graphql import GraphQLResolveInfo
 
+from gateway.graphql import Services
+from gateway.push import PushHub
 from gateway.resolvers.common import caller
 from services.flags import FlagsService, FlagState, FlagVariant
 
@@ -15,7 +17,8 @@ def _remote_address(info: GraphQLResolveInfo) -> str | None:
     return getattr(client, "host", None)
 
 
-def bindables(flags: FlagsService) -> list[SchemaBindable]:
+def bindables(services: Services, hub: PushHub) -> list[SchemaBindable]:
+    flags: FlagsService = services.flags
     query = QueryType()
 
     @query.field("isFeatureEnabled")

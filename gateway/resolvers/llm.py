@@ -8,6 +8,8 @@ from typing import Any
 from ariadne import MutationType, ObjectType, QueryType, SchemaBindable, SubscriptionType
 from graphql import GraphQLResolveInfo
 
+from gateway.graphql import Services
+from gateway.push import PushHub
 from gateway.resolvers.common import caller
 from services.errors import BadUserInput
 from services.llm import LlmService, LlmUsage, Prompt, PromptResult, StreamItem
@@ -19,7 +21,8 @@ def _variables(variables: Any) -> dict[str, Any] | None:
     return variables
 
 
-def bindables(llm: LlmService) -> list[SchemaBindable]:
+def bindables(services: Services, hub: PushHub) -> list[SchemaBindable]:
+    llm: LlmService = services.llm
     query = QueryType()
     mutation = MutationType()
     subscription = SubscriptionType()

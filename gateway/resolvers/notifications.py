@@ -7,6 +7,7 @@ from typing import Any
 from ariadne import MutationType, ObjectType, QueryType, SchemaBindable
 from graphql import GraphQLArgument, GraphQLID, GraphQLObjectType, GraphQLResolveInfo, GraphQLSchema
 
+from gateway.graphql import Services
 from gateway.push import OnlineMember, PushHub, notification_payload
 from gateway.resolvers.common import caller
 from services.notifications import NotificationsService
@@ -29,7 +30,8 @@ class NotificationsCursor(SchemaBindable):
         )
 
 
-def bindables(notifications: NotificationsService, hub: PushHub) -> list[SchemaBindable]:
+def bindables(services: Services, hub: PushHub) -> list[SchemaBindable]:
+    notifications: NotificationsService = services.notifications
     query, mutation = QueryType(), MutationType()
     online_member = ObjectType("OnlineMember")
 

@@ -7,11 +7,14 @@ from datetime import datetime
 from ariadne import MutationType, ObjectType, QueryType, SchemaBindable
 from graphql import GraphQLResolveInfo
 
+from gateway.graphql import Services
+from gateway.push import PushHub
 from gateway.resolvers.common import caller
 from services.webhooks import DeliveryView, EndpointView, ReplayView, WebhooksService
 
 
-def bindables(webhooks: WebhooksService) -> list[SchemaBindable]:
+def bindables(services: Services, hub: PushHub) -> list[SchemaBindable]:
+    webhooks: WebhooksService = services.webhooks
     query = QueryType()
     mutation = MutationType()
     endpoint = ObjectType("WebhookEndpoint")
