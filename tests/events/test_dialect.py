@@ -46,7 +46,10 @@ async def tables(db: Database) -> AsyncIterator[Database]:
 
 async def rows(db: Database, table: Table = THINGS) -> list[tuple[object, ...]]:
     async with db.read() as session:
-        return [tuple(row) for row in await session.execute(select(table).order_by(*table.primary_key.columns))]
+        return [
+            tuple(row)
+            for row in await session.execute(select(table).order_by(*table.primary_key.columns))
+        ]
 
 
 async def test_the_dialect_of_each_kind_of_target(db: Database) -> None:
