@@ -443,6 +443,15 @@ class Settings(BaseSettings):
         ),
         examples=["604800"],
     )
+    session_local_copy: bool = Field(
+        True,
+        description=(
+            "Each gateway keeps a copy of the sessions it serves, kept right by Redis's "
+            "client-side caching (CLIENT TRACKING): an authenticated request then needs no "
+            "Redis round trip. Trusted only while Redis is heard from (docs/security.md); "
+            "off by itself on a store without client tracking (the in-memory default)."
+        ),
+    )
     bcrypt_rounds: int = Field(12, ge=4, le=16, description="bcrypt cost factor.")
 
     stripe_api_key: SecretStr | None = Field(
