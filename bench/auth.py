@@ -2,7 +2,8 @@
 
 1. Logins per second through the gateway at bcrypt cost 12, against raw
    `bcrypt.checkpw` per second at the same cost on the same cores (two
-   threads, as the gateway's thread pool uses both cores).
+   threads, as the gateway's thread pool uses both cores), in alternating
+   rounds while the gateway serves (idle during the raw rounds).
 2. Authenticated `{ me { id } }` throughput (JWT verify + one Redis round trip
    + one database read) against unauthenticated `{ __typename }` on the same
    gateway, same client, same concurrency.
@@ -37,6 +38,7 @@ from bench.common import (
     serving,
     stores,
 )
+from bench.summary import goal
 from haunted.runtime import Haunted
 from services.auth import TokenIssuer, generate_signing_key
 
@@ -46,6 +48,7 @@ PASSWORD = "correct horse battery staple"  # noqa: S105 - a benchmark account
 REGISTER = "mutation($e: String!, $p: String!) { register(email: $e, password: $p) { token } }"
 LOGIN = "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token } }"
 CONCURRENCY = 16
+ROUNDS = 4
 
 
 def raw_bcrypt_per_second(rounds: int, workers: int = 2) -> float:
@@ -118,25 +121,51 @@ async def gateway_figures(backend: Backend, logins: int, seconds: float) -> dict
                     token = (await _graphql(http, REGISTER, {"e": email, "p": PASSWORD}))[
                         "register"
                     ]["token"]
-                    started = time.perf_counter()
-                    await asyncio.gather(
-                        *(_graphql(http, LOGIN, {"e": email, "p": PASSWORD}) for _ in range(logins))
-                    )
-                    logins_per_s = logins / (time.perf_counter() - started)
+                    # Raw bcrypt and gateway logins take turns (ROUNDS each, alternating who
+                    # goes first): a neighbour's load on this shared machine slows both alike.
+                    raw_s = logins_s = 0.0
+                    per_round = max(2, logins // ROUNDS)
+                    for n in range(ROUNDS):
+                        for step in ("raw", "logins") if n % 2 == 0 else ("logins", "raw"):
+                            started = time.perf_counter()
+                            if step == "raw":
+                                await asyncio.to_thread(raw_bcrypt_per_second, per_round)
+                                raw_s += time.perf_counter() - started
+                            else:
+                                await asyncio.gather(
+                                    *(
+                                        _graphql(http, LOGIN, {"e": email, "p": PASSWORD})
+                                        for _ in range(per_round)
+                                    )
+                                )
+                                logins_s += time.perf_counter() - started
+                    logins_per_s = per_round * ROUNDS / logins_s
+                    raw_per_s = per_round * ROUNDS / raw_s
                     typename = await _rate(http, "{ __typename }", seconds)
                     http.headers["Authorization"] = f"Bearer {token}"
                     me = await _rate(http, "{ me { id } }", seconds)
-    return {"logins_per_s": logins_per_s, "typename_per_s": typename, "me_per_s": me}
+    return {
+        "logins_per_s": logins_per_s,
+        "raw_per_s": raw_per_s,
+        "typename_per_s": typename,
+        "me_per_s": me,
+    }
 
 
 def main(backend: Backend, logins: int, seconds: float) -> None:
     quiet_logs()
     heading(f"auth ({backend})")
-    raw = raw_bcrypt_per_second(max(logins, 8))
     figures = asyncio.run(gateway_figures(backend, logins, seconds))
+    raw = figures["raw_per_s"]
     line("raw bcrypt checkpw/s (cost 12)", f"{raw:.1f}")
     line("logins/s through the gateway", f"{figures['logins_per_s']:.1f}")
     line("ratio (aim >= 0.9)", f"{figures['logins_per_s'] / raw:.2f}")
+    goal(
+        "logins/s at cost 12",
+        f"{figures['logins_per_s']:.1f}/s vs raw checkpw {raw:.1f}/s",
+        figures["logins_per_s"] / raw,
+        0.9,
+    )
     line("{ __typename }/s, no token", f"{figures['typename_per_s']:.0f}")
     line("{ me { id } }/s, with a token", f"{figures['me_per_s']:.0f}")
     line("ratio (aim >= 0.7)", f"{figures['me_per_s'] / figures['typename_per_s']:.2f}")

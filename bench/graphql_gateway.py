@@ -41,6 +41,7 @@ import shutil
 import statistics
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -66,6 +67,7 @@ from bench.common import (
     serving,
     stores,
 )
+from bench.summary import goal
 from gateway.graphql import type_defs
 from haunted.logging import configure_logging
 from haunted.runtime import Haunted
@@ -107,6 +109,9 @@ class GatewayResult:
     gateway_authenticated: Load
     gateway_me: Load
     gateway_mixed: Load
+    # From a session's DEL in Redis (another process's logout) to this gateway's copy
+    # dropping it, ms (p50, max); None when the copy is off (the in-memory store).
+    revocation_ms: tuple[float, float] | None = None
 
     @property
     def typename_ratio(self) -> float:
@@ -263,7 +268,8 @@ async def run(
             settings = gateway_settings(
                 found, tansu, root, port, log_level="INFO", log_json=True, redis_url=redis_url
             )
-            gateway = Haunted.build(settings, gateway=True, workers=()).asgi_app()
+            haunted = Haunted.build(settings, gateway=True, workers=())
+            gateway = haunted.asgi_app()
 
             async def bare_route() -> dict[str, Any]:
                 return {"data": {"__typename": "Query"}}
@@ -315,7 +321,10 @@ async def run(
                                 scripts=root,
                             )
                         )
-                loads = {name: combine(found_runs) for name, found_runs in runs.items()}
+                loads: dict[str, Any] = {
+                    name: combine(found_runs) for name, found_runs in runs.items()
+                }
+                loads["revocation_ms"] = await revocation_delay(haunted)
                 for name, (target, query, bearer) in targets.items():
                     if loads[name].failures:  # say why, from one more request
                         try:
@@ -323,6 +332,32 @@ async def run(
                         except RuntimeError as error:
                             print(f"  {name}: {error}")
     return GatewayResult(**loads)
+
+
+async def revocation_delay(haunted: Haunted, rounds: int = 50) -> tuple[float, float] | None:
+    """How long a session deleted in Redis by another process stays in this gateway's
+    copy: from the DEL's reply to the copy's entry gone (p50, max, in ms)."""
+    store = haunted.services.auth.session_store
+    local = store.local
+    if local is None or not local.supported or not local.trusted:
+        return None
+    other = Redis.from_url(REDIS_URL)  # the process that logs out
+    delays = []
+    try:
+        for n in range(rounds):
+            session_id, user_id = f"bench-revoke-{n}", "bench-user"
+            await other.set(f"haunted:session:{session_id}", user_id)
+            await other.set(f"haunted:roles:{user_id}", "{}")
+            while local.lookup(session_id, user_id) is None:  # a slide, then a kept read
+                await store.touch(session_id, user_id)
+            await other.delete(f"haunted:session:{session_id}")
+            deleted = time.perf_counter()
+            while local.lookup(session_id, user_id) is not None:
+                await asyncio.sleep(0)
+            delays.append((time.perf_counter() - deleted) * 1000)
+    finally:
+        await other.aclose()
+    return statistics.median(delays), max(delays)
 
 
 def report(
@@ -354,6 +389,37 @@ def report(
     )
     line("ratio bearer __typename / bare route", f"{result.authenticated_ratio:.2f}")
     line("ratio me { id } / bare route", f"{result.me_ratio:.2f}  (aim 0.6)")
+    if result.revocation_ms is None:
+        line("revocation to the session copy", "copy off (no client tracking)")
+    else:
+        p50, worst = result.revocation_ms
+        line("revocation to the session copy", f"p50 {p50:.2f} ms  max {worst:.2f} ms")
+    bare = f"bare route {result.bare_route.requests_per_s:,.0f}/s"
+    goal(
+        "{ __typename }",
+        f"{result.gateway_typename.requests_per_s:,.0f}/s vs {bare}",
+        result.typename_ratio,
+        1.0,
+    )
+    goal(
+        "{ __typename } with a bearer",
+        f"{result.gateway_authenticated.requests_per_s:,.0f}/s vs {bare}",
+        result.authenticated_ratio,
+        0.7,
+    )
+    goal(
+        "{ me { id } } with a bearer",
+        f"{result.gateway_me.requests_per_s:,.0f}/s vs {bare}",
+        result.me_ratio,
+        0.6,
+    )
+    goal(
+        "mixed document",
+        f"p50 {result.gateway_mixed.p50_ms:.0f} ms",
+        result.gateway_mixed.requests_per_s,
+        1000,
+        unit=" req/s",
+    )
 
 
 def main(

@@ -45,6 +45,7 @@ from bench.common import (
     serving,
     stores,
 )
+from bench.summary import goal
 from haunted.runtime import Haunted
 
 BCRYPT_ROUNDS = 4
@@ -227,6 +228,23 @@ def _print(result: LoginToPushResult) -> None:
     line("haunted login response p50", _ms(percentile(result.haunted.response, 50)))
     line("ratio haunted/raw p50", f"{result.ratio_p50:>8.1f}")
     line("ratio haunted/raw p99", f"{result.ratio_p99:>8.1f}")
+    raw = f"raw emit p50 {result.raw.p(50) * 1000:.1f} ms"
+    goal(
+        "login → Socket.IO push p50",
+        raw,
+        result.haunted.p(50) * 1000,
+        20,
+        at_most=True,
+        unit=" ms",
+    )
+    goal(
+        "login → Socket.IO push p99",
+        raw,
+        result.haunted.p(99) * 1000,
+        50,
+        at_most=True,
+        unit=" ms",
+    )
 
 
 def _summary(figures: Latencies) -> tuple[float, float, float]:

@@ -29,6 +29,7 @@ import httpx
 
 from bench.common import embedded_broker, free_port, heading, line, serving, stores
 from bench.graphql_gateway import TYPENAME, WARM_UP_S, Load, _check, _graphql_body, combine, wrk
+from bench.summary import goal
 
 GOAL = 0.9
 
@@ -142,6 +143,12 @@ def report(off: Load, traced: Load, ratio: float) -> None:
         )
     share = traced.requests_per_s / off.requests_per_s
     line("traced / off", f"{share:.2f}x (goal >= {GOAL}x)")
+    goal(
+        f"tracing at {ratio:.0%} sampling, {{ __typename }}",
+        f"{traced.requests_per_s:,.0f} q/s vs off {off.requests_per_s:,.0f} q/s",
+        share,
+        GOAL,
+    )
 
 
 def parse(argv: Sequence[str]) -> argparse.Namespace:

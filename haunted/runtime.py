@@ -222,6 +222,8 @@ class Haunted:
             await migrations.upgrade(self.settings.database_url)
         if self.gateway:
             await self.hub.start()
+            if self.settings.auth.session_local_copy:
+                await self.services.auth.session_store.start_local_copy()
             await self.services.flags.start()
         record_build_info(("dev" if self.workers else "gateway") if self.gateway else "worker")
         self._tasks.append(
@@ -307,7 +309,11 @@ class Haunted:
         close. Each step runs even if one before it failed."""
         steps: list[tuple[str, Callable[[], Awaitable[object]]]] = []
         if self.gateway:
-            steps += [("flags", self.services.flags.stop), ("presence", self.hub.stop)]
+            steps += [
+                ("flags", self.services.flags.stop),
+                ("presence", self.hub.stop),
+                ("session copy", self.services.auth.session_store.stop_local_copy),
+            ]
         steps += [
             ("relay", self._stop_tasks),
             ("relay producer", self.relay_producer.stop),

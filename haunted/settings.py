@@ -421,6 +421,16 @@ class AuthSettings(BaseSettings):
         ),
         validation_alias="HAUNTED_PERMISSIONS_CACHE_TTL_S",
     )
+    session_local_copy: bool = Field(
+        True,
+        description=(
+            "Each gateway keeps a copy of the sessions it serves, kept right by Redis's "
+            "client-side caching (CLIENT TRACKING): an authenticated request then needs no "
+            "Redis round trip. Trusted only while Redis is heard from (docs/security.md); "
+            "off by itself on a store without client tracking (the in-memory default)."
+        ),
+        validation_alias="HAUNTED_SESSION_LOCAL_COPY",
+    )
     bcrypt_rounds: int = Field(
         _default(PasswordHasher, "rounds"),
         ge=4,
