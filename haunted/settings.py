@@ -429,7 +429,6 @@ class AuthSettings(BaseSettings):
             "Redis round trip. Trusted only while Redis is heard from (docs/security.md); "
             "off by itself on a store without client tracking (the in-memory default)."
         ),
-        validation_alias="HAUNTED_SESSION_LOCAL_COPY",
     )
     bcrypt_rounds: int = Field(
         _default(PasswordHasher, "rounds"),

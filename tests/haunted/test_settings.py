@@ -262,6 +262,7 @@ OLD_NAMES = {
     "HAUNTED_SUBSCRIPTION_MAX_QUEUED_EVENTS": ("77", "realtime.subscription_max_queued_events"),
     "HAUNTED_PRESENCE_TTL_S": ("3", "realtime.presence_ttl_s"),
     "HAUNTED_PRESENCE_HEARTBEAT_S": ("1", "realtime.presence_heartbeat_s"),
+    "HAUNTED_AUTH_SESSION_LOCAL_COPY": ("False", "auth.session_local_copy"),
 }
 
 
