@@ -773,7 +773,7 @@ def privacy_export(
         redis = build_redis(settings.redis_url)
         services = build_services(settings, db, redis)
         try:
-            archive = await services.exports.archive(Operator("privacy export"), user_id)
+            archive = await services.exports.operator_archive(Operator("privacy export"), user_id)
             with contextlib.ExitStack() as stack:
                 sink = stack.enter_context(output.open("wb")) if output else sys.stdout.buffer
                 async for chunk in archive:

@@ -443,4 +443,5 @@ def build_exports(settings: Settings, redis: Redis, facades: Facades) -> exports
         ttl=timedelta(seconds=settings.export.link_ttl_s),
         rate_limit=settings.export.rate_limit,
         redis_url=settings.redis_url,
+        announce=facades["auth"].record_data_export,
     )

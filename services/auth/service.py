@@ -14,6 +14,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from schemas import (
+    DataExportRequested,
     EmailVerified,
     PasswordChanged,
     SessionRevoked,
@@ -46,7 +47,7 @@ from services.errors import (
     Unauthenticated,
     Unavailable,
 )
-from services.principal import Caller, ExportSubject, Principal
+from services.principal import Caller, ExportSubject, Operator, Principal, require_self
 
 log = structlog.get_logger(__name__)
 
@@ -649,3 +650,10 @@ class AuthService:
         self, caller: Caller, of: ExportSubject
     ) -> list[export.SessionExport]:
         return await export.sessions(self._accounts, caller, of)
+
+    async def record_data_export(self, caller: Caller, user_id: str) -> None:
+        """Audits that the user's data export was asked for (by them, or by an operator)."""
+        require_self(caller, user_id)
+        via = "operator" if isinstance(caller, Operator) else "link"
+        async with self._db.transaction() as session:
+            add_audited_event(session, DataExportRequested(user_id=user_id, via=via))

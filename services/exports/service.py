@@ -25,7 +25,7 @@ from redis.asyncio import Redis
 from services.errors import Forbidden, RateLimited, Unauthenticated
 from services.exports.archive import Section, write_archive
 from services.exports.links import ExportLinks, LinkExpired, LinkRefused
-from services.principal import Caller, ExportSubject, Principal
+from services.principal import Caller, ExportSubject, Operator, Principal
 
 log = structlog.get_logger(__name__)
 
@@ -35,8 +35,8 @@ PATH = "/exports"
 
 Clock = Callable[[], datetime]
 SubjectReader = Callable[[Caller, str], Awaitable[ExportSubject]]
-# Records that the user asked for an export (an audited event, no personal data in it).
-Announcer = Callable[[Principal, str], Awaitable[None]]
+# Records that a user's export was asked for (an audited event, no personal data in it).
+Announcer = Callable[[Caller, str], Awaitable[None]]
 
 
 def utc_now() -> datetime:
@@ -95,7 +95,7 @@ class DataExports:
         # Kept a little past the link's expiry: the link's own time says "expired" first.
         await self._redis.set(_KEY + export_id, record, ex=int(self.ttl.total_seconds()) + 60)
         if self._announce is not None:
-            await self._announce(principal, export_id)
+            await self._announce(principal, principal.user_id)
         log.info("data export requested", export_id=export_id)
         return ExportLink(
             f"{PATH}/{export_id}?{self.links.query(export_id, expires)}",
@@ -125,6 +125,13 @@ class DataExports:
         (FORBIDDEN, NOT_FOUND raise here), then again by each part's facade."""
         subject = await self._subject_of(caller, user_id)
         return write_archive(self.sections, caller, subject, self.clock())
+
+    async def operator_archive(self, operator: Operator, user_id: str) -> AsyncIterator[bytes]:
+        """`haunted privacy export`: any user's archive, audited as the operator's."""
+        stream = await self.archive(operator, user_id)  # NOT_FOUND before anything is recorded
+        if self._announce is not None:
+            await self._announce(operator, user_id)
+        return stream
 
     async def _hit_rate_limit(self, user_id: str) -> None:
         if not await self._limiter.hit(self._rate, "exports", user_id):
