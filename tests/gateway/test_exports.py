@@ -204,8 +204,8 @@ async def test_the_archive_holds_every_section_of_the_user_and_nothing_of_anothe
         "HAUNTED_DATABASE_URL": settings.database_url,
         "HAUNTED_REDIS_URL": settings.redis_url,
         "HAUNTED_DATA_DIR": str(settings.data_dir),
-        "HAUNTED_JWT_PRIVATE_KEY_FILE": str(settings.jwt_private_key_file),
-        "HAUNTED_JWT_PUBLIC_KEY_FILE": str(settings.jwt_public_key_file),
+        "HAUNTED_JWT_PRIVATE_KEY_FILE": str(settings.auth.jwt_private_key_file),
+        "HAUNTED_JWT_PUBLIC_KEY_FILE": str(settings.auth.jwt_public_key_file),
         "HAUNTED_ENV": "test",
     }
 
