@@ -26,18 +26,9 @@ from gateway import Services
 from haunted.keyring import load_pii_keys, load_previous_public_keys
 from haunted.keys import load_signing_key
 from haunted.settings import Settings
-from services import (
-    analytics,
-    audit,
-    auth,
-    billing,
-    exports,
-    flags,
-    llm,
-    notifications,
-    webhooks,
-)
+from services import analytics, audit, auth, billing, flags, llm, notifications, webhooks
 from services.auth.crypto import Sealed
+from services.exports import DataExports, ExportLinks, Section
 
 Facades = Mapping[str, Any]  # facade name (its key in gateway.Services) -> facade
 Registry = Handlers | BatchHandlers  # one consumer group's handlers
@@ -73,7 +64,7 @@ class ServiceSpec:
     task: Callable[[Settings, Facades, Replayer], ProcessTask] | None = None
     # Its parts of a user's data export (section name -> reader), given its built facades;
     # each reader is a facade method that checks its caller. None: it holds nothing personal.
-    export: Callable[[Facades], Mapping[str, exports.Section]] | None = None
+    export: Callable[[Facades], Mapping[str, Section]] | None = None
 
     def registries(self, facades: Facades) -> tuple[Registry, ...]:
         """Its consumer groups' handler registries (none when it consumes nothing)."""
@@ -413,10 +404,10 @@ def replay_targets() -> dict[str, ReplayTarget]:
     return {name: target for each in SPECS for name, target in each.replay().items()}
 
 
-def export_sections(facades: Facades) -> list[tuple[str, exports.Section]]:
+def export_sections(facades: Facades) -> list[tuple[str, Section]]:
     """The parts of a user's data export, in the order of SPECS: each service declares
     its own (`ServiceSpec.export`), so a new service adds its part in its own package."""
-    sections: list[tuple[str, exports.Section]] = []
+    sections: list[tuple[str, Section]] = []
     for each in SPECS:
         if each.export is not None:
             sections.extend(each.export(facades).items())
@@ -433,13 +424,13 @@ def export_link_key(settings: Settings) -> bytes:
     return hmac.new(lookup_key, b"haunted/export-links/v1", hashlib.sha256).digest()
 
 
-def build_exports(settings: Settings, redis: Redis, facades: Facades) -> exports.DataExports:
+def build_exports(settings: Settings, redis: Redis, facades: Facades) -> DataExports:
     """The data export facade over every service's part (built after the services)."""
-    return exports.DataExports(
+    return DataExports(
         export_sections(facades),
         facades["auth"].export_subject,
         redis,
-        exports.ExportLinks(export_link_key(settings)),
+        ExportLinks(export_link_key(settings)),
         ttl=timedelta(seconds=settings.export.link_ttl_s),
         rate_limit=settings.export.rate_limit,
         redis_url=settings.redis_url,
