@@ -74,6 +74,7 @@ from gateway.access import (
 from gateway.dev_mail import CaughtMailSource, add_dev_mail_route
 from gateway.documents import DocumentCache
 from gateway.errors import format_error, internal_error, request_error
+from gateway.exports import export_router
 from gateway.graphql import Services, build_schema
 from gateway.limits import LimitExceeded, QueryLimits
 from gateway.persisted import PersistedQueries, PersistedQueryError
@@ -798,6 +799,7 @@ def create_app(
     app.add_route(f"/graphql{explorer.ASSETS_PATH}/{{name}}", explorer.serve_asset, methods=["GET"])
     app.add_middleware(GraphQLCORS, origins=cors_origins)
     app.include_router(stripe_webhook_router(services.billing))
+    app.include_router(export_router(services.exports, services.auth.authenticate))
     app.router.add_websocket_route("/graphql", server.handle_websocket)  # type: ignore[arg-type]
 
     async def broker_up() -> bool | None:

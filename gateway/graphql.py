@@ -25,6 +25,7 @@ from gateway.resolvers.common import SCALARS
 if TYPE_CHECKING:
     from services.auth import AuthService
     from services.billing import BillingService
+    from services.exports import DataExports
 
 CONTRACT = "contract.graphql"
 RESOLVERS = "gateway.resolvers"
@@ -68,6 +69,10 @@ class Services(Mapping[str, Any]):
     @property
     def billing(self) -> BillingService:  # the Stripe webhook's route
         return cast("BillingService", self._facades["billing"])
+
+    @property
+    def exports(self) -> DataExports:  # the export download's route
+        return cast("DataExports", self._facades["exports"])
 
 
 class GraphQLModule(Protocol):

@@ -58,6 +58,8 @@ events_app = typer.Typer(help="The events on the broker's topics.", no_args_is_h
 app.add_typer(events_app, name="events")
 new_app = typer.Typer(help="Scaffolds of new parts, in the declared shape.", no_args_is_help=True)
 app.add_typer(new_app, name="new")
+privacy_app = typer.Typer(help="A user's personal data: export (issue 20).", no_args_is_help=True)
+app.add_typer(privacy_app, name="privacy")
 
 console = Console(stderr=True)
 T = TypeVar("T")
@@ -749,6 +751,43 @@ def flags_list() -> None:
             flag.required_permission or "-",
         )
     Console(width=max(Console().width, 120)).print(table)
+
+
+@privacy_app.command("export")
+def privacy_export(
+    user_id: Annotated[str, typer.Argument(help="the user whose data is exported")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="write the archive here, not stdout")
+    ] = None,
+) -> None:
+    """The user's data export: the JSON archive `exportMyData` links to, built by the
+    same facades, as the operator (any user; no link, no rate limit)."""
+    from haunted.runtime import build_redis, build_services
+    from services.errors import DomainError
+    from services.principal import Operator
+
+    settings = _settings()
+
+    async def main() -> None:
+        db = Database(settings.database_url)
+        redis = build_redis(settings.redis_url)
+        services = build_services(settings, db, redis)
+        try:
+            archive = await services.exports.operator_archive(Operator("privacy export"), user_id)
+            with contextlib.ExitStack() as stack:
+                sink = stack.enter_context(output.open("wb")) if output else sys.stdout.buffer
+                async for chunk in archive:
+                    sink.write(chunk)
+                sink.flush()
+        finally:
+            await services.llm.close()
+            await redis.aclose()
+            await db.dispose()
+
+    try:
+        _run(main)
+    except DomainError as error:
+        _fail(error.message)
 
 
 # What runs, and what it says (issue 18, item 9): haunted/status.py, haunted/tail.py.

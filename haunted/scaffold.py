@@ -28,7 +28,7 @@ MAX_NAME = 24
 # services/, schemas/, gateway/resolvers/), its packages, and gateway.Services' own
 # attributes (a facade is read as `services.<name>`).
 RESERVED = frozenset(
-    {"base", "common", "errors", "events", "principal", "snapshot"}
+    {"base", "common", "errors", "events", "exports", "principal", "snapshot"}
     | {"gateway", "haunted", "schemas", "services", "tests"}
     | {"graphql", "get", "items", "keys", "values"}
 )

@@ -9,6 +9,8 @@ gateway/schema/<name>.graphql) plus its entry here: `haunted new service NAME` w
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -26,6 +28,7 @@ from haunted.keys import load_signing_key
 from haunted.settings import Settings
 from services import analytics, audit, auth, billing, flags, llm, notifications, webhooks
 from services.auth.crypto import Sealed
+from services.exports import DataExports, ExportLinks, Section
 
 Facades = Mapping[str, Any]  # facade name (its key in gateway.Services) -> facade
 Registry = Handlers | BatchHandlers  # one consumer group's handlers
@@ -59,6 +62,9 @@ class ServiceSpec:
     # Its background loop where its consumer runs, given its facades and a way to replay
     # retained topics (the composition root starts and stops it); None: it has none.
     task: Callable[[Settings, Facades, Replayer], ProcessTask] | None = None
+    # Its parts of a user's data export (section name -> reader), given its built facades;
+    # each reader is a facade method that checks its caller. None: it holds nothing personal.
+    export: Callable[[Facades], Mapping[str, Section]] | None = None
 
     def registries(self, facades: Facades) -> tuple[Registry, ...]:
         """Its consumer groups' handler registries (none when it consumes nothing)."""
@@ -275,12 +281,19 @@ SPECS: tuple[ServiceSpec, ...] = (
         build_auth,
         # Deletes ended sessions from Redis once more, through the outbox: see handlers.py.
         handlers=lambda facades: auth.build_handlers(facades["auth"].session_store),
+        export=lambda facades: {
+            "account": facades["auth"].export_account,
+            "sessions": facades["auth"].export_sessions,
+            "teams": facades["teams"].export_teams,
+            "api_keys": facades["api_keys"].export_api_keys,
+        },
         migrations="auth",
         graphql="auth",
     ),
     ServiceSpec(
         "billing",
         lambda *resources: {"billing": build_billing(*resources)},
+        export=lambda facades: {"billing": facades["billing"].export_billing},
         migrations="billing",
         graphql="billing",
     ),
@@ -290,6 +303,7 @@ SPECS: tuple[ServiceSpec, ...] = (
         handlers=lambda _: llm.HANDLERS,
         # In place: a paying team never falls to the default plan mid-replay.
         replay=lambda: {"llm": llm.HANDLERS.replay_target(rebuild=rebuild_in_place)},
+        export=lambda facades: {"llm_plans": facades["llm"].export_plans},
         migrations="llm",
         graphql="llm",
     ),
@@ -311,6 +325,7 @@ SPECS: tuple[ServiceSpec, ...] = (
                 live=False,
             ),
         },
+        export=lambda facades: {"notifications": facades["notifications"].export_notifications},
         migrations="notifications",
         graphql="notifications",
     ),
@@ -320,6 +335,10 @@ SPECS: tuple[ServiceSpec, ...] = (
         handlers=lambda _: analytics.HANDLERS,
         replay=lambda: {
             "analytics": analytics.HANDLERS.replay_target(rebuild=analytics.clear_store)
+        },
+        export=lambda facades: {
+            "tracked_events": facades["analytics"].export_events,
+            "llm_usage": facades["analytics"].export_llm_usage,
         },
         migrations="analytics",
         graphql="analytics",
@@ -338,6 +357,7 @@ SPECS: tuple[ServiceSpec, ...] = (
         lambda settings, db, redis: {"audit": audit.AuditService(db)},
         handlers=lambda _: audit.HANDLERS,
         replay=lambda: {"audit": audit.HANDLERS.replay_target(rebuild=audit.clear_store)},
+        export=lambda facades: {"audit_entries": facades["audit"].export_entries},
         migrations="audit",
         graphql="audit",
     ),
@@ -352,6 +372,7 @@ SPECS: tuple[ServiceSpec, ...] = (
             "webhooks": webhooks.build_handlers(lambda: datetime.now(UTC)).replay_target()
         },
         task=webhooks_worker,
+        export=lambda facades: {"webhook_endpoints": facades["webhooks"].export_endpoints},
         migrations="webhooks",
         graphql="webhooks",
     ),
@@ -368,10 +389,10 @@ def build_services(settings: Settings, db: Database, redis: Redis) -> Services:
     """Every facade, built once with its dependencies, and the GraphQL modules that
     bind them, by each service's declaration."""
     built = (each.build(settings, db, redis) for each in SPECS)
-    return Services(
-        {name: facade for facades in built for name, facade in facades.items()},
-        graphql=[each.graphql for each in SPECS if each.graphql],
-    )
+    facades = {name: facade for each in built for name, facade in each.items()}
+    # The data export reads every service's part: built after them, bound beside them.
+    facades["exports"] = build_exports(settings, redis, facades)
+    return Services(facades, graphql=[*(each.graphql for each in SPECS if each.graphql), "exports"])
 
 
 def facades_of(services: Services) -> Facades:
@@ -381,3 +402,37 @@ def facades_of(services: Services) -> Facades:
 def replay_targets() -> dict[str, ReplayTarget]:
     """What `haunted replay NAME` can replay: each service's consumer, topics and handler."""
     return {name: target for each in SPECS for name, target in each.replay().items()}
+
+
+def export_sections(facades: Facades) -> list[tuple[str, Section]]:
+    """The parts of a user's data export, in the order of SPECS: each service declares
+    its own (`ServiceSpec.export`), so a new service adds its part in its own package."""
+    sections: list[tuple[str, Section]] = []
+    for each in SPECS:
+        if each.export is not None:
+            sections.extend(each.export(facades).items())
+    names = [name for name, _ in sections]
+    if len(set(names)) != len(names):
+        raise ValueError(f"two services export a section of the same name: {sorted(names)}")
+    return sections
+
+
+def export_link_key(settings: Settings) -> bytes:
+    """The links' HMAC key, derived from the PII lookup key (a secret every deployment
+    already keeps), under its own label: it signs nothing else."""
+    _, lookup_key = load_pii_keys(settings)
+    return hmac.new(lookup_key, b"haunted/export-links/v1", hashlib.sha256).digest()
+
+
+def build_exports(settings: Settings, redis: Redis, facades: Facades) -> DataExports:
+    """The data export facade over every service's part (built after the services)."""
+    return DataExports(
+        export_sections(facades),
+        facades["auth"].export_subject,
+        redis,
+        ExportLinks(export_link_key(settings)),
+        ttl=timedelta(seconds=settings.export.link_ttl_s),
+        rate_limit=settings.export.rate_limit,
+        redis_url=settings.redis_url,
+        announce=facades["auth"].record_data_export,
+    )

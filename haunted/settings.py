@@ -136,6 +136,25 @@ class LlmSettings(BaseSettings):
     )
 
 
+class ExportSettings(BaseSettings):
+    """HAUNTED_EXPORT_*: a user's data export ([privacy](/docs/privacy#export))."""
+
+    model_config = _section("HAUNTED_EXPORT_")
+
+    link_ttl_s: int = Field(
+        15 * 60,
+        ge=60,
+        le=24 * 3600,
+        description="How long an `exportMyData` download link works.",
+        examples=["900"],
+    )
+    rate_limit: str = Field(
+        "5/hour",
+        description="`exportMyData` calls per user (`limits` notation), counted in Redis.",
+        examples=["5/hour"],
+    )
+
+
 class WebhooksSettings(BaseSettings):
     """HAUNTED_WEBHOOKS_*: customer webhooks (docs/webhooks.md)."""
 
@@ -718,6 +737,7 @@ SECTIONS: dict[str, type[BaseSettings]] = {
     "flags": FlagsSettings,
     "llm": LlmSettings,
     "webhooks": WebhooksSettings,
+    "export": ExportSettings,
 }
 
 
@@ -871,6 +891,7 @@ class Settings(BaseSettings):
     flags: FlagsSettings = Field(default_factory=FlagsSettings)
     llm: LlmSettings = Field(default_factory=LlmSettings)
     webhooks: WebhooksSettings = Field(default_factory=WebhooksSettings)
+    export: ExportSettings = Field(default_factory=ExportSettings)
 
     # The web app and the one origin allowlist (runtime.md)
     web_port: int = Field(

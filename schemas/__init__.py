@@ -7,6 +7,7 @@ list of topics: consumers, topic creation and the AsyncAPI document read it.
 from schemas.analytics import AnalyticsTracked
 from schemas.auth import (
     ApiKeyRevoked,
+    DataExportRequested,
     EmailVerificationRequested,
     EmailVerified,
     InviteCreated,
@@ -62,6 +63,7 @@ CATALOG: dict[str, type[Event]] = {
         PasswordChanged,
         TwoFactorChanged,
         TeamTwoFactorRequired,
+        DataExportRequested,
         SubscriptionActivated,
         SubscriptionUpdated,
         SubscriptionCanceled,
@@ -84,6 +86,7 @@ __all__ = [
     "AnalyticsTracked",
     "ApiKeyRevoked",
     "Audience",
+    "DataExportRequested",
     "EmailVerificationRequested",
     "EmailVerified",
     "Entitlements",

@@ -242,3 +242,14 @@ class TeamTwoFactorRequired(_AuthEvent):
     audience: ClassVar[Audience] = Audience.TEAM
     team_id: str
     required: bool
+
+
+class DataExportRequested(_AuthEvent):
+    """A user's data export was asked for: by the user (`via` "link", exportMyData) or
+    by an operator (`via` "operator", `haunted privacy export`). No personal data."""
+
+    topic: ClassVar[str] = "user.data_export_requested"
+    key_field: ClassVar[str] = "user_id"
+    audience: ClassVar[Audience] = Audience.USER
+    user_id: str
+    via: str

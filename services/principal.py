@@ -124,3 +124,42 @@ def requires(
 def guarded_permission(method: Any) -> str | None:
     """The permission a facade method requires, for tests and docs."""
     return getattr(method, "required_permission", None)
+
+
+@dataclass(frozen=True, slots=True)
+class Operator:
+    """Whoever runs the `haunted` CLI on the servers (e.g. `haunted privacy export`): never
+    built from a request, so no token or link can act as one."""
+
+    command: str  # what runs as the operator, e.g. "privacy export"
+
+
+Caller = Principal | Operator
+
+
+@dataclass(frozen=True, slots=True)
+class ExportSubject:
+    """The user a data export is about, and their teams (team id -> role) as auth holds
+    them: services that keep data per team export the teams' parts from this."""
+
+    user_id: str
+    teams: Mapping[str, str] = field(default_factory=dict)
+
+    def teams_with(self, permission: str) -> list[str]:
+        """The user's teams where their role grants `permission`, sorted."""
+        return sorted(
+            team
+            for team, role in self.teams.items()
+            if permission in ROLE_PERMISSIONS.get(role, frozenset())
+        )
+
+
+def require_self(caller: Caller, user_id: str) -> None:
+    """A user exports (or is told about) only their own data; the operator, anyone's.
+    An API key acts for a team, never for a person: refused."""
+    if isinstance(caller, Operator):
+        return
+    if not isinstance(caller, Principal):
+        raise Unauthenticated("authentication required")
+    if caller.api_key_id is not None or caller.user_id != user_id:
+        raise Forbidden("a user exports only their own data", permission="self")

@@ -29,6 +29,7 @@ const nextConfig: NextConfig = {
         { source: "/socket.io/:path*", destination: `${gateway}/socket.io/:path*` },
         { source: "/webhooks/:path*", destination: `${gateway}/webhooks/:path*` },
         { source: "/billing/:path*", destination: `${gateway}/billing/:path*` },
+        { source: "/exports/:path*", destination: `${gateway}/exports/:path*` },
       ],
       afterFiles: [],
       fallback: [],

@@ -11,7 +11,7 @@ import json
 import math
 import re
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -35,6 +35,7 @@ from sqlalchemy import (
     func,
     literal,
     literal_column,
+    or_,
     select,
     union_all,
 )
@@ -45,10 +46,10 @@ from events.db import Database
 from events.dialect import SqlDialect
 from events.metrics import CACHE_REQUESTS
 from events.outbox import add_event
-from schemas import CATALOG, AnalyticsTracked
+from schemas import CATALOG, SEALED_FIELDS, AnalyticsTracked, PromptCompleted, PromptFailed
 from services.analytics.models import AnalyticsEvent, TeamMember
 from services.errors import BadUserInput, RateLimited, Unauthenticated
-from services.principal import Principal, requires
+from services.principal import Caller, ExportSubject, Principal, require_self, requires
 
 log = structlog.get_logger(__name__)
 
@@ -156,6 +157,64 @@ def _nests_deeper_than(value: Any, limit: int) -> bool:
     return any(isinstance(node, dict | list) for node in level)
 
 
+EXPORT_PAGE = 500  # rows read at once while an export streams
+_LLM_OUTCOMES = {PromptCompleted.topic: "completed", PromptFailed.topic: "failed"}
+_LLM_SOURCE = f"haunted/{PromptCompleted.source}"  # as the envelope names it
+
+
+@dataclass(frozen=True, slots=True)
+class TrackedEventExport:
+    """One event about the user as analytics stored it; sealed fields (ciphertexts of
+    addresses and mailed codes) left out."""
+
+    id: str
+    type: str
+    time: datetime
+    source: str
+    team_id: str | None
+    data: dict[str, Any]  # the event's data (a tracked event's own properties inside)
+
+
+@dataclass(frozen=True, slots=True)
+class LlmCallExport:
+    """One of the user's LLM calls, from the LLM gateway's events analytics keeps."""
+
+    request_id: str | None
+    time: datetime
+    team_id: str | None
+    outcome: str  # completed | failed
+    prompt_path: str | None
+    model: str | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    cost_usd: float | None
+    cached: bool | None
+    error_code: str | None
+
+
+def _unsealed(properties: Any) -> dict[str, Any]:
+    if not isinstance(properties, dict):
+        return {}
+    return {key: value for key, value in properties.items() if key not in SEALED_FIELDS}
+
+
+def _llm_call(row: AnalyticsEvent) -> LlmCallExport:
+    data = _unsealed(row.properties)
+    return LlmCallExport(
+        request_id=data.get("request_id"),
+        time=row.time,
+        team_id=row.team_id,
+        outcome=_LLM_OUTCOMES[row.type],
+        prompt_path=data.get("prompt_path"),
+        model=data.get("model"),
+        prompt_tokens=data.get("prompt_tokens"),
+        completion_tokens=data.get("completion_tokens"),
+        cost_usd=data.get("cost_usd"),
+        cached=data.get("cached"),
+        error_code=data.get("error_code"),
+    )
+
+
 class AnalyticsService:
     def __init__(
         self,
@@ -221,6 +280,59 @@ class AnalyticsService:
             raise RateLimited(
                 f"too many tracked events; retry in {retry_after} s", retryAfter=retry_after
             )
+
+    # The user's data export
+
+    async def export_events(
+        self, caller: Caller, of: ExportSubject
+    ) -> AsyncIterator[TrackedEventExport]:
+        """Every stored event about the user (theirs by `user_id`), oldest first, streamed."""
+        require_self(caller, of.user_id)
+        async for row in self._rows_of(of.user_id):
+            yield TrackedEventExport(
+                row.id, row.type, row.time, row.source, row.team_id, _unsealed(row.properties)
+            )
+
+    async def export_llm_usage(
+        self, caller: Caller, of: ExportSubject
+    ) -> AsyncIterator[LlmCallExport]:
+        """The user's LLM calls (the gateway's prompt.* events), oldest first, streamed."""
+        require_self(caller, of.user_id)
+        async for row in self._rows_of(
+            of.user_id, sources=(_LLM_SOURCE,), types=tuple(_LLM_OUTCOMES)
+        ):
+            yield _llm_call(row)
+
+    async def _rows_of(
+        self,
+        user_id: str,
+        *,
+        sources: tuple[str, ...] = (),
+        types: tuple[str, ...] = (),
+    ) -> AsyncIterator[AnalyticsEvent]:
+        """The user's stored events in (time, id) order, a page per read."""
+        after: tuple[datetime, str] | None = None
+        while True:
+            query = select(AnalyticsEvent).where(AnalyticsEvent.user_id == user_id)
+            if sources:
+                query = query.where(AnalyticsEvent.source.in_(sources))
+            if types:
+                query = query.where(AnalyticsEvent.type.in_(types))
+            if after is not None:
+                query = query.where(
+                    or_(
+                        AnalyticsEvent.time > after[0],
+                        and_(AnalyticsEvent.time == after[0], AnalyticsEvent.id > after[1]),
+                    )
+                )
+            query = query.order_by(AnalyticsEvent.time, AnalyticsEvent.id).limit(EXPORT_PAGE)
+            async with self._db.read() as session:
+                rows = (await session.scalars(query)).all()
+            for row in rows:
+                yield row
+            if len(rows) < EXPORT_PAGE:
+                return
+            after = (rows[-1].time, rows[-1].id)
 
     # Questions
 

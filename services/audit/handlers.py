@@ -15,6 +15,7 @@ from events.envelope import Envelope
 from events.handlers import Handlers
 from schemas import (
     CATALOG,
+    DataExportRequested,
     Event,
     FlagUpdated,
     InviteCreated,
@@ -65,6 +66,8 @@ def actor_of(event: Event) -> str | None:
         return event.invited_by
     if isinstance(event, TeamCreated):
         return event.owner_id
+    if isinstance(event, DataExportRequested) and event.via == "operator":
+        return None  # an operator's `haunted privacy export`, not the user's own act
     if event.source == "auth":
         user_id = getattr(event, "user_id", None)  # their own act (joining, signing in)
         return str(user_id) if user_id is not None else None

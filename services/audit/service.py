@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -12,9 +13,23 @@ from sqlalchemy import and_, exists, or_, select
 from events.db import Database
 from services.audit.models import AuditEntry, AuditMembership
 from services.errors import BadUserInput
-from services.principal import Principal, requires
+from services.principal import Caller, ExportSubject, Principal, require_self, requires
 
 MAX_PAGE = 200
+EXPORT_PAGE = 500  # rows read at once while an export streams
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntryExport:
+    """An entry about the user: one they acted in, or one about their account."""
+
+    id: str  # the event's id
+    action: str
+    team_id: str | None
+    actor_id: str | None
+    target: str | None
+    time: datetime
+    client: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,3 +119,41 @@ class AuditService:
             ],
             _cursor(rows[-1]) if more and rows else None,
         )
+
+    async def export_entries(
+        self, caller: Caller, of: ExportSubject
+    ) -> AsyncIterator[AuditEntryExport]:
+        """Every entry the user acted in or that is about their account, oldest first,
+        streamed: what the log keeps about them, whichever team's log shows it."""
+        require_self(caller, of.user_id)
+        about = or_(
+            AuditEntry.actor_id == of.user_id,
+            AuditEntry.user_id == of.user_id,
+            AuditEntry.target == f"user:{of.user_id}",
+        )
+        after: tuple[datetime, str] | None = None
+        while True:
+            query = select(AuditEntry).where(about)
+            if after is not None:
+                query = query.where(
+                    or_(
+                        AuditEntry.occurred_at > after[0],
+                        and_(AuditEntry.occurred_at == after[0], AuditEntry.event_id > after[1]),
+                    )
+                )
+            query = query.order_by(AuditEntry.occurred_at, AuditEntry.event_id).limit(EXPORT_PAGE)
+            async with self._db.read() as session:
+                rows = (await session.scalars(query)).all()
+            for row in rows:
+                yield AuditEntryExport(
+                    row.event_id,
+                    row.action,
+                    row.team_id,
+                    row.actor_id,
+                    row.target,
+                    row.occurred_at,
+                    row.client,
+                )
+            if len(rows) < EXPORT_PAGE:
+                return
+            after = (rows[-1].occurred_at, rows[-1].event_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import hmac
 import json
 import secrets
@@ -12,6 +13,7 @@ from redis.asyncio import Redis
 from sqlalchemy import select, update
 
 from schemas import ApiKeyRevoked
+from services.auth import export
 from services.auth.accounts import Accounts
 from services.auth.audit import add_audited_event
 from services.auth.crypto import token_hash
@@ -19,7 +21,7 @@ from services.auth.models import ApiKey
 from services.auth.sessions import TOMBSTONE, TOMBSTONE_TTL_S
 from services.auth.views import ApiKeyView
 from services.errors import BadUserInput, Forbidden, NotFound, Unauthenticated
-from services.principal import ALL_PERMISSIONS, Principal, requires
+from services.principal import ALL_PERMISSIONS, Caller, ExportSubject, Principal, requires
 
 API_KEY_PREFIX = "hk_"
 _CACHE = "haunted:apikey:"
@@ -157,6 +159,12 @@ class ApiKeyService:
             granted=frozenset(record["permissions"]),
             api_key_id=principal.api_key_id,
         )
+
+    async def export_api_keys(
+        self, caller: Caller, of: ExportSubject
+    ) -> builtins.list[export.ApiKeyExport]:
+        """The keys the user created (names, permissions, times), for their data export."""
+        return await export.api_keys(self._accounts, caller, of)
 
     async def _record(self, key_id: str) -> dict[str, Any] | None:
         cached = await self._redis.get(_CACHE + key_id)

@@ -14,6 +14,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from schemas import (
+    DataExportRequested,
     EmailVerified,
     PasswordChanged,
     SessionRevoked,
@@ -25,7 +26,7 @@ from schemas import (
     UserLoginFailed,
     UserRegistered,
 )
-from services.auth import account_tokens
+from services.auth import account_tokens, export
 from services.auth.accounts import EMAIL, Accounts, normalize_email, principal_of
 from services.auth.api_keys import API_KEY_PREFIX, ApiKeyService
 from services.auth.audit import add_audited_event
@@ -46,7 +47,7 @@ from services.errors import (
     Unauthenticated,
     Unavailable,
 )
-from services.principal import Principal
+from services.principal import Caller, ExportSubject, Operator, Principal, require_self
 
 log = structlog.get_logger(__name__)
 
@@ -635,3 +636,24 @@ class AuthService:
 
     def jwks(self) -> dict[str, Any]:
         return self._tokens.jwks()
+
+    # --- the user's data export (exportMyData, `haunted privacy export`) ---------------
+
+    async def export_subject(self, caller: Caller, user_id: str) -> ExportSubject:
+        """The user an export is about, with their teams; NOT_FOUND for no such user."""
+        return await export.subject(self._accounts, caller, user_id)
+
+    async def export_account(self, caller: Caller, of: ExportSubject) -> export.AccountExport:
+        return await export.account(self._accounts, caller, of)
+
+    async def export_sessions(
+        self, caller: Caller, of: ExportSubject
+    ) -> list[export.SessionExport]:
+        return await export.sessions(self._accounts, caller, of)
+
+    async def record_data_export(self, caller: Caller, user_id: str) -> None:
+        """Audits that the user's data export was asked for (by them, or by an operator)."""
+        require_self(caller, user_id)
+        via = "operator" if isinstance(caller, Operator) else "link"
+        async with self._db.transaction() as session:
+            add_audited_event(session, DataExportRequested(user_id=user_id, via=via))

@@ -20,7 +20,7 @@ from schemas import (
     TeamRoleChanged,
     TeamTwoFactorRequired,
 )
-from services.auth import account_tokens
+from services.auth import account_tokens, export
 from services.auth.accounts import EMAIL, Accounts, normalize_email
 from services.auth.audit import add_audited_event
 from services.auth.crypto import Sealed, token_hash
@@ -34,7 +34,7 @@ from services.auth.views import (
     TeamView,
 )
 from services.errors import BadUserInput, Conflict, Forbidden, NotFound, SecondFactorRequired
-from services.principal import ROLE_PERMISSIONS, ROLES, Principal, requires
+from services.principal import ROLE_PERMISSIONS, ROLES, Caller, ExportSubject, Principal, requires
 
 INVITE_PREFIX = "hi_"
 
@@ -391,6 +391,10 @@ class TeamService:
         if changed:  # every member's next request reads the policy
             await self._accounts.sessions.forget_roles(*members)
         return changed
+
+    async def export_teams(self, caller: Caller, of: ExportSubject) -> export.TeamsExport:
+        """The user's memberships and the invites they made, for their data export."""
+        return await export.teams(self._accounts, caller, of)
 
     @staticmethod
     async def _member(session: AsyncSession, team_id: str, user_id: str) -> Membership:

@@ -13,7 +13,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from events.db import Database
-from services.billing.models import BillingCustomer, BillingSubscription, LocalCheckoutSession
+from services.billing.models import (
+    BillingCustomer,
+    BillingInvoice,
+    BillingSubscription,
+    LocalCheckoutSession,
+)
 from services.billing.plans import Entitlements, Plan, PlanCatalog
 from services.billing.stripe import HostedSession, StripeGateway
 from services.billing.webhooks import (
@@ -26,7 +31,7 @@ from services.billing.webhooks import (
     verify_event,
 )
 from services.errors import BadUserInput, Conflict, NotFound
-from services.principal import Principal, requires
+from services.principal import Caller, ExportSubject, Principal, require_self, requires
 
 log = structlog.get_logger(__name__)
 
@@ -66,6 +71,36 @@ class LocalCheckoutView:
     team_id: str
     plan: Plan
     completed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionExport:
+    id: str
+    plan_id: str
+    status: str
+    current_period_end: datetime | None
+    cancel_at_period_end: bool
+    canceled_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceExport:
+    id: str
+    subscription_id: str | None
+    amount_cents: int
+    currency: str
+    status: str
+    paid_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class TeamBillingExport:
+    """A team of the user's billing: its subscriptions and invoices (no payment-provider
+    customer id, no card: Stripe keeps those)."""
+
+    team_id: str
+    subscriptions: list[SubscriptionExport]
+    invoices: list[InvoiceExport]
 
 
 class BillingService:
@@ -129,6 +164,56 @@ class BillingService:
             cancel_at_period_end=row.cancel_at_period_end,
             entitlements=(plan if entitled else self._plans.default).entitlements,
         )
+
+    async def export_billing(self, caller: Caller, of: ExportSubject) -> list[TeamBillingExport]:
+        """The billing of the user's teams where they may read it, for their data export."""
+        require_self(caller, of.user_id)
+        teams = of.teams_with("billing:read")
+        async with self._db.read() as session:
+            subscriptions = (
+                await session.scalars(
+                    select(BillingSubscription)
+                    .where(BillingSubscription.team_id.in_(teams))
+                    .order_by(BillingSubscription.updated_at, BillingSubscription.id)
+                )
+            ).all()
+            invoices = (
+                await session.scalars(
+                    select(BillingInvoice)
+                    .where(BillingInvoice.team_id.in_(teams))
+                    .order_by(BillingInvoice.paid_at, BillingInvoice.id)
+                )
+            ).all()
+        return [
+            TeamBillingExport(
+                team_id,
+                [
+                    SubscriptionExport(
+                        row.id,
+                        row.plan_id,
+                        row.status,
+                        row.current_period_end,
+                        row.cancel_at_period_end,
+                        row.canceled_at,
+                    )
+                    for row in subscriptions
+                    if row.team_id == team_id
+                ],
+                [
+                    InvoiceExport(
+                        row.id,
+                        row.subscription_id,
+                        row.amount_cents,
+                        row.currency,
+                        row.status,
+                        row.paid_at,
+                    )
+                    for row in invoices
+                    if row.team_id == team_id
+                ],
+            )
+            for team_id in teams
+        ]
 
     @requires("billing:manage")
     async def create_checkout_session(

@@ -38,7 +38,7 @@ from services.llm.provider import (
     messages_tokens,
 )
 from services.llm.quotas import PlanLimits, Quotas, Usage, month_end
-from services.principal import Principal, requires
+from services.principal import Caller, ExportSubject, Principal, require_self, requires
 
 log = structlog.get_logger(__name__)
 
@@ -116,6 +116,18 @@ class LlmUsage:
     tokensPerMinute: int
     requestsThisMinute: int
     tokensThisMinute: int
+
+
+@dataclass(frozen=True, slots=True)
+class LlmPlanExport:
+    """A team of the user's LLM plan and limits, as the gateway enforces them."""
+
+    team_id: str
+    plan_id: str
+    tokens_per_period: int
+    requests_per_minute: int
+    tokens_per_minute: int
+    period_end: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +214,26 @@ class LlmService:
             usage.requests_this_minute,
             usage.tokens_this_minute,
         )
+
+    async def export_plans(self, caller: Caller, of: ExportSubject) -> list[LlmPlanExport]:
+        """The LLM plans of the user's teams where they may call prompts, for their data
+        export. The calls themselves are in analytics' part (llm_usage): this service keeps
+        only per-team counters, in Redis."""
+        require_self(caller, of.user_id)
+        plans = []
+        for team_id in of.teams_with("llm:call"):
+            limits = await self.limits(team_id)
+            plans.append(
+                LlmPlanExport(
+                    team_id,
+                    limits.plan_id,
+                    limits.tokens_per_period,
+                    limits.requests_per_minute,
+                    limits.tokens_per_minute,
+                    limits.period_end,
+                )
+            )
+        return plans
 
     def cost_usd(self, model: str, prompt_tokens: int, completion_tokens: int) -> float:
         prompt_price, completion_price = self._config.prices.get(model, (0.0, 0.0))

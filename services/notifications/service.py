@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -13,10 +14,11 @@ from services.errors import BadUserInput, NotFound
 from services.notifications.email import EmailChannel
 from services.notifications.ids import is_notification_id
 from services.notifications.models import Notification
-from services.principal import Principal
+from services.principal import Caller, ExportSubject, Principal, require_self
 
 MAX_PAGE = 100
 MAX_MISSED = 1000
+EXPORT_PAGE = 500  # rows read at once while an export streams
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,3 +119,24 @@ class NotificationsService:
                 .values(read_at=datetime.now(UTC))
             )
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    async def export_notifications(
+        self, caller: Caller, of: ExportSubject
+    ) -> AsyncIterator[NotificationView]:
+        """Every notification of the user, oldest first, a page at a time (an inbox can
+        be long: the archive streams it)."""
+        require_self(caller, of.user_id)
+        last: str | None = None
+        while True:
+            query = select(Notification).where(Notification.user_id == of.user_id)
+            if last is not None:
+                query = query.where(Notification.id > last)
+            async with self._db.read() as session:
+                rows = (
+                    await session.scalars(query.order_by(Notification.id).limit(EXPORT_PAGE))
+                ).all()
+            for row in rows:
+                yield _view(row)
+            if len(rows) < EXPORT_PAGE:
+                return
+            last = rows[-1].id

@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
+from urllib.parse import urlsplit
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,7 +16,7 @@ from events.db import Database
 from events.outbox import add_event
 from schemas import WebhookEndpointChanged
 from services.errors import BadUserInput, NotFound, QuotaExceeded, Unauthenticated
-from services.principal import Principal, requires
+from services.principal import Caller, ExportSubject, Principal, require_self, requires
 from services.webhooks.handlers import EVENT_TYPES, PENDING, Clock
 from services.webhooks.http import UnsafeUrl, UrlPolicy, check_endpoint_url
 from services.webhooks.models import WebhookDelivery, WebhookEndpoint, WebhookReplay
@@ -82,6 +83,29 @@ class ReplayView:
     endpoint_id: str
     since: datetime
     status: str
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointExport:
+    """An endpoint of one of the user's teams, for their data export: no signing secret,
+    and of the URL only its origin (paths and queries often carry a receiver's token)."""
+
+    id: str
+    team_id: str
+    url_origin: str
+    event_types: list[str]
+    enabled: bool
+    disabled_reason: str | None
+    created_at: datetime
+
+
+def url_origin(url: str) -> str:
+    """scheme://host[:port]: no user info, path, query or fragment."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:  # an IPv6 literal
+        host = f"[{host}]"
+    return f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port else "")
 
 
 class WebhooksService:
@@ -220,6 +244,32 @@ class WebhooksService:
             )
             session.add(row)
         return ReplayView(row.id, endpoint_id, since, row.status)
+
+    async def export_endpoints(self, caller: Caller, of: ExportSubject) -> list[EndpointExport]:
+        """The endpoints of the user's teams where they manage webhooks (the only members
+        who see them at all), for their data export."""
+        require_self(caller, of.user_id)
+        teams = of.teams_with(PERMISSION)
+        if not teams:
+            return []
+        async with self.db.read() as session:
+            rows = await session.scalars(
+                select(WebhookEndpoint)
+                .where(WebhookEndpoint.team_id.in_(teams))
+                .order_by(WebhookEndpoint.team_id, WebhookEndpoint.created_at, WebhookEndpoint.id)
+            )
+            return [
+                EndpointExport(
+                    row.id,
+                    row.team_id,
+                    url_origin(row.url),
+                    json.loads(row.event_types),
+                    row.enabled,
+                    row.disabled_reason,
+                    row.created_at,
+                )
+                for row in rows.all()
+            ]
 
     def signing_secrets(self, endpoint: WebhookEndpoint, now: datetime) -> list[str]:
         """The secrets that sign a delivery now: the current one, and during a

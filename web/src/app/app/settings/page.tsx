@@ -12,6 +12,7 @@ import { graphql } from "@/gql";
 import { deviceName } from "@/lib/device";
 import { fromCombined, type ServerError } from "@/lib/errors";
 import { useTeam } from "@/lib/team";
+import { ExportDataSection } from "./ExportData";
 import { WebhooksSection } from "./Webhooks";
 
 const SettingsQuery = graphql(`
@@ -176,6 +177,7 @@ export default function SettingsPage() {
           </Button>
         </div>
       </section>
+      <ExportDataSection />
       <PasswordDialog
         open={changing}
         onClose={() => setChanging(false)}
