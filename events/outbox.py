@@ -89,6 +89,7 @@ def add_event(
     *,
     traceparent: str | None = None,
     event_id: str | None = None,
+    time: datetime | None = None,
 ) -> Envelope:
     """Adds `event` to the caller's transaction; it is published once that commits.
     The current trace context is kept with the row, so the event's consumers join
@@ -96,8 +97,11 @@ def add_event(
 
     `event_id`: for an event derived from another one, an id derived from it, so
     that deriving it again (a replay after a restore) yields the same event and
-    downstream consumers drop it as a duplicate."""
-    envelope = Envelope.wrap(event, traceparent=traceparent, event_id=event_id)
+    downstream consumers drop it as a duplicate.
+
+    `time`: when it happened, for an event recorded after the fact (an import); now
+    by default."""
+    envelope = Envelope.wrap(event, traceparent=traceparent, event_id=event_id, time=time)
     session.add(
         OutboxRecord(
             event_id=envelope.id,

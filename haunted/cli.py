@@ -889,6 +889,46 @@ def mail_list(
     Console(width=max(Console().width, 120)).print(table)
 
 
+@app.command()
+def seed() -> None:
+    """Demo data for the dev instance, through the facades and their events; idempotent.
+
+    A demo team (owner, admin, member, viewer: one printed password) on the paid plan
+    through the offline checkout, a few LLM calls, and a month of product events.
+    `haunted dev` (running, or when it next starts) publishes and applies the events,
+    which fill the dashboards. A second run finds the demo owner and writes nothing.
+    """
+    from haunted.seed import PASSWORD, seed
+
+    settings = _settings()
+    if settings.env == "prod":
+        _fail("haunted seed writes accounts with a known password: not with HAUNTED_ENV=prod")
+
+    async def main() -> Any:
+        if settings.env == "dev" or settings.database_url.startswith("sqlite"):
+            await migrations.upgrade(settings.database_url)  # as `haunted dev` does
+        haunted = Haunted.build(settings, gateway=False, workers=())
+        try:
+            return await seed(haunted.services)
+        finally:
+            await haunted.services.llm.close()
+            await haunted.redis.aclose()
+            await haunted.db.dispose()
+
+    report = _run(main)
+    if not report.seeded:
+        console.print("the demo data is there already: nothing written", highlight=False)
+    else:
+        console.print(
+            f"seeded team {report.team_id}: plan {report.plan or 'free (no offline checkout)'}, "
+            f"{report.prompts} prompt calls, {report.events} product events over a month",
+            highlight=False,
+        )
+    for address, role in report.accounts:
+        console.print(f"  {role:<7} {address}", highlight=False)
+    console.print(f"  password: {PASSWORD}", highlight=False)
+
+
 @new_app.command("service")
 def new_service(
     name: Annotated[str, typer.Argument(help="the service's name: lowercase, e.g. reports")],

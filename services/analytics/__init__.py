@@ -13,6 +13,7 @@ from services.analytics.service import (
     AnalyticsService,
     EventCount,
     FunnelStep,
+    PastEvent,
     Period,
     Usage,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "AnalyticsService",
     "EventCount",
     "FunnelStep",
+    "PastEvent",
     "Period",
     "Usage",
     "clear_store",

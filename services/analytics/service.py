@@ -95,6 +95,18 @@ class Usage:
     cost_usd: float
 
 
+@dataclass(frozen=True, slots=True)
+class PastEvent:
+    """A product event that happened before it is recorded (an import, demo data)."""
+
+    id: str  # its event id: importing it again adds nothing (one row per id)
+    name: str
+    user_id: str
+    team_id: str | None
+    time: datetime  # when it happened (timezone-aware)
+    properties: dict[str, Any]
+
+
 class AnalyticsLimits(BaseModel):
     """Analytics' settings (HAUNTED_ANALYTICS_*): the defaults are written here only."""
 
@@ -270,6 +282,26 @@ class AnalyticsService:
         )
         async with self._db.transaction() as session:
             add_event(session, event)
+
+    async def import_events(self, events: Sequence[PastEvent]) -> None:
+        """Records events that happened earlier, each published as analytics.tracked at
+        its own time and with its own id, in one transaction. For the composition
+        root's tools (`haunted seed`), not for callers over the network: no caller,
+        no rate limit. The names follow `track`'s rule; BadUserInput writes nothing."""
+        for each in events:
+            if not NAME.fullmatch(each.name) or each.name in CATALOG:
+                raise BadUserInput(f"{each.name!r} cannot be a tracked name", field="name")
+            if each.time.tzinfo is None:
+                raise BadUserInput("an imported event's time needs a time zone", field="time")
+        async with self._db.transaction() as session:
+            for each in events:
+                event = AnalyticsTracked(
+                    name=each.name,
+                    user_id=each.user_id,
+                    team_id=each.team_id,
+                    properties=each.properties,
+                )
+                add_event(session, event, event_id=each.id, time=each.time)
 
     async def _hit_rate_limit(self, user_id: str) -> None:
         if not await self._limiter.hit(self._track_rate, "analytics", "track", user_id):
