@@ -3,9 +3,10 @@
 It writes the package (facade, one event, one handler registered by its class, the
 tables), its event's model, its Alembic branch, its GraphQL type and fields, its
 tests and a docs entry; then adds what must still be listed: its `ServiceSpec` line
-(haunted/services.py), the independence contract (pyproject.toml), the catalog
-(schemas/__init__.py) and the event's row in docs/events.md. Then it writes the
-event's snapshot and formats what it wrote with ruff. `make test` passes after it.
+(haunted/services.py), the independence contract (pyproject.toml), its module among
+the catalog's owners (schemas/__init__.py) and the event's row in docs/events.md.
+Then it writes the event's snapshot and formats what it wrote with ruff. `make test`
+passes after it.
 
 A bad name changes nothing: every check runs before the first write.
 """
@@ -131,11 +132,13 @@ def _append_line(text: str, start: str, end: str, line: str, what: str) -> str:
 def _declare(text: str, names: Names) -> str:
     """haunted/services.py with the service imported and its ServiceSpec in SPECS."""
     name = names.name
-    match = re.search(r"^from services import (.+)$", text, flags=re.MULTILINE)
-    if match is None or "(" in match.group(1):
-        raise ScaffoldError("cannot find `from services import ...` in haunted/services.py")
-    imported = sorted({*match.group(1).split(", "), name})
-    text = text.replace(match.group(0), f"from services import {', '.join(imported)}")
+    text = _names_statement(
+        text,
+        r"^from services import (\([^)]*\)|[^(\n]+)$",
+        "from services import {}",
+        name,
+        "`from services import <services>` in haunted/services.py",
+    )
     entry = (
         "    ServiceSpec(\n"
         f'        "{name}",\n'
@@ -152,17 +155,36 @@ def _declare(text: str, names: Names) -> str:
     return text.replace(closing, "\n" + entry.rstrip("\n") + closing, 1)
 
 
+def _names_statement(text: str, pattern: str, render: str, name: str, where: str) -> str:
+    """`text` with `name` added to the one statement matching `pattern` (a list of
+    names, on one line or in parentheses over several), re-rendered on one line for
+    ruff to format."""
+    matches = list(re.finditer(pattern, text, flags=re.MULTILINE))
+    if len(matches) != 1:
+        raise ScaffoldError(f"cannot find {where}: was it reshaped?")
+    names = re.findall(r"\w+", matches[0].group(1))
+    if name in names:
+        raise ScaffoldError(f"{name!r} is listed already in {where}")
+    statement = render.format(", ".join([*names, name]))
+    return text[: matches[0].start()] + statement + text[matches[0].end() :]
+
+
 def _catalog(text: str, names: Names) -> str:
-    """schemas/__init__.py with the event imported, in CATALOG and in __all__."""
-    anchor = "\nCATALOG: dict[str, type[Event]] = {"
-    end_of_models = "\n    )\n}\n"
-    end_of_all = "\n]\n"
-    if text.count(anchor) != 1 or end_of_models not in text or end_of_all not in text:
-        raise ScaffoldError("cannot find CATALOG and __all__ in schemas/__init__.py")
-    text = text.replace(anchor, f"\nfrom schemas.{names.name} import {names.event}\n{anchor}", 1)
-    text = text.replace(end_of_models, f"\n        {names.event},{end_of_models}", 1)
-    head, _, tail = text.rpartition(end_of_all)
-    return f'{head}\n    "{names.event}",{end_of_all}{tail}'
+    """schemas/__init__.py with the module imported and among the catalog's OWNERS."""
+    text = _names_statement(
+        text,
+        r"^from schemas import (\([^)]*\)|[^(\n]+)$",
+        "from schemas import {}",
+        names.name,
+        "`from schemas import <modules>` in schemas/__init__.py",
+    )
+    return _names_statement(
+        text,
+        r"^OWNERS = \(([^)]*)\)$",
+        "OWNERS = ({})",
+        names.name,
+        "OWNERS in schemas/__init__.py",
+    )
 
 
 def _table_row(text: str, heading: str, row: str, before: str | None = None) -> str:

@@ -18,3 +18,7 @@ class AnalyticsTracked(Event):
     user_id: str
     team_id: str | None = None
     properties: dict[str, Any]
+
+
+# This module's topics, in the catalog's order (schemas.CATALOG reads it).
+EVENTS: tuple[type[Event], ...] = (AnalyticsTracked,)

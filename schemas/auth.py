@@ -253,3 +253,28 @@ class DataExportRequested(_AuthEvent):
     audience: ClassVar[Audience] = Audience.USER
     user_id: str
     via: str
+
+
+# This module's topics, in the catalog's order (schemas.CATALOG reads it).
+EVENTS: tuple[type[Event], ...] = (
+    UserRegistered,
+    UserLoggedIn,
+    UserLoginFailed,
+    UserLocked,
+    UserLoggedOut,
+    SessionRevoked,
+    TeamCreated,
+    TeamMemberAdded,
+    TeamMemberRemoved,
+    TeamRoleChanged,
+    ApiKeyRevoked,
+    InviteCreated,
+    InviteRevoked,
+    EmailVerificationRequested,
+    PasswordResetRequested,
+    EmailVerified,
+    PasswordChanged,
+    TwoFactorChanged,
+    TeamTwoFactorRequired,
+    DataExportRequested,
+)

@@ -92,3 +92,13 @@ class PaymentFailed(_BillingEvent):
     amount_cents: int
     currency: str
     attempt: int
+
+
+# This module's topics, in the catalog's order (schemas.CATALOG reads it).
+EVENTS: tuple[type[Event], ...] = (
+    SubscriptionActivated,
+    SubscriptionUpdated,
+    SubscriptionCanceled,
+    InvoicePaid,
+    PaymentFailed,
+)

@@ -32,3 +32,10 @@ class FlagUpdated(_FlagEvent):
     audience: ClassVar[Audience] = Audience.PUBLIC
     flag: str
     enabled: bool
+
+
+# This module's topics, in the catalog's order (schemas.CATALOG reads it).
+EVENTS: tuple[type[Event], ...] = (
+    FlagEvaluated,
+    FlagUpdated,
+)

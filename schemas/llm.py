@@ -37,3 +37,10 @@ class PromptFailed(_PromptEvent):
     team_id: str
     prompt_path: str
     error_code: str
+
+
+# This module's topics, in the catalog's order (schemas.CATALOG reads it).
+EVENTS: tuple[type[Event], ...] = (
+    PromptCompleted,
+    PromptFailed,
+)

@@ -47,3 +47,10 @@ class NotificationCreated(Event):
     body: str | None = None
     data: dict[str, Any] | None = None
     created_at: Timestamp
+
+
+# This module's topics, in the catalog's order (schemas.CATALOG reads it).
+EVENTS: tuple[type[Event], ...] = (
+    NotificationRequested,
+    NotificationCreated,
+)

@@ -21,3 +21,7 @@ class WebhookEndpointChanged(Event):
     change: Literal["created", "updated", "deleted", "secret_rotated", "disabled"]
     enabled: bool
     by_user_id: str | None = None
+
+
+# This module's topics, in the catalog's order (schemas.CATALOG reads it).
+EVENTS: tuple[type[Event], ...] = (WebhookEndpointChanged,)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Any
 
 import pytest
 
+import schemas
 from haunted.services import NAMES
 from schemas import CATALOG, Event, NotificationRequested, UserLoginFailed
 
@@ -164,3 +166,28 @@ def test_absent_keys_fall_back_as_the_contract_says(contract: dict[str, Row]) ->
     to_team = NotificationRequested(team_id="t1", type="billing", title="Card expires")
     assert to_team.key() == "t1"
     assert NotificationRequested(user_id="u1", type="t", title="x").key() == "u1"
+
+
+def test_every_model_is_in_its_modules_events_and_every_module_is_an_owner() -> None:
+    """A model left out of its module's EVENTS (or a module left out of OWNERS) would
+    have no topic, no consumer and no push: silently dropped. Found by reading the
+    modules, so forgetting the list fails here."""
+    folder = Path(schemas.__file__).parent
+    modules = {
+        path.stem: importlib.import_module(f"schemas.{path.stem}")
+        for path in folder.glob("*.py")
+        if path.stem not in ("__init__", "base", "snapshot")
+    }
+    assert {module.__name__ for module in schemas.OWNERS} == {
+        module.__name__ for module in modules.values()
+    }
+    for module in modules.values():
+        defined = {
+            value
+            for value in vars(module).values()
+            if isinstance(value, type)
+            and issubclass(value, Event)
+            and value.__module__ == module.__name__
+            and "topic" in vars(value)
+        }
+        assert defined == set(module.EVENTS), module.__name__
