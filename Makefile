@@ -11,7 +11,7 @@ EXPLORER_STAMP := $(EXPLORER_DIR)/node_modules/.package-lock.json
 TOOLS  := .venv-tools
 TOOLS_STAMP := $(TOOLS)/.installed
 
-.PHONY: dev test web-test faults lint typecheck architecture docs docs-generate docs-build bench lock tools-lock clean explorer
+.PHONY: dev seed test web-test faults lint typecheck architecture docs docs-generate docs-build bench lock tools-lock clean explorer
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,11 @@ dev: $(STAMP)
 	@if command -v npm >/dev/null 2>&1; then $(MAKE) --no-print-directory explorer; \
 	else echo "npm not found: the GraphQL explorer stays off until 'make explorer'"; fi
 	HAUNTED_BILLING_LOCAL_CHECKOUT=true web/scripts/dev.sh $(BIN)/haunted dev
+
+# Demo data for `make dev` (its database): a team on the paid plan, prompt calls and a
+# month of product events; `make dev` applies them. A second run writes nothing.
+seed: $(STAMP)
+	HAUNTED_BILLING_LOCAL_CHECKOUT=true $(BIN)/haunted seed
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
