@@ -923,6 +923,7 @@ def seed() -> None:
             f"seeded team {report.team_id}: plan {report.plan or 'free (no offline checkout)'}, "
             f"{report.prompts} prompt calls, {report.events} product events over a month",
             highlight=False,
+            soft_wrap=True,
         )
     for address, role in report.accounts:
         console.print(f"  {role:<7} {address}", highlight=False)
