@@ -117,6 +117,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.billing
 	$(BIN)/python -m bench.llm
 	$(BIN)/python -m bench.flags
+	$(BIN)/python -m bench.exports
 	$(BIN)/python -m bench.summary
 
 # Re-resolve the locked versions from pyproject.toml's ranges.
