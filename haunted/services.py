@@ -435,4 +435,5 @@ def build_exports(settings: Settings, redis: Redis, facades: Facades) -> DataExp
         rate_limit=settings.export.rate_limit,
         redis_url=settings.redis_url,
         announce=facades["auth"].record_data_export,
+        session_check=facades["auth"].reauthorize,
     )

@@ -35,6 +35,8 @@ PATH = "/exports"
 
 Clock = Callable[[], datetime]
 SubjectReader = Callable[[Caller, str], Awaitable[ExportSubject]]
+# Raises Unauthenticated once the session that asked for a link has ended.
+SessionCheck = Callable[[Principal], Awaitable[object]]
 # Records that a user's export was asked for (an audited event, no personal data in it).
 Announcer = Callable[[Caller, str], Awaitable[None]]
 
@@ -68,6 +70,7 @@ class DataExports:
         rate_limit: str = "5/hour",
         redis_url: str = "memory://",
         announce: Announcer | None = None,
+        session_check: SessionCheck | None = None,
         clock: Clock = utc_now,
     ) -> None:
         self.sections = list(sections)
@@ -76,6 +79,7 @@ class DataExports:
         self.links = links
         self.ttl = ttl
         self._announce = announce
+        self._session_check = session_check
         self.clock = clock
         uri, options = _limits_storage(redis_url)
         self._limiter = MovingWindowRateLimiter(storage_from_string(uri, **options))
@@ -107,7 +111,8 @@ class DataExports:
     ) -> Principal:
         """The user a link was made for, as they asked (their user and session ids).
         LinkRefused (403): a changed or made-up link, or one used by another signed-in
-        user; LinkExpired (410): a genuine one past its time. Says nothing else."""
+        user; LinkExpired (410): a genuine one past its time, or whose session ended.
+        Says nothing else."""
         if not _ID.fullmatch(export_id):
             raise LinkRefused("this export link is not valid")
         self.links.check(export_id, expires, signature, self.clock())
@@ -118,6 +123,14 @@ class DataExports:
         owner = Principal(user_id=record["user_id"], session_id=record["session_id"])
         if bearer is not None and bearer.user_id != owner.user_id:
             raise LinkRefused("this export link is not valid")
+        if self._session_check is not None:
+            # Signing out (or "sign out everywhere" after a scare) ends the links too.
+            try:
+                await self._session_check(owner)
+            except Unauthenticated:
+                raise LinkExpired(
+                    "this export link ended with the session that asked for it"
+                ) from None
         return owner
 
     async def archive(self, caller: Caller, user_id: str) -> AsyncIterator[bytes]:

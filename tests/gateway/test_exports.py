@@ -280,6 +280,12 @@ async def test_links_expire_on_the_clock_and_refuse_tampering_and_other_users(
         exports.clock = real_clock
     assert (await download(server, link["url"])).status_code == 200
 
+    # Signing out ends the session's links.
+    await graphql_ok(server, "mutation { logout }", {}, mine["token"])
+    ended = await download(server, link["url"])
+    assert ended.status_code == 410, ended.text
+    assert mine["user"]["id"] not in ended.text
+
 
 async def test_export_is_rate_limited_and_never_for_an_api_key_or_anonymous(
     server: Server,
