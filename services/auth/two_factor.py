@@ -163,7 +163,9 @@ class TwoFactor:
             candidate = step + offset
             if candidate <= factor.last_step:
                 continue
-            if secrets.compare_digest(totp.at(candidate * totp.interval), code.strip()):
+            if secrets.compare_digest(
+                totp.at(candidate * totp.interval).encode(), code.strip().encode()
+            ):
                 factor.last_step = candidate
                 return True
         return False

@@ -69,6 +69,8 @@ async def test_a_second_factor_from_enrolment_to_disabling(server: Server) -> No
     assert stored is not None and enrolment["secret"].encode() not in stored.secret_ciphertext
 
     assert code_of(await server.graphql(CONFIRM, {"c": "000000"}, token)) == "BAD_USER_INPUT"
+    # Found by the fuzz: a code with a non-ASCII character made compare_digest raise.
+    assert code_of(await server.graphql(CONFIRM, {"c": "00000é"}, token)) == "BAD_USER_INPUT"
     first = totp.now()
     recovery = (await server.graphql(CONFIRM, {"c": first}, token))["data"]["confirmTwoFactor"]
     assert len(recovery) == len(set(recovery)) == 10
@@ -97,6 +99,7 @@ async def test_a_second_factor_from_enrolment_to_disabling(server: Server) -> No
     assert code_of(reused) == "UNAUTHENTICATED"
 
     assert code_of(await server.graphql(DISABLE, {"c": "nope"}, token)) == "BAD_USER_INPUT"
+    assert code_of(await server.graphql(DISABLE, {"c": "nöpe"}, token)) == "BAD_USER_INPUT"
     assert await server.graphql(DISABLE, {"c": recovery[1]}, token) == {
         "data": {"disableTwoFactor": True}
     }
