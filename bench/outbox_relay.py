@@ -143,7 +143,7 @@ async def run(
             db = Database(found.database_url)
             sender = RelayProducer(kafka)
             relay = OutboxRelay(db, sender, batch_size=batch)
-            # The same producer settings as build_broker's.
+            # The same producer settings as the Bus's.
             raw = AIOKafkaProducer(
                 bootstrap_servers=tansu.bootstrap_servers,
                 linger_ms=5,
