@@ -32,6 +32,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from sqlalchemy import func, select
 
 from bench.common import BACKENDS, Backend, embedded_broker, heading, line, quiet_logs, stores
+from bench.summary import goal
 from events.broker import Bus, KafkaProducer, KafkaSettings, ensure_topics
 from events.consumer import EventConsumers
 from events.db import Database
@@ -212,6 +213,15 @@ async def run(backend: Backend, count: int, *, profile: bool = False) -> None:
                 live = count / steady_s
                 line("live ingest, after the group join", f"{live:,.0f} events/s")
                 line("ratio live / raw", f"{live / raw:.2f}")
+                figure = f"{live:,.0f} ev/s vs raw aiokafka read {raw:,.0f}/s"
+                goal(f"analytics live ingest [{backend}]", figure, live / raw, 0.5)
+                goal(
+                    f"analytics live ingest rate [{backend}]",
+                    figure,
+                    live / 1000,
+                    100,
+                    unit="k ev/s",
+                )
                 if profiler is not None:
                     _print_profile(profiler)
 

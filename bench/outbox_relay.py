@@ -30,6 +30,7 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy import func, select
 
 from bench.common import Backend, embedded_broker, heading, line, quiet_logs, stores
+from bench.summary import goal
 from events.broker import KafkaSettings, RelayProducer, ensure_topics
 from events.db import Database
 from events.envelope import Envelope
@@ -184,6 +185,12 @@ async def run(
                 await db.dispose()
     result = OutboxRelayResult(backend, events, commit_s, seconds["raw"], seconds["relay"])
     _print(result, batch)
+    goal(
+        f"outbox relay [{backend}]",
+        f"{result.relay_rate:,.0f} ev/s vs raw aiokafka {result.raw_rate:,.0f}/s",
+        result.ratio,
+        GOAL,
+    )
     if profiler is not None:
         _print_profile(profiler)
     return result
