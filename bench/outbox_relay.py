@@ -135,7 +135,7 @@ async def _pending(db: Database) -> int:
 
 
 async def run(
-    backend: Backend, events: int, *, batch: int = 500, profile: bool = False
+    backend: Backend, events: int, *, batch: int = 2000, profile: bool = False
 ) -> OutboxRelayResult:
     with tempfile.TemporaryDirectory(prefix="haunted-bench-") as directory:
         async with stores(backend, Path(directory)) as found, embedded_broker() as tansu:
