@@ -31,7 +31,7 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     )
     parser.add_argument("--events", type=int, default=20_000, help="outbox_relay: events")
     parser.add_argument(
-        "--batch", type=int, default=500, help="outbox_relay: events per transaction and batch"
+        "--batch", type=int, default=2000, help="outbox_relay: events per transaction and batch"
     )
     parser.add_argument(
         "--profile", action="store_true", help="outbox_relay: cProfile the relay's run"

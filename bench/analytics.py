@@ -4,7 +4,7 @@
 
 A topic is pre-filled with N `analytics.tracked` events. The baseline is a raw
 aiokafka consumer reading them without storing anything. Then:
-- live ingest: the analytics consumer group (FastStream batch subscriber, one
+- live ingest: the analytics consumer group (the bus's batch subscriber, one
   transaction per fetched batch, written while the next is fetched) from offset
   0 until the group has committed all N; printed over the whole run and from
   its first stored batch on (the group join before it is a fixed cost, about
@@ -18,6 +18,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
+import io
+import pstats
 import tempfile
 import time
 import uuid
@@ -26,11 +29,11 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from faststream.kafka import KafkaRouter
 from sqlalchemy import func, select
 
 from bench.common import BACKENDS, Backend, embedded_broker, heading, line, quiet_logs, stores
-from events.broker import KafkaProducer, KafkaSettings, build_broker, ensure_topics
+from bench.summary import goal
+from events.broker import Bus, KafkaProducer, KafkaSettings, ensure_topics
 from events.consumer import EventConsumers
 from events.db import Database
 from events.envelope import Envelope
@@ -39,6 +42,7 @@ from haunted.runtime import tune_gc
 from haunted.services import replay_targets
 from schemas import AnalyticsTracked
 from services import analytics
+from services.analytics.handlers import _row as analytics_row
 from services.analytics.models import AnalyticsEvent
 
 TOPIC = AnalyticsTracked.topic
@@ -52,14 +56,7 @@ async def prefill(bootstrap: str, count: int) -> None:
     try:
         pending = []
         for index in range(count):
-            envelope = Envelope.wrap(
-                AnalyticsTracked(
-                    name=f"step{index % 5}",
-                    user_id=f"u{index % 5000}",
-                    team_id=f"t{index % 50}",
-                    properties={"n": index, "plan": "pro"},
-                )
-            )
+            envelope = _tracked(index)
             headers = [(k, v.encode()) for k, v in envelope.headers().items()]
             pending.append(
                 await producer.send(TOPIC, envelope.value(), key=envelope.key, headers=headers)
@@ -70,6 +67,47 @@ async def prefill(bootstrap: str, count: int) -> None:
         await asyncio.gather(*pending)
     finally:
         await producer.stop()
+
+
+def _tracked(index: int) -> Envelope:
+    return Envelope.wrap(
+        AnalyticsTracked(
+            name=f"step{index % 5}",
+            user_id=f"u{index % 5000}",
+            team_id=f"t{index % 50}",
+            properties={"n": index, "plan": "pro"},
+        )
+    )
+
+
+def decode_costs(count: int = 100_000) -> dict[str, float]:
+    """CPU µs per record of each step the live ingest adds to a raw read, on records
+    shaped as the pre-fill's (in this process, no broker or database: what the
+    rest of the machine does shows much less in CPU time than in wall time)."""
+    records = []
+    for index in range(count):
+        envelope = _tracked(index)
+        headers = [(name, value.encode()) for name, value in envelope.headers().items()]
+        records.append((headers, envelope.value()))
+    best: dict[str, float] = {}
+    for _ in range(3):
+        began = time.process_time()
+        envelopes = [Envelope.from_record(headers, value) for headers, value in records]
+        decoded = time.process_time()
+        events = [envelope.decode() for envelope in envelopes]
+        validated = time.process_time()
+        pairs = zip(envelopes, events, strict=True)
+        rows = [analytics_row(envelope, event) for envelope, event in pairs]
+        columns = list(map(list, zip(*rows, strict=True)))
+        built = time.process_time()
+        del columns
+        for step, seconds in (
+            ("envelope (headers, time, JSON)", decoded - began),
+            ("validation (pydantic)", validated - decoded),
+            ("row and columns", built - validated),
+        ):
+            best[step] = min(best.get(step, float("inf")), seconds / count * 1e6)
+    return best
 
 
 async def raw_read(bootstrap: str, count: int) -> float:
@@ -103,14 +141,14 @@ async def committed(admin: AIOKafkaAdminClient, group: str, partitions: int) -> 
     return sum(max(0, meta.offset) for meta in offsets.values())
 
 
-async def live_ingest(db: Database, kafka: KafkaSettings, count: int) -> tuple[float, float]:
+async def live_ingest(
+    db: Database, kafka: KafkaSettings, count: int, profiler: cProfile.Profile | None = None
+) -> tuple[float, float]:
     """Seconds for the whole ingest, and from the first committed batch on."""
     consumer = f"bench-{uuid.uuid4().hex[:6]}"  # a fresh group: it starts from offset 0
-    broker = build_broker(kafka)
+    broker = Bus(kafka)
     consumers = EventConsumers(db, KafkaProducer(broker), kafka)
-    router = KafkaRouter()
-    consumers.subscribe_batch(router, consumer, [TOPIC], analytics.record_batch)
-    broker.include_router(router)
+    consumers.subscribe_batch(broker, consumer, [TOPIC], analytics.record_batch)
     # Progress from the group's commits, not count(*): polling the table would
     # load the database that is being measured.
     admin = AIOKafkaAdminClient(bootstrap_servers=kafka.bootstrap_servers)
@@ -118,6 +156,8 @@ async def live_ingest(db: Database, kafka: KafkaSettings, count: int) -> tuple[f
     started = time.perf_counter()
     first: float | None = None
     await broker.start()
+    if profiler is not None:
+        profiler.enable()
     try:
         while (done := await committed(admin, f"haunted.{consumer}", kafka.partitions)) < count:
             if done and first is None:
@@ -125,6 +165,8 @@ async def live_ingest(db: Database, kafka: KafkaSettings, count: int) -> tuple[f
             await asyncio.sleep(0.05)
         ended = time.perf_counter()
     finally:
+        if profiler is not None:
+            profiler.disable()
         await broker.stop()
         await consumers.drain()
         await admin.close()
@@ -132,7 +174,16 @@ async def live_ingest(db: Database, kafka: KafkaSettings, count: int) -> tuple[f
     return ended - started, (ended - first) * count / (count - first_done)
 
 
-async def run(backend: Backend, count: int) -> None:
+def _print_profile(profiler: cProfile.Profile) -> None:
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out)
+    stats.sort_stats(pstats.SortKey.TIME).print_stats(30)
+    stats.sort_stats(pstats.SortKey.CUMULATIVE).print_stats(40)
+    heading("live ingest profile (cProfile of this process: own time, then cumulative)")
+    print(out.getvalue())
+
+
+async def run(backend: Backend, count: int, *, profile: bool = False) -> None:
     quiet_logs()
     with tempfile.TemporaryDirectory() as directory:
         async with embedded_broker() as tansu, stores(backend, Path(directory)) as store:
@@ -142,19 +193,39 @@ async def run(backend: Backend, count: int) -> None:
             started = time.perf_counter()
             await prefill(tansu.bootstrap_servers, count)
             line("pre-fill", f"{time.perf_counter() - started:.1f} s")
+            cpu = time.process_time()
             raw = count / await raw_read(tansu.bootstrap_servers, count)
+            raw_cpu = (time.process_time() - cpu) / count * 1e6
             line("raw aiokafka read (baseline)", f"{raw:,.0f} events/s")
+            line("  its CPU per record", f"{raw_cpu:.2f} µs")
+            costs = decode_costs()
+            for step, micros in costs.items():
+                line(f"  + {step}", f"{micros:.2f} µs")
+            ceiling = raw_cpu / (raw_cpu + sum(costs.values()))
+            line("  ceiling of live / raw (CPU)", f"{ceiling:.2f}, before the database")
 
             db = Database(store.database_url)
             try:
-                total_s, steady_s = await live_ingest(db, kafka, count)
+                profiler = cProfile.Profile() if profile else None
+                total_s, steady_s = await live_ingest(db, kafka, count, profiler)
                 assert await stored(db) == count
                 line("live ingest, whole run", f"{count / total_s:,.0f} events/s")
                 live = count / steady_s
                 line("live ingest, after the group join", f"{live:,.0f} events/s")
                 line("ratio live / raw", f"{live / raw:.2f}")
+                figure = f"{live:,.0f} ev/s vs raw aiokafka read {raw:,.0f}/s"
+                goal(f"analytics live ingest [{backend}]", figure, live / raw, 0.5)
+                goal(
+                    f"analytics live ingest rate [{backend}]",
+                    figure,
+                    live / 1000,
+                    100,
+                    unit="k ev/s",
+                )
+                if profiler is not None:
+                    _print_profile(profiler)
 
-                broker = build_broker(kafka)
+                broker = Bus(kafka)
                 await broker.connect()
                 consumers = EventConsumers(db, KafkaProducer(broker), kafka)
                 started = time.perf_counter()
@@ -175,10 +246,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.analytics")
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--backend", choices=[*BACKENDS, "both"], default="real")
+    parser.add_argument(
+        "--profile", action="store_true", help="cProfile the live ingest (this process's side)"
+    )
     args = parser.parse_args(argv)
     tune_gc()
     for backend in BACKENDS if args.backend == "both" else (args.backend,):
-        asyncio.run(run(backend, args.events))
+        asyncio.run(run(backend, args.events, profile=args.profile))
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy import func, select
 
 from bench.common import Backend, embedded_broker, heading, line, quiet_logs, stores
+from bench.summary import goal
 from events.broker import KafkaSettings, RelayProducer, ensure_topics
 from events.db import Database
 from events.envelope import Envelope
@@ -134,7 +135,7 @@ async def _pending(db: Database) -> int:
 
 
 async def run(
-    backend: Backend, events: int, *, batch: int = 500, profile: bool = False
+    backend: Backend, events: int, *, batch: int = 2000, profile: bool = False
 ) -> OutboxRelayResult:
     with tempfile.TemporaryDirectory(prefix="haunted-bench-") as directory:
         async with stores(backend, Path(directory)) as found, embedded_broker() as tansu:
@@ -143,7 +144,7 @@ async def run(
             db = Database(found.database_url)
             sender = RelayProducer(kafka)
             relay = OutboxRelay(db, sender, batch_size=batch)
-            # The same producer settings as build_broker's.
+            # The same producer settings as the Bus's.
             raw = AIOKafkaProducer(
                 bootstrap_servers=tansu.bootstrap_servers,
                 linger_ms=5,
@@ -184,6 +185,12 @@ async def run(
                 await db.dispose()
     result = OutboxRelayResult(backend, events, commit_s, seconds["raw"], seconds["relay"])
     _print(result, batch)
+    goal(
+        f"outbox relay [{backend}]",
+        f"{result.relay_rate:,.0f} ev/s vs raw aiokafka {result.raw_rate:,.0f}/s",
+        result.ratio,
+        GOAL,
+    )
     if profiler is not None:
         _print_profile(profiler)
     return result

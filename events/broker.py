@@ -1,20 +1,25 @@
-"""The Kafka side of the bus: the FastStream broker, publishing and topics."""
+"""The Kafka side of the bus: aiokafka clients, publishing, subscribing and topics.
+
+The bus talks to Kafka through aiokafka's public API only: a `Bus` holds the
+process's producer (dead letters, `KafkaProducer.publish`) and its
+`Subscriber`s, each one `AIOKafkaConsumer` and the loop that hands every fetch
+to its handler. FastStream did this before; docs/architecture.md ("Kafka
+clients") has the measurements behind the change.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, TypeAlias
 
 import structlog
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import ConsumerStoppedError, KafkaError, TopicAlreadyExistsError
 from aiokafka.partitioner import DefaultPartitioner
-from faststream.kafka import KafkaBroker
-from faststream.security import BaseSecurity
 
 from events.envelope import Envelope
 from schemas import CATALOG
@@ -46,18 +51,211 @@ class KafkaSettings:
     dlq_retention_ms: int = 14 * 24 * 3600 * 1000
 
 
-def build_broker(kafka: KafkaSettings, *, security: BaseSecurity | None = None) -> KafkaBroker:
-    return KafkaBroker(
-        kafka.bootstrap_servers,
-        request_timeout_ms=kafka.request_timeout_ms,
-        # Batches fill for a moment instead of one request per record.
-        linger_ms=5,
-        acks="all",
-        security=security,
-        logger=None,
-        client_id="haunted",
-        description="Haunted domain events (CloudEvents 1.0, Kafka binary mode)",
-    )
+Record: TypeAlias = ConsumerRecord[bytes, bytes]
+# What a subscriber does with one fetch: its records, partition by partition in
+# offset order, and the consumer they came from (to commit, seek, pause).
+OnRecords = Callable[[Sequence[Record], AIOKafkaConsumer], Awaitable[None]]
+
+_POLL_MS = 500  # the longest a fetch loop waits for records before it polls again
+_STOP_GRACE_S = 5.0  # how long a stopping subscriber lets its handler finish
+
+
+class Subscriber:
+    """One consumer and its fetch loop: a member of the group `group_id`, or,
+    with no group, a reader of every partition of `topics` (the fan-out).
+
+    Each fetch (up to `max_records`) goes to `on_records` in one call, and the
+    next fetch waits for it: the handler decides what is committed (auto commit
+    is off) and may seek or pause partitions. A handler that raises anyway (a
+    bug: the bus's handlers catch what they expect) leaves nothing skipped: the
+    partitions go back to the fetch's first records and are read again after a
+    second.
+    """
+
+    def __init__(
+        self,
+        kafka: KafkaSettings,
+        topics: Iterable[str],
+        on_records: OnRecords,
+        *,
+        group_id: str | None,
+        name: str,
+        auto_offset_reset: Literal["earliest", "latest"] = "earliest",
+        max_records: int = 500,
+        fetch_max_wait_ms: int | None = None,
+    ) -> None:
+        self.topics = list(topics)
+        self.group_id = group_id
+        self.name = name
+        self.max_records = max_records
+        self._kafka = kafka
+        self._on_records = on_records
+        self._auto_offset_reset = auto_offset_reset
+        self._fetch_max_wait_ms = (
+            kafka.fetch_max_wait_ms if fetch_max_wait_ms is None else fetch_max_wait_ms
+        )
+        self._running = False
+        self._task: asyncio.Task[None] | None = None
+        # The started consumer (None before start and after stop): lag sampling reads it.
+        self.consumer: AIOKafkaConsumer | None = None
+
+    async def start(self) -> None:
+        if self.consumer is not None:
+            return
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self._kafka.bootstrap_servers,
+            client_id="haunted",
+            group_id=self.group_id,
+            enable_auto_commit=False,
+            auto_offset_reset=self._auto_offset_reset,
+            session_timeout_ms=self._kafka.session_timeout_ms,
+            heartbeat_interval_ms=self._kafka.heartbeat_interval_ms,
+            fetch_max_wait_ms=self._fetch_max_wait_ms,
+            request_timeout_ms=self._kafka.request_timeout_ms,
+        )
+        consumer.subscribe(self.topics)
+        try:
+            await consumer.start()
+        except BaseException:
+            await consumer.stop()  # no client left unclosed when the broker does not answer
+            raise
+        self.consumer = consumer
+        self._running = True
+        self._task = asyncio.create_task(self._consume(consumer), name=f"consume {self.name}")
+
+    async def stop(self) -> None:
+        """No new fetch; the handler running now may finish (bounded), then the
+        consumer leaves its group."""
+        self._running = False
+        task, self._task = self._task, None
+        consumer, self.consumer = self.consumer, None
+        if task is not None:
+            _, late = await asyncio.wait([task], timeout=_STOP_GRACE_S)
+            if late:
+                task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await task
+        if consumer is not None:
+            await consumer.stop()
+
+    async def _consume(self, consumer: AIOKafkaConsumer) -> None:
+        failures = 0
+        while self._running:
+            try:
+                fetched = await consumer.getmany(timeout_ms=_POLL_MS, max_records=self.max_records)
+            except ConsumerStoppedError:
+                return
+            except KafkaError as error:  # the client reconnects by itself: poll again
+                failures += 1
+                log.warning("fetch failed", subscriber=self.name, error=repr(error))
+                await asyncio.sleep(min(5.0, 0.1 * 2**failures))
+                continue
+            failures = 0
+            records = [record for batch in fetched.values() for record in batch]
+            if not records or not self._running:
+                if records:  # stopping: not handed over, so not committed; read again later
+                    _seek_to_first(consumer, records)
+                continue
+            try:
+                await self._on_records(records, consumer)
+            except Exception:
+                log.exception("subscriber handler failed; its records are read again")
+                _seek_to_first(consumer, records)
+                await asyncio.sleep(1.0)
+
+
+def _seek_to_first(consumer: AIOKafkaConsumer, records: Sequence[Record]) -> None:
+    first: dict[TopicPartition, int] = {}
+    for record in records:
+        partition = TopicPartition(record.topic, record.partition)
+        first[partition] = min(record.offset, first.get(partition, record.offset))
+    for partition, offset in first.items():
+        with suppress(KafkaError, AssertionError):  # no longer assigned, or stopped
+            consumer.seek(partition, offset)
+
+
+class Bus:
+    """A process's Kafka clients: one producer, and the subscribers added to it.
+
+    Building connects to nothing. `connect()` starts the producer alone (a
+    process that only publishes or dead-letters); `start()` also starts every
+    subscriber, all at once (each fetches its topics' metadata: started one
+    after another, the catalog's groups took about a second).
+    """
+
+    def __init__(self, kafka: KafkaSettings) -> None:
+        self.kafka = kafka
+        self.subscribers: list[Subscriber] = []
+        self.started = False
+        self._producer: AIOKafkaProducer | None = None
+        self._admin: AIOKafkaAdminClient | None = None
+
+    def add(self, subscriber: Subscriber) -> Subscriber:
+        self.subscribers.append(subscriber)
+        return subscriber
+
+    @property
+    def producer(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            raise ConnectionError("the bus is not connected to the broker")
+        return self._producer
+
+    async def connect(self) -> None:
+        if self._producer is not None:
+            return
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self.kafka.bootstrap_servers,
+            client_id="haunted",
+            request_timeout_ms=self.kafka.request_timeout_ms,
+            # Batches fill for a moment instead of one request per record.
+            linger_ms=5,
+            acks="all",
+        )
+        try:
+            await producer.start()
+        except BaseException:
+            await producer.stop()
+            raise
+        self._producer = producer
+
+    async def start(self) -> None:
+        await self.connect()
+        await asyncio.gather(*(subscriber.start() for subscriber in self.subscribers))
+        self.started = True
+
+    async def stop(self) -> None:
+        """Stops the subscribers, then the producer (its pending sends flushed). Safe
+        to call twice, and after a start that failed half way."""
+        self.started = False
+        await asyncio.gather(
+            *(subscriber.stop() for subscriber in self.subscribers), return_exceptions=True
+        )
+        producer, self._producer = self._producer, None
+        admin, self._admin = self._admin, None
+        if producer is not None:
+            await producer.stop()
+        if admin is not None:
+            await admin.close()
+
+    async def ping(self, within_s: float = 1.0) -> bool:
+        """Whether the cluster answers a metadata request within `within_s` seconds."""
+        try:
+            async with asyncio.timeout(within_s):
+                if self._admin is None:
+                    admin = AIOKafkaAdminClient(
+                        bootstrap_servers=self.kafka.bootstrap_servers,
+                        request_timeout_ms=self.kafka.request_timeout_ms,
+                    )
+                    try:
+                        await admin.start()
+                    except BaseException:
+                        await admin.close()
+                        raise
+                    self._admin = admin
+                await self._admin.describe_cluster()
+        except Exception:  # refused, timed out, closed meanwhile: it does not answer
+            return False
+        return True
 
 
 class EventProducer(Protocol):
@@ -69,20 +267,24 @@ class EventProducer(Protocol):
 class KafkaProducer:
     """Sends records without awaiting their acks; the caller gathers the futures."""
 
-    def __init__(self, broker: KafkaBroker) -> None:
-        self._broker = broker
+    def __init__(self, bus: Bus) -> None:
+        self._bus = bus
 
     async def send(
         self, topic: str, key: bytes, headers: dict[str, str], value: bytes
     ) -> asyncio.Future[object]:
-        future = await self._broker.publish(value, topic, key=key, headers=headers, no_confirm=True)
+        future: asyncio.Future[object] = await self._bus.producer.send(
+            topic,
+            value,
+            key=key,
+            headers=[(name, text.encode()) for name, text in headers.items()],
+        )
         return future
 
     async def publish(self, envelope: Envelope) -> None:
         """Publishes one envelope and waits for its ack (not for hot paths)."""
-        await self._broker.publish(
-            envelope.value(), envelope.type, key=envelope.key, headers=envelope.headers()
-        )
+        sent = await self.send(envelope.type, envelope.key, envelope.headers(), envelope.value())
+        await sent
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,18 +442,6 @@ async def ensure_topics(kafka: KafkaSettings, topics: Iterable[str] | None = Non
         return missing
     finally:
         await admin.close()
-
-
-def declare_catalog(broker: KafkaBroker) -> None:
-    """Declares one publisher per catalog topic, so the AsyncAPI document names them all."""
-    for topic, model in CATALOG.items():
-        broker.publisher(
-            topic,
-            title=topic,
-            description=(model.__doc__ or topic).strip()
-            + f" Key: {model.key_field}. Audience: {model.audience}. Schema: {model.dataschema()}.",
-            schema=model,
-        )
 
 
 @asynccontextmanager

@@ -28,7 +28,7 @@ import random
 import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, TypeAlias
@@ -36,9 +36,6 @@ from typing import Any, TypeAlias
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
-from faststream import AckPolicy
-from faststream.kafka import KafkaMessage, KafkaRouter
-from faststream.message import StreamMessage
 from opentelemetry import trace
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -48,7 +45,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from events.broker import DLQ_SUFFIX, EventProducer, KafkaSettings
+from events.broker import DLQ_SUFFIX, Bus, EventProducer, KafkaSettings, Subscriber
 from events.db import Base, Database
 from events.envelope import Envelope, MalformedEvent
 from events.metrics import CONSUMER_WAITS, DEAD_LETTERS, EVENTS_HANDLED, HANDLE_SECONDS
@@ -173,44 +170,6 @@ class Stalled(Exception):
         self.error = error
 
 
-async def _parse_leniently(
-    records: tuple[ConsumerRecord[bytes, bytes], ...],
-    parse: Callable[[tuple[ConsumerRecord[bytes, bytes], ...]], Awaitable[StreamMessage[Any]]],
-) -> StreamMessage[Any]:
-    """FastStream's message for a batch, built from its first record only.
-
-    FastStream decodes every header of every record to build it, work the
-    handlers do again from the raw records (all they read), and one record
-    with a binary or null header would fail its batch forever. So only the
-    first record is parsed, from a readable copy if it must be; the message
-    carries the records as they came, and the handler dead-letters a bad one.
-    """
-    first = records[:1]
-    try:
-        message = await parse(first)
-    except (UnicodeDecodeError, AttributeError):
-        readable = tuple(
-            replace(
-                record,
-                headers=[
-                    (name, (value or b"").decode(errors="replace").encode())
-                    for name, value in record.headers
-                ],
-            )
-            for record in first
-        )
-        message = await parse(readable)
-    message.raw_message = records
-    return message
-
-
-async def _skip_decoding(message: StreamMessage[Any]) -> None:
-    """on_batch decodes each raw record itself. FastStream's own JSON decoding
-    would fail a whole batch on one record that is not JSON, before on_batch
-    could dead-letter it, and the redelivered batch would fail again forever."""
-    return None
-
-
 def _record_span(consumer: str, record: Record, envelope: Envelope) -> Any:
     """The `process <topic>` span of one record of the group `haunted.<consumer>`."""
     return process_span(
@@ -240,11 +199,11 @@ class EventConsumers:
         self._pauses: list[_Pause] = []
         self._closing = False
         # (group, subscriber, topics) of every group this process joins: lag and zeroed counts.
-        self.groups: list[tuple[str, Any, list[str]]] = []
+        self.groups: list[tuple[str, Subscriber, list[str]]] = []
 
     def subscribe(
         self,
-        router: KafkaRouter,
+        bus: Bus,
         consumer: str,
         topics: Iterable[str],
         handler: EventHandler,
@@ -260,9 +219,7 @@ class EventConsumers:
         pause = _Pause(consumer, self._retry)
         self._pauses.append(pause)
 
-        async def on_batch(message: KafkaMessage) -> None:
-            records: Sequence[Record] = message.raw_message
-            kafka: AIOKafkaConsumer = message.consumer
+        async def on_batch(records: Sequence[Record], kafka: AIOKafkaConsumer) -> None:
             for index, record in enumerate(records):
                 if self._closing:  # stopping: commit what is handled; the rest comes again
                     await self.commit(consumer, kafka, records[:index])
@@ -277,12 +234,11 @@ class EventConsumers:
             await self.commit(consumer, kafka, records)
             pause.clear()
 
-        on_batch.__name__ = f"{consumer}_consumer"
-        self._group_subscriber(router, consumer, topics, 500, "", AckPolicy.MANUAL)(on_batch)
+        self._group_subscriber(bus, consumer, topics, 500, on_batch)
 
     def subscribe_batch(
         self,
-        router: KafkaRouter,
+        bus: Bus,
         consumer: str,
         topics: Iterable[str],
         handler: BatchHandler,
@@ -298,13 +254,7 @@ class EventConsumers:
         writer = _WriteBehind(self, consumer, handler, in_flight, _Pause(consumer, self._retry))
         self._writers.append(writer)
 
-        async def on_batch(message: KafkaMessage) -> None:
-            await writer.submit(message.raw_message, message.consumer)
-
-        on_batch.__name__ = f"{consumer}_batch_consumer"
-        self._group_subscriber(
-            router, consumer, topics, max_records, " (batched writes)", AckPolicy.MANUAL
-        )(on_batch)
+        self._group_subscriber(bus, consumer, topics, max_records, writer.submit)
 
     @property
     def request_timeout_s(self) -> float:
@@ -372,30 +322,24 @@ class EventConsumers:
 
     def _group_subscriber(
         self,
-        router: KafkaRouter,
+        bus: Bus,
         consumer: str,
         topics: list[str],
         max_records: int,
-        note: str,
-        ack_policy: AckPolicy,
-    ) -> Any:
-        """The group `haunted.<consumer>`: from the earliest offset when new;
-        NACK_ON_ERROR commits after each batch and redelivers on error, MANUAL
-        leaves commits to the handler."""
-        subscriber = router.subscriber(
-            *topics,
-            batch=True,
-            group_id=f"haunted.{consumer}",
-            auto_offset_reset="earliest",
-            session_timeout_ms=self._kafka.session_timeout_ms,
-            heartbeat_interval_ms=self._kafka.heartbeat_interval_ms,
-            fetch_max_wait_ms=self._kafka.fetch_max_wait_ms,
-            max_records=max_records,
-            ack_policy=ack_policy,
-            parser=_parse_leniently,
-            decoder=_skip_decoding,
-            title=f"haunted.{consumer}",
-            description=f"The {consumer} service's consumer group{note}",
+        on_records: Callable[[Sequence[Record], AIOKafkaConsumer], Awaitable[None]],
+    ) -> Subscriber:
+        """The group `haunted.<consumer>`, from the earliest offset when new; its
+        handler commits (auto commit is off)."""
+        subscriber = bus.add(
+            Subscriber(
+                self._kafka,
+                topics,
+                on_records,
+                group_id=f"haunted.{consumer}",
+                name=f"haunted.{consumer}",
+                auto_offset_reset="earliest",
+                max_records=max_records,
+            )
         )
         self.groups.append((f"haunted.{consumer}", subscriber, topics))
         return subscriber

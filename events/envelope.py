@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -18,6 +19,7 @@ SPECVERSION = "1.0"
 CONTENT_TYPE = "application/json"
 _HEADER_PREFIX = "ce_"
 _REQUIRED = ("ce_id", "ce_type", "ce_source", "ce_time", "ce_subject")
+_required = itemgetter(*_REQUIRED)
 _KNOWN = frozenset({*_REQUIRED, "ce_specversion", "content-type", "ce_dataschema", "traceparent"})
 
 
@@ -96,23 +98,44 @@ class Envelope:
         headers: Iterable[tuple[str, bytes | str | None]] | Mapping[str, bytes | str | None],
         value: bytes | None,
     ) -> Envelope:
-        """Decodes a Kafka record; raises MalformedEvent on anything off-contract."""
-        pairs = headers.items() if isinstance(headers, Mapping) else headers
+        """Decodes a Kafka record; raises MalformedEvent on anything off-contract.
+
+        On the consumers' hot path (a batch consumer decodes 10,000 records a
+        fetch): the common case, a list of byte headers that are all there, takes
+        the C-level paths (one comprehension, one itemgetter, one subset check)."""
+        pairs = (
+            headers
+            if type(headers) is list or type(headers) is tuple
+            else headers.items()
+            if isinstance(headers, Mapping)
+            else headers
+        )
         try:
-            attrs = {
-                name: raw.decode() if isinstance(raw, bytes) else raw
-                for name, raw in pairs
-                if raw is not None  # Kafka allows null header values
-            }
+            try:
+                attrs: dict[str, str] = {
+                    name: raw.decode()  # type: ignore[union-attr]
+                    for name, raw in pairs
+                    if raw is not None  # Kafka allows null header values
+                }
+            except AttributeError:  # some values are text already (a Mapping of str)
+                attrs = {
+                    name: raw.decode() if isinstance(raw, bytes) else raw
+                    for name, raw in pairs
+                    if raw is not None
+                }
         except UnicodeDecodeError as error:
             raise MalformedEvent("header is not UTF-8") from error
         if attrs.get("ce_specversion") != SPECVERSION:
             raise MalformedEvent(f"ce_specversion must be {SPECVERSION}")
-        missing = [n for n in _REQUIRED if not attrs.get(n)]
-        if missing:
+        try:
+            event_id, event_type, source, moment, subject = _required(attrs)
+        except KeyError:
+            event_id = ""  # reported below, with every name that is missing
+        if not event_id or "" in (event_type, source, moment, subject):
+            missing = [n for n in _REQUIRED if not attrs.get(n)]
             raise MalformedEvent(f"missing headers: {', '.join(missing)}")
         try:
-            time = datetime.fromisoformat(attrs["ce_time"])
+            time = datetime.fromisoformat(moment)
         except ValueError as error:
             raise MalformedEvent("ce_time is not RFC 3339") from error
         if time.tzinfo is None:
@@ -121,18 +144,22 @@ class Envelope:
             data = orjson.loads(value or b"")
         except orjson.JSONDecodeError as error:
             raise MalformedEvent("value is not JSON (UTF-8)") from error
-        if not isinstance(data, dict):
+        if type(data) is not dict:
             raise MalformedEvent("value is not a JSON object")
         return cls(
-            id=attrs["ce_id"],
-            type=attrs["ce_type"],
-            source=attrs["ce_source"],
+            id=event_id,
+            type=event_type,
+            source=source,
             time=time,
-            subject=attrs["ce_subject"],
+            subject=subject,
             data=data,
             dataschema=attrs.get("ce_dataschema"),
             traceparent=attrs.get("traceparent"),
-            extra_headers={k: v for k, v in attrs.items() if k not in _KNOWN},
+            extra_headers=(
+                {}
+                if _KNOWN.issuperset(attrs)
+                else {k: v for k, v in attrs.items() if k not in _KNOWN}
+            ),
             raw_value=value,
         )
 

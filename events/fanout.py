@@ -8,15 +8,13 @@ own connections. N gateways each see every event: no extra pub/sub layer.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 
 import structlog
-from faststream import AckPolicy
-from faststream.kafka import KafkaMessage, KafkaRouter
-from faststream.kafka.subscriber.usecase import LogicSubscriber
+from aiokafka import AIOKafkaConsumer
 from opentelemetry import trace
 
+from events.broker import Bus, Record, Subscriber
 from events.consumer import RetryPolicy, is_infrastructure
 from events.envelope import Envelope, MalformedEvent
 from events.tracing import process_span
@@ -35,16 +33,21 @@ def pushable_topics() -> list[str]:
 
 
 def subscribe_fanout(
-    router: KafkaRouter,
+    bus: Bus,
     deliver: Deliver,
     topics: Iterable[str] | None = None,
     *,
     fetch_max_wait_ms: int = 100,
-) -> LogicSubscriber[Any]:
-    async def on_event(message: KafkaMessage) -> None:
-        record = message.raw_message
+) -> Subscriber:
+    """Adds the fan-out subscriber to `bus`: each record, in order, to `deliver`."""
+
+    async def on_records(records: Sequence[Record], _: AIOKafkaConsumer) -> None:
+        for record in records:
+            await on_event(record)
+
+    async def on_event(record: Record) -> None:
         try:
-            envelope = Envelope.from_record(record.headers, record.value)  # type: ignore[union-attr]
+            envelope = Envelope.from_record(record.headers, record.value)
             envelope.decode()
         except MalformedEvent as error:
             log.warning("fan-out skipped a malformed record", error=str(error))
@@ -52,9 +55,9 @@ def subscribe_fanout(
         span = process_span(
             envelope,
             "gateway.fanout",
-            topic=record.topic,  # type: ignore[union-attr]
-            partition=record.partition,  # type: ignore[union-attr]
-            offset=record.offset,  # type: ignore[union-attr]
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
         )
         with trace.use_span(span, end_on_exit=True):
             failures = 0
@@ -74,21 +77,22 @@ def subscribe_fanout(
                     log.warning("fan-out waiting for a dependency", error=repr(error), wait_s=delay)
                     await asyncio.sleep(delay)
 
-    subscriber = router.subscriber(
-        *(topics if topics is not None else pushable_topics()),
-        group_id=None,
-        auto_offset_reset="latest",
-        # Push latency: a fetch that waits for more data delays every event.
-        fetch_max_wait_ms=fetch_max_wait_ms,
-        ack_policy=AckPolicy.ACK_FIRST,
-        title="gateway.fanout",
-        description="Each gateway process: every pushable event to its own connections",
+    return bus.add(
+        Subscriber(
+            bus.kafka,
+            topics if topics is not None else pushable_topics(),
+            on_records,
+            # No group: every gateway process reads every partition, from now on.
+            group_id=None,
+            name="gateway.fanout",
+            auto_offset_reset="latest",
+            # Push latency: a fetch that waits for more data delays every event.
+            fetch_max_wait_ms=fetch_max_wait_ms,
+        )
     )
-    subscriber(on_event)
-    return subscriber
 
 
-async def pin_start_offsets(subscriber: LogicSubscriber[Any], timeout_s: float = 10.0) -> None:
+async def pin_start_offsets(subscriber: Subscriber, timeout_s: float = 10.0) -> None:
     """Resolves "latest" to concrete offsets now, so every event published after
     this returns is pushed (aiokafka otherwise resolves it at the first fetch)."""
     consumer = subscriber.consumer

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from faststream.kafka import KafkaRouter
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from events.broker import Bus
 from events.consumer import BatchHandler, EventConsumers, EventHandler
 from events.envelope import Envelope
 from events.replay import Rebuild, ReplayTarget
@@ -52,8 +52,8 @@ class Handlers:
         for handler in self._by_event.get(type(event), ()):
             await handler(session, event, envelope)
 
-    def subscribe(self, consumers: EventConsumers, router: KafkaRouter) -> None:
-        consumers.subscribe(router, self.consumer, self.topics, self.handle)
+    def subscribe(self, consumers: EventConsumers, bus: Bus) -> None:
+        consumers.subscribe(bus, self.consumer, self.topics, self.handle)
 
     def replay_target(self, rebuild: Rebuild | None = None) -> ReplayTarget:
         return ReplayTarget(self.consumer, self.topics, handler=self.handle, rebuild=rebuild)
@@ -78,8 +78,8 @@ class BatchHandlers:
     def topics(self) -> tuple[str, ...]:
         return tuple(event.topic for event in self.events)
 
-    def subscribe(self, consumers: EventConsumers, router: KafkaRouter) -> None:
-        consumers.subscribe_batch(router, self.consumer, self.topics, self.handler)
+    def subscribe(self, consumers: EventConsumers, bus: Bus) -> None:
+        consumers.subscribe_batch(bus, self.consumer, self.topics, self.handler)
 
     def replay_target(self, rebuild: Rebuild | None = None) -> ReplayTarget:
         return ReplayTarget(self.consumer, self.topics, batch_handler=self.handler, rebuild=rebuild)

@@ -172,7 +172,7 @@ class OutboxRelay:
         db: Database,
         producer: OrderedPublisher,
         *,
-        batch_size: int = 500,
+        batch_size: int = 2000,
         poll_interval_s: float = 0.2,
         retention_s: float = 3600,
         processed_retention_s: float = 14 * 24 * 3600,

@@ -22,7 +22,7 @@ import uvicorn
 from aiokafka.errors import KafkaError
 from rich.console import Console
 
-from events.broker import KafkaProducer, KafkaSettings, build_broker, catalog_topics, ensure_topics
+from events.broker import Bus, KafkaProducer, KafkaSettings, catalog_topics, ensure_topics
 from events.consumer import EventConsumers
 from events.db import Database
 from events.embedded import EmbeddedBroker, EmbeddedBrokerError
@@ -529,7 +529,7 @@ async def _event_consumers(
     letters go to the broker."""
     kafka = kafka_settings(settings)
     db = Database(settings.database_url)
-    broker = build_broker(kafka)
+    broker = Bus(kafka)
     try:
         await broker.connect()
         yield db, EventConsumers(db, KafkaProducer(broker), kafka, retry_policy(settings)), kafka

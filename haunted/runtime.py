@@ -21,17 +21,16 @@ import fakeredis
 import socketio
 import structlog
 from fastapi import FastAPI
-from faststream.kafka import KafkaBroker, KafkaRouter
-from faststream.kafka.subscriber.usecase import LogicSubscriber
 from opentelemetry.sdk.trace import TracerProvider
 from redis.asyncio import BlockingConnectionPool, Redis
 
 from events.broker import (
+    Bus,
     EventProducer,
     KafkaProducer,
     KafkaSettings,
     RelayProducer,
-    build_broker,
+    Subscriber,
     ensure_topics,
 )
 from events.consumer import EventConsumers, RetryPolicy
@@ -110,7 +109,7 @@ class Haunted:
     db: Database
     redis: Redis
     kafka: KafkaSettings
-    broker: KafkaBroker
+    broker: Bus
     producer: EventProducer
     services: Services
     consumers: EventConsumers
@@ -121,7 +120,7 @@ class Haunted:
     gateway: bool
     workers: tuple[str, ...]
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
-    _fanout: LogicSubscriber[Any] | None = None
+    _fanout: Subscriber | None = None
     _bus: asyncio.Task[None] | None = None
     _bus_tried: asyncio.Event = field(default_factory=asyncio.Event)
     _service_tasks: list[ProcessTask] = field(default_factory=list)
@@ -146,7 +145,7 @@ class Haunted:
         if tracing is not None:
             instrument_database(db.engine, tracing)
         redis = build_redis(settings.redis_url)
-        broker = build_broker(kafka)
+        broker = Bus(kafka)
         producer = producer or KafkaProducer(broker)
         services = build_services(settings, db, redis)
         consumers = EventConsumers(
@@ -175,7 +174,7 @@ class Haunted:
                 presence_heartbeat_s=settings.realtime.presence_heartbeat_s,
             ),
             reauthorize=services.auth.reauthorize,
-            broker_alive=partial(broker.ping, timeout=1.0),
+            broker_alive=broker.ping,
         )
         sio = build_socketio(services.auth, hub)
         app = cls(
@@ -195,24 +194,21 @@ class Haunted:
             tuple(workers),
         )
         app.tracing = tracing
-        app._register_routers()
+        app._register_subscribers()
         return app
 
-    def _register_routers(self) -> None:
-        """Explicit registration: the routers of the services this process runs."""
+    def _register_subscribers(self) -> None:
+        """Explicit registration: the consumer groups of the services this process
+        runs, and the gateway's fan-out."""
         facades = facades_of(self.services)
         for spec in SPECS:
             if spec.name in self.workers:
                 for registry in spec.registries(facades):
-                    router = KafkaRouter()
-                    registry.subscribe(self.consumers, router)
-                    self.broker.include_router(router)
+                    registry.subscribe(self.consumers, self.broker)
         if self.gateway:
-            fanout = KafkaRouter()
             self._fanout = subscribe_fanout(
-                fanout, self.hub.deliver, fetch_max_wait_ms=self.kafka.fetch_max_wait_ms
+                self.broker, self.hub.deliver, fetch_max_wait_ms=self.kafka.fetch_max_wait_ms
             )
-            self.broker.include_router(fanout)
 
     async def start(self) -> None:
         """Starts every part. The broker may be down: the outbox keeps what is
@@ -271,7 +267,7 @@ class Haunted:
         while True:
             try:
                 await ensure_topics(self.kafka)
-                await self._start_broker()
+                await self.broker.start()
                 if self._fanout is not None:
                     await pin_start_offsets(self._fanout)
             except Exception as error:  # the broker is away (or went away meanwhile)
@@ -291,16 +287,6 @@ class Haunted:
             self._bus_tried.set()
             log.info("bus connected", failures=failures)
             return
-
-    async def _start_broker(self) -> None:
-        # FastStream's broker.start() starts subscribers one after another, and each
-        # fetches metadata topic by topic (about a second for the catalog): start
-        # them together. Same steps as KafkaBroker.start otherwise.
-        await self.broker.connect()
-        await asyncio.gather(*(subscriber.start() for subscriber in self.broker.subscribers))
-        for publisher in self.broker.publishers:
-            await publisher.start()
-        self.broker.running = True
 
     async def stop(self) -> None:
         """Drains and closes every part, in bounded time: the relay finishes its round,
@@ -374,7 +360,7 @@ class Haunted:
         return {"database": self.db.ping, "cache": self.redis.ping}
 
     async def broker_answers(self) -> None:
-        if not await self.broker.ping(timeout=1.0):
+        if not await self.broker.ping():
             raise ConnectionError("broker does not answer")
 
     def probe_app(self) -> FastAPI:

@@ -30,10 +30,13 @@ MEMBERS: Table = TeamMember.__table__  # type: ignore[assignment]
 COLUMNS = ("id", "type", "time", "source", "subject", "user_id", "team_id", "properties")
 
 
+_MEMBERSHIP_EVENTS = frozenset({UserRegistered, TeamMemberAdded, TeamMemberRemoved})
+
+
 def _row(envelope: Envelope, event: Event) -> tuple[Any, ...]:
     return (
         envelope.id,
-        event.name if isinstance(event, AnalyticsTracked) else envelope.type,
+        event.name if type(event) is AnalyticsTracked else envelope.type,
         envelope.time,
         envelope.source,
         envelope.subject,
@@ -66,7 +69,10 @@ async def record_batch(session: AsyncSession, items: Sequence[tuple[Envelope, Ev
     )
     changes: dict[tuple[str, str], dict[str, Any]] = {}
     for envelope, event in items:
-        if isinstance(event, UserRegistered | TeamMemberAdded | TeamMemberRemoved):
+        # By exact class: events are final, and isinstance on a pydantic model
+        # class goes through ABCMeta, a cost per event of a 10,000-event batch.
+        if type(event) in _MEMBERSHIP_EVENTS:
+            assert isinstance(event, UserRegistered | TeamMemberAdded | TeamMemberRemoved)
             change = {
                 "team_id": event.team_id,
                 "user_id": event.user_id,

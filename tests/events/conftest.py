@@ -11,15 +11,14 @@ from typing import Any, TypeAlias
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from faststream.kafka import KafkaBroker
 from sqlalchemy import Integer, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from events.broker import (
+    Bus,
     KafkaProducer,
     KafkaSettings,
     RelayProducer,
-    build_broker,
     ensure_topics,
 )
 from events.db import Database
@@ -70,16 +69,16 @@ async def db(database_url: str) -> AsyncIterator[Database]:
 
 
 @pytest.fixture
-async def broker(kafka_settings: KafkaSettings) -> AsyncIterator[KafkaBroker]:
-    """A connected FastStream broker; a test may add routers and start it."""
-    broker = build_broker(kafka_settings)
+async def broker(kafka_settings: KafkaSettings) -> AsyncIterator[Bus]:
+    """A connected bus (its producer); a test may add subscribers and start it."""
+    broker = Bus(kafka_settings)
     await broker.connect()
     yield broker
     await broker.stop()
 
 
 @pytest.fixture
-def producer(broker: KafkaBroker) -> KafkaProducer:
+def producer(broker: Bus) -> KafkaProducer:
     return KafkaProducer(broker)
 
 

@@ -13,7 +13,6 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError
 from aiokafka.structs import RecordMetadata
-from faststream.kafka import KafkaBroker, KafkaRouter
 from prometheus_client import REGISTRY
 from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy import select
@@ -21,7 +20,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from events.broker import KafkaProducer, KafkaSettings, build_broker
+from events.broker import Bus, KafkaProducer, KafkaSettings
 from events.consumer import (
     EventConsumers,
     Outcome,
@@ -79,16 +78,14 @@ async def processed(db: Database) -> set[str]:
 def offline_consumers(db: Database) -> EventConsumers:
     """For `apply`, which never touches the broker."""
     settings = KafkaSettings("127.0.0.1:9")
-    return EventConsumers(db, KafkaProducer(build_broker(settings)), settings, FAST_RETRY)
+    return EventConsumers(db, KafkaProducer(Bus(settings)), settings, FAST_RETRY)
 
 
 async def start_consumer(
-    broker: KafkaBroker, db: Database, kafka_settings: KafkaSettings, handler: Handler
+    broker: Bus, db: Database, kafka_settings: KafkaSettings, handler: Handler
 ) -> None:
     consumers = EventConsumers(db, KafkaProducer(broker), kafka_settings, FAST_RETRY)
-    router = KafkaRouter()
-    consumers.subscribe(router, CONSUMER, [TOPIC], handler)
-    broker.include_router(router)
+    consumers.subscribe(broker, CONSUMER, [TOPIC], handler)
     await broker.start()
 
 
@@ -147,7 +144,7 @@ async def test_a_failing_handler_leaves_nothing_half_written(db: Database) -> No
 
 
 async def test_a_duplicate_delivery_is_handled_once(
-    db: Database, broker: KafkaBroker, producer: KafkaProducer, kafka_settings: KafkaSettings
+    db: Database, broker: Bus, producer: KafkaProducer, kafka_settings: KafkaSettings
 ) -> None:
     first, second = login("s1"), login("s2")
     await publish(producer, first, first, second)  # the same ce_id delivered twice
@@ -160,7 +157,7 @@ async def test_a_duplicate_delivery_is_handled_once(
 
 
 async def test_an_outage_is_waited_out_past_max_attempts_and_never_dead_letters(
-    db: Database, broker: KafkaBroker, producer: KafkaProducer, kafka_settings: KafkaSettings
+    db: Database, broker: Bus, producer: KafkaProducer, kafka_settings: KafkaSettings
 ) -> None:
     # Three times as many failures as a poison record gets attempts: an outage is
     # not the record's fault, however long it lasts.
@@ -187,7 +184,7 @@ async def test_an_outage_is_waited_out_past_max_attempts_and_never_dead_letters(
 
 
 async def test_a_handler_past_its_time_limit_is_an_outage_not_a_poison_record(
-    db: Database, broker: KafkaBroker, producer: KafkaProducer, kafka_settings: KafkaSettings
+    db: Database, broker: Bus, producer: KafkaProducer, kafka_settings: KafkaSettings
 ) -> None:
     calls: list[str] = []
     stuck = asyncio.Event()
@@ -204,9 +201,7 @@ async def test_a_handler_past_its_time_limit_is_an_outage_not_a_poison_record(
     consumers = EventConsumers(
         db, KafkaProducer(broker), kafka_settings, replace(FAST_RETRY, handler_timeout_s=0.1)
     )
-    router = KafkaRouter()
-    consumers.subscribe(router, CONSUMER, [TOPIC], hangs_at_first)
-    broker.include_router(router)
+    consumers.subscribe(broker, CONSUMER, [TOPIC], hangs_at_first)
     await broker.start()
 
     await eventually(lambda: _has(db, "s1"), timeout_s=30)
@@ -257,7 +252,7 @@ def test_outage_waits_grow_capped_with_jitter() -> None:
 
 
 async def test_a_handler_that_always_fails_dead_letters_and_the_consumer_goes_on(
-    db: Database, broker: KafkaBroker, producer: KafkaProducer, kafka_settings: KafkaSettings
+    db: Database, broker: Bus, producer: KafkaProducer, kafka_settings: KafkaSettings
 ) -> None:
     calls: list[str] = []
 
@@ -296,7 +291,7 @@ async def test_a_handler_that_always_fails_dead_letters_and_the_consumer_goes_on
 
 
 async def test_malformed_records_go_straight_to_the_dlq_and_the_consumer_goes_on(
-    db: Database, broker: KafkaBroker, producer: KafkaProducer, kafka_settings: KafkaSettings
+    db: Database, broker: Bus, producer: KafkaProducer, kafka_settings: KafkaSettings
 ) -> None:
     calls: list[str] = []
 
@@ -357,14 +352,14 @@ def dead_letters_counted(topic: str, consumer: str = CONSUMER) -> float | None:
 
 
 async def test_the_dead_letter_count_exists_at_zero_from_the_start(
-    db: Database, broker: KafkaBroker, kafka_settings: KafkaSettings
+    db: Database, broker: Bus, kafka_settings: KafkaSettings
 ) -> None:
     # A fresh topic of this consumer: its series must be there before any dead
     # letter, or an alert on its increase could never fire on the first one.
     consumers = EventConsumers(db, KafkaProducer(broker), kafka_settings, FAST_RETRY)
     consumer = f"fresh-{uuid.uuid4().hex[:8]}"  # metrics are process-wide
     assert dead_letters_counted(TOPIC, consumer) is None
-    consumers.subscribe(KafkaRouter(), consumer, [TOPIC], count_sessions)
+    consumers.subscribe(broker, consumer, [TOPIC], count_sessions)
     assert dead_letters_counted(TOPIC, consumer) == 0
 
 

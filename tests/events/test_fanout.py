@@ -7,9 +7,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from faststream.kafka import KafkaBroker, KafkaRouter
 
-from events.broker import KafkaProducer, KafkaSettings, build_broker
+from events.broker import Bus, KafkaProducer, KafkaSettings
 from events.envelope import Envelope
 from events.fanout import Deliver, pin_start_offsets, pushable_topics, subscribe_fanout
 from schemas import CATALOG, Audience, UserLoggedIn
@@ -22,18 +21,16 @@ def login(session_id: str) -> Envelope:
     return Envelope.wrap(UserLoggedIn(user_id="u1", session_id=session_id))
 
 
-async def start_fanout(broker: KafkaBroker, deliver: Deliver) -> None:
-    router = KafkaRouter()
-    subscriber = subscribe_fanout(router, deliver)
-    broker.include_router(router)
+async def start_fanout(broker: Bus, deliver: Deliver) -> None:
+    subscriber = subscribe_fanout(broker, deliver)
     await broker.start()
     await pin_start_offsets(subscriber)
 
 
 @pytest.fixture
-async def gateway_broker(kafka_settings: KafkaSettings) -> AsyncIterator[KafkaBroker]:
+async def gateway_broker(kafka_settings: KafkaSettings) -> AsyncIterator[Bus]:
     """A second process's broker: another gateway."""
-    broker = build_broker(kafka_settings)
+    broker = Bus(kafka_settings)
     yield broker
     await broker.stop()
 
@@ -60,7 +57,7 @@ def test_pushable_topics_leave_internal_ones_out() -> None:
 
 
 async def test_an_event_published_right_after_start_reaches_every_gateway(
-    broker: KafkaBroker, gateway_broker: KafkaBroker, producer: KafkaProducer
+    broker: Bus, gateway_broker: Bus, producer: KafkaProducer
 ) -> None:
     before = login("before")
     await producer.publish(before)  # history: a gateway starts at the latest offset
@@ -87,7 +84,7 @@ async def test_an_event_published_right_after_start_reaches_every_gateway(
 
 
 async def test_malformed_records_and_failed_pushes_do_not_stop_the_stream(
-    broker: KafkaBroker, producer: KafkaProducer, kafka_settings: KafkaSettings
+    broker: Bus, producer: KafkaProducer, kafka_settings: KafkaSettings
 ) -> None:
     pushed: list[str] = []
 

@@ -11,10 +11,9 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from faststream.kafka import KafkaBroker, KafkaRouter
 from sqlalchemy import select
 
-from events.broker import KafkaProducer, KafkaSettings
+from events.broker import Bus, KafkaProducer, KafkaSettings
 from events.consumer import EventConsumers, RetryPolicy
 from events.db import Database
 from events.embedded import EmbeddedBroker
@@ -96,13 +95,11 @@ async def test_rebuild_equals_the_live_result(
     target: ReplayTarget,
     consumers: EventConsumers,
     db: Database,
-    broker: KafkaBroker,
+    broker: Bus,
     kafka_settings: KafkaSettings,
     published: list[Envelope],
 ) -> None:
-    router = KafkaRouter()
-    analytics.HANDLERS.subscribe(consumers, router)
-    broker.include_router(router)
+    analytics.HANDLERS.subscribe(consumers, broker)
     await broker.start()
 
     async def all_landed() -> bool:

@@ -47,4 +47,4 @@ async def test_a_refusing_fake_fails_each_send() -> None:
 
 def test_facades_start_no_broker(facades: Haunted, request: pytest.FixtureRequest) -> None:
     assert "kafka" not in request.fixturenames  # no embedded broker was started for it
-    assert facades.broker.running is False
+    assert facades.broker.started is False

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from faststream.kafka import KafkaBroker
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from events.broker import KafkaProducer, KafkaSettings, RelayProducer
+from events.broker import Bus, KafkaProducer, KafkaSettings, RelayProducer
 from events.db import Database
 from events.envelope import Envelope
 from events.outbox import OutboxRecord, OutboxRelay, add_event
@@ -56,7 +55,7 @@ async def test_an_event_added_outside_any_trace_carries_no_traceparent(
 
 
 async def test_a_record_without_traceparent_starts_a_new_trace_and_one_with_it_continues(
-    spans: SpanCollector, broker: KafkaBroker, db: Database, kafka_settings: KafkaSettings
+    spans: SpanCollector, broker: Bus, db: Database, kafka_settings: KafkaSettings
 ) -> None:
     seen: list[trace.SpanContext] = []
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from typer.testing import CliRunner, Result
 
-from events.broker import KafkaProducer, KafkaSettings, build_broker, ensure_topics
+from events.broker import Bus, KafkaProducer, KafkaSettings, ensure_topics
 from events.db import Database
 from events.embedded import EmbeddedBroker
 from haunted.cli import app
@@ -40,7 +40,7 @@ async def test_replay_rebuilds_with_a_progress_report(
 ) -> None:
     settings = KafkaSettings(kafka.bootstrap_servers)
     await ensure_topics(settings)
-    broker = build_broker(settings)
+    broker = Bus(settings)
     await broker.connect()
     try:
         for envelope in known_events():

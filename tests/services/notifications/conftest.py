@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from events.broker import KafkaProducer, KafkaSettings, build_broker
+from events.broker import Bus, KafkaProducer, KafkaSettings
 from events.consumer import EventConsumers, Outcome
 from events.db import Database
 from events.envelope import Envelope
@@ -32,7 +32,7 @@ async def db(database_url: str) -> AsyncIterator[Database]:
 def consumers(db: Database) -> EventConsumers:
     # apply() never publishes: the producer is only there to satisfy the constructor.
     return EventConsumers(
-        db, KafkaProducer(build_broker(KafkaSettings("127.0.0.1:1"))), KafkaSettings("127.0.0.1:1")
+        db, KafkaProducer(Bus(KafkaSettings("127.0.0.1:1"))), KafkaSettings("127.0.0.1:1")
     )
 
 
