@@ -8,6 +8,7 @@ import contextlib
 import json
 import time
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 import structlog
@@ -93,11 +94,18 @@ class SessionStore:
             for user_id in user_ids:
                 pipe.set(_ROLES + user_id, TOMBSTONE, ex=TOMBSTONE_TTL_S)
             await pipe.execute()
+        if self._local is not None:
+            self._local.forget(users=user_ids)
 
     async def delete(self, *session_ids: str) -> int:
         if not session_ids:
             return 0
-        return int(await self._redis.delete(*(_SESSION + sid for sid in session_ids)))
+        deleted = int(await self._redis.delete(*(_SESSION + sid for sid in session_ids)))
+        if self._local is not None:
+            # This process's copy at once (reads still in flight are not kept); the
+            # other processes' copies when Redis tells them.
+            self._local.forget(sessions=session_ids)
+        return deleted
 
     async def exists(self, session_id: str) -> bool:
         return bool(await self._redis.exists(_SESSION + session_id))
@@ -219,6 +227,13 @@ class LocalSessions:
         if key not in entries and len(entries) >= self._max_entries:
             del entries[next(iter(entries))]  # the oldest kept
         entries[key] = value
+
+    def forget(self, *, sessions: Iterable[str] = (), users: Iterable[str] = ()) -> None:
+        """Drops what this process itself is about to change in Redis: its own next
+        request must not be served from the copy before Redis's word comes back."""
+        self._invalidated(
+            [(_SESSION + s).encode() for s in sessions] + [(_ROLES + u).encode() for u in users]
+        )
 
     # -- following Redis ---------------------------------------------------------------
 
