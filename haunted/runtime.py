@@ -210,7 +210,9 @@ class Haunted:
         if self.gateway:
             fanout = KafkaRouter()
             self._fanout = subscribe_fanout(
-                fanout, self.hub.deliver, fetch_max_wait_ms=self.kafka.fetch_max_wait_ms
+                fanout,
+                self.hub.deliver,
+                fetch_max_wait_ms=self.settings.realtime.fanout_fetch_max_wait_ms,
             )
             self.broker.include_router(fanout)
 
