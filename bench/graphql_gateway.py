@@ -109,8 +109,8 @@ class GatewayResult:
     gateway_authenticated: Load
     gateway_me: Load
     gateway_mixed: Load
-    # From a session's DEL in Redis (another process's logout) to this gateway's copy
-    # dropping it, ms (p50, max); None when the copy is off (the in-memory store).
+    # From sending a session's DEL to Redis (another process's logout) to this gateway's
+    # copy dropping it, ms (p50, max); None when the copy is off (the in-memory store).
     revocation_ms: tuple[float, float] | None = None
 
     @property
@@ -336,7 +336,9 @@ async def run(
 
 async def revocation_delay(haunted: Haunted, rounds: int = 50) -> tuple[float, float] | None:
     """How long a session deleted in Redis by another process stays in this gateway's
-    copy: from the DEL's reply to the copy's entry gone (p50, max, in ms)."""
+    copy: from sending the DEL to the copy's entry gone (p50, max, in ms). The DEL's
+    round trip is included: the copy has usually dropped the key before the deleter
+    hears the DEL's reply."""
     store = haunted.services.auth.session_store
     local = store.local
     if local is None or not local.supported or not local.trusted:
@@ -350,8 +352,8 @@ async def revocation_delay(haunted: Haunted, rounds: int = 50) -> tuple[float, f
             await other.set(f"haunted:roles:{user_id}", "{}")
             while local.lookup(session_id, user_id) is None:  # a slide, then a kept read
                 await store.touch(session_id, user_id)
+            deleted = time.perf_counter()  # the DEL's own round trip included
             await other.delete(f"haunted:session:{session_id}")
-            deleted = time.perf_counter()
             while local.lookup(session_id, user_id) is not None:
                 await asyncio.sleep(0)
             delays.append((time.perf_counter() - deleted) * 1000)

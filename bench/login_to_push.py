@@ -228,7 +228,7 @@ def _print(result: LoginToPushResult) -> None:
     line("haunted login response p50", _ms(percentile(result.haunted.response, 50)))
     line("ratio haunted/raw p50", f"{result.ratio_p50:>8.1f}")
     line("ratio haunted/raw p99", f"{result.ratio_p99:>8.1f}")
-    raw = f"raw emit p50 {result.raw.p(50) * 1000:.1f} ms"
+    raw = f"{result.backend}; raw emit p50 {result.raw.p(50) * 1000:.1f} ms"
     goal(
         "login → Socket.IO push p50",
         raw,

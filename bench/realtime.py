@@ -594,7 +594,7 @@ async def run(args: argparse.Namespace) -> tuple[Figures, Figures]:
                 "bare",
                 str(port),
                 tansu.bootstrap_servers,
-                str(settings.kafka.fetch_max_wait_ms),
+                str(settings.realtime.fanout_fetch_max_wait_ms),
             )
             try:
                 url = f"http://127.0.0.1:{port}"

@@ -207,7 +207,9 @@ class Haunted:
                     registry.subscribe(self.consumers, self.broker)
         if self.gateway:
             self._fanout = subscribe_fanout(
-                self.broker, self.hub.deliver, fetch_max_wait_ms=self.kafka.fetch_max_wait_ms
+                self.broker,
+                self.hub.deliver,
+                fetch_max_wait_ms=self.settings.realtime.fanout_fetch_max_wait_ms,
             )
 
     async def start(self) -> None:

@@ -430,7 +430,8 @@ class AuthSettings(BaseSettings):
         24 * 3600,
         ge=60,
         description=(
-            "Session lifetime in Redis. Each authenticated request extends it by this much."
+            "Session lifetime in Redis. Each authenticated request extends it by this much "
+            "(with the session copy on: at most once a minute per gateway)."
         ),
         examples=["604800"],
         validation_alias="HAUNTED_SESSION_TTL_S",
@@ -726,6 +727,17 @@ class RealtimeSettings(BaseSettings):
         gt=0,
         description="How often each gateway renews its connections' presence.",
         validation_alias="HAUNTED_PRESENCE_HEARTBEAT_S",
+    )
+    fanout_fetch_max_wait_ms: int = Field(
+        20,
+        ge=1,
+        le=10_000,
+        description=(
+            "Longest a fetch of each gateway's fan-out consumer waits for records: it bounds "
+            "the push latency on a broker that holds a fetch on idle partitions (the embedded "
+            "one). Shorter than HAUNTED_KAFKA_FETCH_MAX_WAIT_MS, which the services' consumer "
+            "groups keep: one consumer per gateway polls more often, not every group."
+        ),
     )
 
 

@@ -263,6 +263,7 @@ OLD_NAMES = {
     "HAUNTED_PRESENCE_TTL_S": ("3", "realtime.presence_ttl_s"),
     "HAUNTED_PRESENCE_HEARTBEAT_S": ("1", "realtime.presence_heartbeat_s"),
     "HAUNTED_AUTH_SESSION_LOCAL_COPY": ("False", "auth.session_local_copy"),
+    "HAUNTED_REALTIME_FANOUT_FETCH_MAX_WAIT_MS": ("35", "realtime.fanout_fetch_max_wait_ms"),
 }
 
 

@@ -119,3 +119,16 @@ async def test_a_read_raced_by_an_invalidation_is_not_kept(redis: Redis) -> None
     assert local.lookup("s1", "u1") is None
     await local.read("s1", "u1", 3600)  # not raced: kept
     assert local.lookup("s1", "u1") == {"t1": "owner"}
+
+
+async def test_a_session_deleted_by_this_process_leaves_its_copy_at_once(
+    copies: list[SessionStore],
+) -> None:
+    store = copies[0]
+    await store.create("s1", "u1")
+    await store.cache_roles("u1", {"t1": "owner"})
+    await served_from_copy(store, "s1", "u1")
+    await store.delete("s1")
+    assert store.local is not None
+    assert store.local.lookup("s1", "u1") is None  # not waiting for Redis's word
+    assert (await store.touch("s1", "u1"))[0] is False
