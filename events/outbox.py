@@ -30,6 +30,7 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -150,6 +151,11 @@ class LeadershipLost(Exception):
     """The relay's lock (or the connection it lives on) is gone: stop publishing now."""
 
 
+class LeaseStatementTimedOut(Exception):
+    """PostgreSQL cancelled a statement on the lock connection after `statement_timeout`:
+    the database is slow, the connection and its lock are fine; the round is retried."""
+
+
 class OutboxRelay:
     """Publishes committed outbox rows to Kafka, in order, at least once.
 
@@ -178,8 +184,13 @@ class OutboxRelay:
         processed_retention_s: float = 14 * 24 * 3600,
         max_backoff_s: float = 5.0,
         backlog_interval_s: float = 5.0,
+        lease_timeout_s: float = 30.0,
     ) -> None:
         self._db = db
+        # A statement on the lock connection slower than this is cancelled by the
+        # server (its statement_timeout), which leaves the connection usable; the
+        # client gives up only later, when the server does not answer at all.
+        self._lease_timeout_s = lease_timeout_s
         self._producer = producer
         self._batch_size = batch_size
         self._poll_interval_s = poll_interval_s
@@ -316,6 +327,11 @@ class OutboxRelay:
     async def _lead(self) -> None:
         """Waits for the lock on a connection of its own, then publishes through it."""
         async with self._db.engine.connect() as lease:
+            await self._on_lease(
+                lease,
+                text("SELECT set_config('statement_timeout', :ms, false)"),
+                {"ms": f"{int(self._lease_timeout_s * 1000)}ms"},
+            )
             if not await self._wait_for_leadership(lease):
                 return
             self.lease_pid = (await self._on_lease(lease, text("SELECT pg_backend_pid()"))).scalar()
@@ -357,17 +373,36 @@ class OutboxRelay:
     async def _on_lease(
         self, lease: AsyncConnection, statement: Any, parameters: dict[str, Any] | None = None
     ) -> Any:
-        """Runs one statement on the lock connection and commits. Any failure there
-        (or no answer in time) ends the leadership: the connection cannot be trusted."""
+        """Runs one statement on the lock connection and commits.
+
+        A statement past `lease_timeout_s` is cancelled by PostgreSQL itself: the
+        connection stays usable and keeps its lock, so the transaction is rolled back
+        and the round retried, still leading. Any other failure, or no answer at all
+        well past that, ends the leadership: the connection cannot be trusted. (A
+        client-side timeout alone would cancel the driver mid-operation, and the
+        leadership with it, whenever the database is merely slow.)"""
         try:
-            async with asyncio.timeout(_LEASE_TIMEOUT_S):
+            async with asyncio.timeout(self._lease_timeout_s + _LEASE_GRACE_S):
                 result = await lease.execute(statement, parameters or {})
                 await lease.commit()
+        except DBAPIError as error:
+            if getattr(error.orig, "sqlstate", None) == _QUERY_CANCELED:
+                try:
+                    async with asyncio.timeout(_LEASE_GRACE_S):
+                        await lease.rollback()
+                except Exception as rollback_error:
+                    raise await self._lost(lease, rollback_error) from rollback_error
+                raise LeaseStatementTimedOut(repr(error)) from error
+            raise await self._lost(lease, error) from error
         except Exception as error:
-            with contextlib.suppress(Exception):
-                await lease.invalidate()
-            raise LeadershipLost(f"the relay's lock connection failed: {error!r}") from error
+            raise await self._lost(lease, error) from error
         return result
+
+    @staticmethod
+    async def _lost(lease: AsyncConnection, error: BaseException) -> LeadershipLost:
+        with contextlib.suppress(Exception):
+            await lease.invalidate()
+        return LeadershipLost(f"the relay's lock connection failed: {error!r}")
 
     async def _maybe_sample_backlog(self) -> None:
         now = asyncio.get_running_loop().time()
@@ -412,5 +447,6 @@ _HOLDS_LOCK = text(
     " AND classid = (CAST(:key AS bigint) >> 32)::oid"
     " AND objid = (CAST(:key AS bigint) & 4294967295)::oid)"
 )
-# A statement on the lock connection answering later than this means it is not usable.
-_LEASE_TIMEOUT_S = 30.0
+# No answer this long after the server's own statement_timeout: the connection is dead.
+_LEASE_GRACE_S = 10.0
+_QUERY_CANCELED = "57014"  # PostgreSQL's query_canceled (statement_timeout)

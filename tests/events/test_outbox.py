@@ -467,3 +467,55 @@ async def test_a_refused_batch_never_lets_later_events_of_its_key_go_first(
     # Each key's events in commit order, each once: none of u1's went out before
     # the refused batch did, and nothing was published twice.
     assert published == expected
+
+
+async def test_a_slow_statement_on_the_lock_connection_keeps_the_leadership(
+    relay_producer: RelayProducer,
+) -> None:
+    """The database is slow, not gone: PostgreSQL cancels the relay's statement at its
+    lease timeout, and the relay retries on the same connection, still leading (the
+    driver is never cancelled mid-operation, so the connection is never lost)."""
+    async with postgres_database() as name:
+        db = Database(pg_url(name))
+        observer = await asyncpg.connect(pg_url(name, "postgresql"))
+        blocker = await asyncpg.connect(pg_url(name, "postgresql"))
+        relay = OutboxRelay(
+            db, relay_producer, poll_interval_s=0.02, max_backoff_s=0.1, lease_timeout_s=0.3
+        )
+
+        async def waits() -> bool:  # the relay's own statement waits for the table's lock
+            return bool(
+                await observer.fetchval(
+                    "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $1",
+                    relay.lease_pid,
+                )
+            )
+
+        async def leads() -> bool:
+            return relay.leading and relay.lease_pid is not None
+
+        try:
+            async with running(relay):
+                await eventually(leads)
+                pid = relay.lease_pid
+                stuck = blocker.transaction()
+                await stuck.start()
+                await blocker.execute("LOCK TABLE outbox IN ACCESS EXCLUSIVE MODE")
+                # Positive markers: it waits, is cancelled (stops waiting), and waits
+                # again, on the same connection.
+                await eventually(waits)
+                await eventually(lambda: _negated(waits))
+                await eventually(waits)
+                assert (relay.leading, relay.lease_pid) == (True, pid)
+                await stuck.rollback()
+                await commit_each(db, logins("u1", 3))
+                await eventually(lambda: _all_sent(db))
+                assert (relay.leading, relay.lease_pid) == (True, pid)
+        finally:
+            await observer.close()
+            await blocker.close()
+            await db.dispose()
+
+
+async def _negated(check: Any) -> bool:
+    return not await check()

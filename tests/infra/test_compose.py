@@ -4,12 +4,15 @@ the production environment compose gives the processes passes Settings."""
 
 from __future__ import annotations
 
+import asyncio
 import fnmatch
 import functools
 import json
+import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +27,7 @@ from haunted.keys import load_signing_key
 from haunted.services import NAMES
 from haunted.settings import Settings
 from haunted.settings import variables as setting_variables
+from tests.conftest import serve_worker
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
@@ -314,3 +318,25 @@ def test_the_build_context_has_the_code_and_no_secrets() -> None:
     assert migrations.MIGRATIONS_DIR == ROOT / "infra" / "migrations"
     for secret in ("infra/keys/jwt-private.pem", ".env", ".haunted/keys/jwt-private.pem", ".venv"):
         assert _ignored(secret, patterns), f"{secret} would be sent to the build"
+
+
+async def test_the_worker_is_checked_on_its_own_healthz(settings: Settings) -> None:
+    """The compose worker's healthcheck, run as compose runs it, passes against a real
+    `haunted worker`'s probes and fails once they are gone; it asks the port the worker
+    serves on and Prometheus scrapes."""
+    worker = compose()["services"]["worker"]
+    check = worker["healthcheck"]
+    assert not check.get("disable") and check["test"][:2] == ["CMD", "python"]
+    port = environment(worker)["HAUNTED_WORKER_PORT"]
+    prometheus = yaml.safe_load((ROOT / "infra" / "monitoring" / "prometheus.yml").read_text())
+    (job,) = [job for job in prometheus["scrape_configs"] if job["job_name"] == "haunted-worker"]
+    assert str(job["dns_sd_configs"][0]["port"]) == port
+    command = [sys.executable, *check["test"][2:]]  # the image's python is the only change
+    env = {**os.environ, "HAUNTED_WORKER_PORT": str(settings.worker_port)}
+
+    def run_check() -> int:
+        return subprocess.run(command, env=env, capture_output=True, timeout=30).returncode
+
+    async with serve_worker(settings, workers=()):
+        assert await asyncio.to_thread(run_check) == 0
+    assert await asyncio.to_thread(run_check) != 0

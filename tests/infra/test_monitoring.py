@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import httpx
 import yaml
@@ -53,6 +54,97 @@ def test_every_alert_has_a_unit_test_and_a_runbook_section() -> None:
 def test_the_prometheus_config_is_valid() -> None:
     checked = _promtool("check", "config", "--syntax-only", "prometheus.yml")
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+KUBERNETES_CONFIG = MONITORING / "prometheus-kubernetes.yml"
+
+
+def test_the_kubernetes_prometheus_config_is_valid(tmp_path: Path) -> None:
+    """promtool checks it all but the discovery: Debian builds Prometheus without its
+    Kubernetes discovery, so the pod role is swapped for a static target here."""
+    config = yaml.safe_load(KUBERNETES_CONFIG.read_text())
+    for job in config["scrape_configs"]:
+        assert job.pop("kubernetes_sd_configs") == [{"role": "pod"}]
+        job["static_configs"] = [{"targets": ["10.0.0.1:9100"]}]
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
+    checked = _promtool("check", "config", "--syntax-only", str(tmp_path / "prometheus.yml"))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def _meta_name(name: str) -> str:
+    return re.sub(r"[^a-zA-Z0-9_]", "_", name)
+
+
+def _pod_targets(deployment: dict[str, Any]) -> list[dict[str, str]]:
+    """What Prometheus's pod role offers for one pod of the Deployment: one target per
+    declared container port, with the pod's labels and annotations as meta labels."""
+    template = deployment["spec"]["template"]
+    meta = {"__meta_kubernetes_namespace": deployment["metadata"]["namespace"]}
+    meta["__meta_kubernetes_pod_name"] = deployment["metadata"]["name"] + "-7d9f8-abcde"
+    for name, value in template["metadata"].get("labels", {}).items():
+        meta[f"__meta_kubernetes_pod_label_{_meta_name(name)}"] = value
+    for name, value in template["metadata"].get("annotations", {}).items():
+        meta[f"__meta_kubernetes_pod_annotation_{_meta_name(name)}"] = value
+    return [
+        {
+            **meta,
+            "__address__": f"10.0.0.1:{port['containerPort']}",
+            "__meta_kubernetes_pod_container_port_number": str(port["containerPort"]),
+            "__metrics_path__": "/metrics",
+        }
+        for container in template["spec"]["containers"]
+        for port in container.get("ports", [])
+    ]
+
+
+def _relabel(target: dict[str, str], rules: list[dict[str, Any]]) -> dict[str, str] | None:
+    """Prometheus's keep/replace relabelling (regexes anchored at both ends, `$1`)."""
+    for rule in rules:
+        value = rule.get("separator", ";").join(
+            target.get(name, "") for name in rule.get("source_labels", [])
+        )
+        match = re.fullmatch(rule.get("regex", "(.*)"), value)
+        action = rule.get("action", "replace")
+        if action == "keep":
+            if match is None:
+                return None
+        elif action == "replace":
+            if match is not None:
+                replacement = re.sub(r"\$(\d+)", r"\\g<\1>", rule.get("replacement", "$1"))
+                target = {**target, rule["target_label"]: match.expand(replacement)}
+        else:
+            raise AssertionError(f"relabel action {action} is not simulated here")
+    return target
+
+
+def test_the_kubernetes_config_scrapes_every_gateway_and_worker_pod() -> None:
+    """The pods of infra/k8s, through the config's relabelling: each gateway and worker
+    is one target on its metrics port, under the job names the rules use."""
+    from tests.infra.test_k8s import by_kind
+
+    config = yaml.safe_load(KUBERNETES_CONFIG.read_text())
+    (job,) = config["scrape_configs"]
+    settings = by_kind("overlays/prod", "ConfigMap")["haunted-config"]["data"]
+    ports = {"gateway": 8000, "worker": int(settings["HAUNTED_WORKER_PORT"])}
+    scraped: dict[str, dict[str, str]] = {}
+    for name, deployment in by_kind("overlays/prod", "Deployment").items():
+        for offered in _pod_targets(deployment):
+            target = _relabel(offered, job["relabel_configs"])
+            if target is not None:
+                assert name not in scraped, f"{name} is scraped twice"
+                scraped[name] = target
+    components = {
+        name: deployment["metadata"]["labels"]["app.kubernetes.io/component"]
+        for name, deployment in by_kind("overlays/prod", "Deployment").items()
+    }
+    expected = {name for name, component in components.items() if component in ports}
+    assert set(scraped) == expected and len(expected) >= 3, scraped  # not the web app
+    for name, target in scraped.items():
+        component = components[name]
+        assert target["__address__"] == f"10.0.0.1:{ports[component]}", name
+        assert target["__metrics_path__"] == "/metrics"
+        assert target["job"] == f"haunted-{component}"  # as up{job=~"haunted-.*"} reads
+        assert (target["namespace"], target["deployment"]) == ("haunted", name)
 
 
 def used_metrics() -> set[str]:

@@ -245,8 +245,8 @@ def settings_env(settings: Settings, home: Path) -> dict[str, str]:
         "HOME": str(home),
         "PYTHONPATH": str(ROOT),
     }
-    for name in settings.model_fields_set:
-        value = getattr(settings, name)
+    for name in settings.flat_fields_set:  # a section's fields by their own variables
+        value = settings.flat_value(name)
         if value is None:
             continue
         if isinstance(value, SecretStr):
