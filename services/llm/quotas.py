@@ -80,7 +80,7 @@ class Quotas:
                 f"the team's token budget of {limits.tokens_per_period} is used up"
                 f" until {limits.period_end.isoformat()}",
                 resetsAt=limits.period_end.isoformat().replace("+00:00", "Z"),
-                plan_id=limits.plan_id,
+                planId=limits.plan_id,
                 limit=limits.tokens_per_period,
             )
         if over_tpm or int(requests) > limits.requests_per_minute:

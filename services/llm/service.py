@@ -354,7 +354,7 @@ class LlmService:
         code = last.code if last is not None else "NO_MODEL"
         await self._failed(call, code)
         raise ProviderUnavailable(
-            f"the model provider failed for prompt {path} ({code})", request_id=call.request_id
+            f"the model provider failed for prompt {path} ({code})", requestId=call.request_id
         )
 
     @requires("llm:call")
