@@ -95,7 +95,8 @@ async def run(backend: Backend, count: int, duplicates: float, concurrency: int)
 
     with tempfile.TemporaryDirectory() as directory:
         async with stores(backend, Path(directory)) as store:
-            db = Database(store.database_url)
+            # A slow-query line per statement under load would be part of the measure.
+            db = Database(store.database_url, slow_query_ms=60_000)
             config = BillingConfig(
                 env="test",
                 public_url="http://127.0.0.1:8000",

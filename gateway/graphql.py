@@ -99,4 +99,6 @@ def build_schema(services: Services, hub: PushHub) -> GraphQLSchema:
     bindables: list[SchemaBindable] = [*SCALARS, *events.bindables(hub)]
     for name in services.graphql:
         bindables.extend(graphql_module(name).bindables(services, hub))
-    return make_executable_schema(type_defs(), *bindables)
+    # One naming rule: services speak snake_case; each camelCase field and argument of
+    # the schema maps to its snake_case name (Ariadne's converter), never by hand.
+    return make_executable_schema(type_defs(), *bindables, convert_names_case=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from ariadne import EnumType, MutationType, ObjectType, QueryType, SchemaBindable
+from ariadne import EnumType, MutationType, QueryType, SchemaBindable
 from graphql import GraphQLResolveInfo
 
 from gateway.graphql import Services
@@ -25,7 +25,6 @@ def bindables(services: Services, hub: PushHub) -> list[SchemaBindable]:
     analytics: AnalyticsService = services.analytics
     query = QueryType()
     mutation = MutationType()
-    usage_point = ObjectType("UsagePoint")
 
     @query.field("eventCounts")
     async def resolve_event_counts(
@@ -33,16 +32,16 @@ def bindables(services: Services, hub: PushHub) -> list[SchemaBindable]:
         info: GraphQLResolveInfo,
         names: list[str] | None = None,
         since: datetime | None = None,
-        teamId: str | None = None,
+        team_id: str | None = None,
     ) -> list[EventCount]:
-        return await analytics.event_counts(caller(info), names, since, team_id=teamId)
+        return await analytics.event_counts(caller(info), names, since, team_id=team_id)
 
     @query.field("activeUsers")
     async def resolve_active_users(
-        _: None, info: GraphQLResolveInfo, period: Period, teamId: str | None = None, **args: Any
+        _: None, info: GraphQLResolveInfo, period: Period, team_id: str | None = None, **args: Any
     ) -> list[ActiveUsers]:
         return await analytics.active_users(
-            caller(info), period, args["from"], args["to"], team_id=teamId
+            caller(info), period, args["from"], args["to"], team_id=team_id
         )
 
     @query.field("funnel")
@@ -52,20 +51,20 @@ def bindables(services: Services, hub: PushHub) -> list[SchemaBindable]:
         steps: list[str],
         window: int = 604800,
         since: datetime | None = None,
-        teamId: str | None = None,
+        team_id: str | None = None,
     ) -> list[FunnelStep]:
-        return await analytics.funnel(caller(info), steps, window, since, team_id=teamId)
+        return await analytics.funnel(caller(info), steps, window, since, team_id=team_id)
 
     @query.field("usage")
     async def resolve_usage(
         _: None,
         info: GraphQLResolveInfo,
         period: Period = Period.DAY,
-        teamId: str | None = None,
+        team_id: str | None = None,
         **args: Any,
     ) -> list[Usage]:
         return await analytics.usage(
-            caller(info), period, args.get("from"), args.get("to"), team_id=teamId
+            caller(info), period, args.get("from"), args.get("to"), team_id=team_id
         )
 
     @mutation.field("track")
@@ -75,7 +74,4 @@ def bindables(services: Services, hub: PushHub) -> list[SchemaBindable]:
         await analytics.track(caller(info), name, properties)
         return True
 
-    usage_point.set_alias("promptTokens", "prompt_tokens")
-    usage_point.set_alias("completionTokens", "completion_tokens")
-    usage_point.set_alias("costUsd", "cost_usd")
-    return [query, mutation, usage_point, EnumType("AnalyticsPeriod", Period)]
+    return [query, mutation, EnumType("AnalyticsPeriod", Period)]

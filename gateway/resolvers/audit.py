@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ariadne import ObjectType, QueryType, SchemaBindable
+from ariadne import QueryType, SchemaBindable
 from graphql import GraphQLResolveInfo
 
 from gateway.graphql import Services
@@ -14,15 +14,11 @@ from services.audit import AuditLogPage, AuditService
 def bindables(services: Services, hub: PushHub) -> list[SchemaBindable]:
     audit: AuditService = services.audit
     query = QueryType()
-    page = ObjectType("AuditLogPage")
-    entry = ObjectType("AuditEntry")
 
     @query.field("auditLog")
     async def resolve_audit_log(
-        _: None, info: GraphQLResolveInfo, teamId: str, first: int = 50, after: str | None = None
+        _: None, info: GraphQLResolveInfo, team_id: str, first: int = 50, after: str | None = None
     ) -> AuditLogPage:
-        return await audit.log(caller(info), first, after, team_id=teamId)
+        return await audit.log(caller(info), first, after, team_id=team_id)
 
-    page.set_alias("nextCursor", "next_cursor")
-    entry.set_alias("actorId", "actor_id")
-    return [query, page, entry]
+    return [query]

@@ -18,7 +18,10 @@ from services.auth import (
     AuthResult,
     AuthService,
     ClientInfo,
+    InvitePreviewView,
     MembershipView,
+    MemberView,
+    SessionView,
     TeamService,
     UserView,
     normalize_email,
@@ -45,30 +48,8 @@ def _selects_only_id(info: GraphQLResolveInfo) -> bool:
     )
 
 
-def _auth_payload(result: AuthResult) -> dict[str, Any]:
-    return {
-        "token": result.token,
-        "expiresAt": result.expires_at,
-        "refreshToken": result.refresh_token,
-        "sessionId": result.session_id,
-        "user": result.user,
-    }
-
-
 def _membership(view: MembershipView) -> dict[str, Any]:
     return {"team": {"id": view.team_id, "name": view.team_name}, "role": view.role}
-
-
-def _api_key(view: ApiKeyView) -> dict[str, Any]:
-    return {
-        "id": view.id,
-        "teamId": view.team_id,
-        "name": view.name,
-        "permissions": view.permissions,
-        "createdAt": view.created_at,
-        "lastUsedAt": view.last_used_at,
-        "revokedAt": view.revoked_at,
-    }
 
 
 def bindables(services: Services, hub: PushHub) -> list[SchemaBindable]:
@@ -89,18 +70,8 @@ def bindables(services: Services, hub: PushHub) -> list[SchemaBindable]:
         return await auth.me(principal)
 
     @query.field("sessions")
-    async def resolve_sessions(_: None, info: GraphQLResolveInfo) -> list[dict[str, Any]]:
-        return [
-            {
-                "id": s.id,
-                "createdAt": s.created_at,
-                "expiresAt": s.expires_at,
-                "current": s.current,
-                "ip": s.ip,
-                "userAgent": s.user_agent,
-            }
-            for s in await auth.sessions(caller(info))
-        ]
+    async def resolve_sessions(_: None, info: GraphQLResolveInfo) -> list[SessionView]:
+        return await auth.sessions(caller(info))
 
     @query.field("team")
     async def resolve_team(_: None, info: GraphQLResolveInfo, id: str) -> dict[str, Any]:
@@ -112,29 +83,26 @@ def bindables(services: Services, hub: PushHub) -> list[SchemaBindable]:
         return {"id": id, "name": name}
 
     @team.field("members")
-    async def resolve_members(obj: dict[str, Any], info: GraphQLResolveInfo) -> list[Any]:
-        return [
-            {"userId": m.user_id, "email": m.email, "role": m.role}
-            for m in await teams.members(caller(info), team_id=obj["id"])
-        ]
+    async def resolve_members(obj: dict[str, Any], info: GraphQLResolveInfo) -> list[MemberView]:
+        return await teams.members(caller(info), team_id=obj["id"])
 
     @query.field("apiKeys")
     async def resolve_api_keys(
-        _: None, info: GraphQLResolveInfo, teamId: str | None = None
-    ) -> list[dict[str, Any]]:
-        return [_api_key(key) for key in await api_keys.list(caller(info), team_id=teamId)]
+        _: None, info: GraphQLResolveInfo, team_id: str | None = None
+    ) -> list[ApiKeyView]:
+        return await api_keys.list(caller(info), team_id=team_id)
 
     @mutation.field("register")
     async def resolve_register(
-        _: None, info: GraphQLResolveInfo, email: str, password: str, teamName: str | None = None
-    ) -> dict[str, Any]:
-        return _auth_payload(await auth.register(email, password, teamName, client_info(info)))
+        _: None, info: GraphQLResolveInfo, email: str, password: str, team_name: str | None = None
+    ) -> AuthResult:
+        return await auth.register(email, password, team_name, client_info(info))
 
     @mutation.field("signUp")
     async def resolve_sign_up(
-        _: None, info: GraphQLResolveInfo, email: str, password: str, teamName: str | None = None
+        _: None, info: GraphQLResolveInfo, email: str, password: str, team_name: str | None = None
     ) -> bool:
-        await auth.sign_up(email, password, teamName, client_info(info))
+        await auth.sign_up(email, password, team_name, client_info(info))
         return True
 
     @mutation.field("verifyEmail")
@@ -149,9 +117,9 @@ def bindables(services: Services, hub: PushHub) -> list[SchemaBindable]:
 
     @mutation.field("resetPassword")
     async def resolve_reset_password(
-        _: None, info: GraphQLResolveInfo, token: str, newPassword: str
+        _: None, info: GraphQLResolveInfo, token: str, new_password: str
     ) -> bool:
-        await auth.reset_password(token, newPassword, client_info(info))
+        await auth.reset_password(token, new_password, client_info(info))
         return True
 
     @mutation.field("changePassword")
@@ -164,8 +132,8 @@ def bindables(services: Services, hub: PushHub) -> list[SchemaBindable]:
     @mutation.field("loginSecondFactor")
     async def resolve_login_second_factor(
         _: None, info: GraphQLResolveInfo, challenge: str, code: str
-    ) -> dict[str, Any]:
-        return _auth_payload(await auth.login_second_factor(challenge, code, client_info(info)))
+    ) -> AuthResult:
+        return await auth.login_second_factor(challenge, code, client_info(info))
 
     @mutation.field("enrolTwoFactor")
     async def resolve_enrol_two_factor(_: None, info: GraphQLResolveInfo) -> dict[str, str]:
@@ -178,9 +146,9 @@ def bindables(services: Services, hub: PushHub) -> list[SchemaBindable]:
 
     @mutation.field("requireTwoFactor")
     async def resolve_require_two_factor(
-        _: None, info: GraphQLResolveInfo, teamId: str, required: bool
+        _: None, info: GraphQLResolveInfo, team_id: str, required: bool
     ) -> bool:
-        return await teams.require_two_factor(caller(info), required, team_id=teamId)
+        return await teams.require_two_factor(caller(info), required, team_id=team_id)
 
     @mutation.field("disableTwoFactor")
     async def resolve_disable_two_factor(_: None, info: GraphQLResolveInfo, code: str) -> bool:
@@ -190,14 +158,12 @@ def bindables(services: Services, hub: PushHub) -> list[SchemaBindable]:
     @mutation.field("login")
     async def resolve_login(
         _: None, info: GraphQLResolveInfo, email: str, password: str
-    ) -> dict[str, Any]:
-        return _auth_payload(await auth.login(email, password, client_info(info)))
+    ) -> AuthResult:
+        return await auth.login(email, password, client_info(info))
 
     @mutation.field("refreshToken")
-    async def resolve_refresh(
-        _: None, info: GraphQLResolveInfo, refreshToken: str
-    ) -> dict[str, Any]:
-        return _auth_payload(await auth.refresh(refreshToken, client_info(info)))
+    async def resolve_refresh(_: None, info: GraphQLResolveInfo, refresh_token: str) -> AuthResult:
+        return await auth.refresh(refresh_token, client_info(info))
 
     @mutation.field("logout")
     async def resolve_logout(_: None, info: GraphQLResolveInfo) -> bool:
@@ -213,34 +179,34 @@ def bindables(services: Services, hub: PushHub) -> list[SchemaBindable]:
 
     @mutation.field("inviteMember")
     async def resolve_invite(
-        _: None, info: GraphQLResolveInfo, teamId: str, email: str, role: str
+        _: None, info: GraphQLResolveInfo, team_id: str, email: str, role: str
     ) -> dict[str, Any]:
-        invite = await teams.invite(caller(info), email, role, team_id=teamId)
+        invite = await teams.invite(caller(info), email, role, team_id=team_id)
         return {
             "id": invite.id,
-            "teamId": invite.team_id,
+            "team_id": invite.team_id,
             "role": invite.role,
-            "expiresAt": invite.expires_at,
+            "expires_at": invite.expires_at,
             "token": invite.token,
             "email": normalize_email(email),
-            "invitedBy": caller(info).user_id,
+            "invited_by": caller(info).user_id,
         }
 
     @query.field("invites")
     async def resolve_invites(
-        _: None, info: GraphQLResolveInfo, teamId: str
+        _: None, info: GraphQLResolveInfo, team_id: str
     ) -> list[dict[str, Any]]:
         return [
             {
                 "id": invite.id,
-                "teamId": invite.team_id,
+                "team_id": invite.team_id,
                 "role": invite.role,
-                "expiresAt": invite.expires_at,
+                "expires_at": invite.expires_at,
                 "token": None,
                 "email": invite.email,
-                "invitedBy": invite.invited_by,
+                "invited_by": invite.invited_by,
             }
-            for invite in await teams.invites(caller(info), team_id=teamId)
+            for invite in await teams.invites(caller(info), team_id=team_id)
         ]
 
     @mutation.field("revokeInvite")
@@ -248,13 +214,10 @@ def bindables(services: Services, hub: PushHub) -> list[SchemaBindable]:
         return await teams.revoke_invite(caller(info), id)
 
     @query.field("invite")
-    async def resolve_invite_preview(_: None, info: GraphQLResolveInfo, token: str) -> Any:
-        preview = await teams.preview_invite(token)
-        return {
-            "teamName": preview.team_name,
-            "role": preview.role,
-            "expiresAt": preview.expires_at,
-        }
+    async def resolve_invite_preview(
+        _: None, info: GraphQLResolveInfo, token: str
+    ) -> InvitePreviewView:
+        return await teams.preview_invite(token)
 
     @mutation.field("acceptInvite")
     async def resolve_accept(_: None, info: GraphQLResolveInfo, token: str) -> dict[str, Any]:
@@ -262,18 +225,18 @@ def bindables(services: Services, hub: PushHub) -> list[SchemaBindable]:
 
     @mutation.field("changeRole")
     async def resolve_change_role(
-        _: None, info: GraphQLResolveInfo, teamId: str, userId: str, role: str
+        _: None, info: GraphQLResolveInfo, team_id: str, user_id: str, role: str
     ) -> dict[str, Any]:
-        return _membership(await teams.change_role(caller(info), userId, role, team_id=teamId))
+        return _membership(await teams.change_role(caller(info), user_id, role, team_id=team_id))
 
     @mutation.field("removeMember")
     async def resolve_remove_member(
-        _: None, info: GraphQLResolveInfo, teamId: str, userId: str
+        _: None, info: GraphQLResolveInfo, team_id: str, user_id: str
     ) -> bool:
         principal = caller(info)
-        if userId == principal.user_id:
-            return await teams.leave(principal, team_id=teamId)
-        return await teams.remove_member(principal, userId, team_id=teamId)
+        if user_id == principal.user_id:
+            return await teams.leave(principal, team_id=team_id)
+        return await teams.remove_member(principal, user_id, team_id=team_id)
 
     @mutation.field("createApiKey")
     async def resolve_create_api_key(
@@ -281,10 +244,10 @@ def bindables(services: Services, hub: PushHub) -> list[SchemaBindable]:
         info: GraphQLResolveInfo,
         name: str,
         permissions: list[str],
-        teamId: str | None = None,
+        team_id: str | None = None,
     ) -> dict[str, Any]:
-        key, view = await api_keys.create(caller(info), name, permissions, team_id=teamId)
-        return {"key": key, "apiKey": _api_key(view)}
+        key, view = await api_keys.create(caller(info), name, permissions, team_id=team_id)
+        return {"key": key, "api_key": view}
 
     @mutation.field("revokeApiKey")
     async def resolve_revoke_api_key(_: None, info: GraphQLResolveInfo, id: str) -> bool:

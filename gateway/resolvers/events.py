@@ -15,9 +15,10 @@ from ariadne import SchemaBindable, SubscriptionType
 from graphql import GraphQLResolveInfo
 from starlette.websockets import WebSocket
 
-from gateway.push import PushHub, check_pushable, notification_payload
+from gateway.push import PushHub, check_pushable
 from gateway.resolvers.common import caller
 from schemas import NotificationCreated
+from services.notifications import NotificationView
 from services.principal import Principal
 
 SESSION_ENDED = 4403
@@ -64,16 +65,24 @@ def bindables(hub: PushHub) -> list[SchemaBindable]:
     @subscription.source("notifications")
     async def notifications_source(
         _: None, info: GraphQLResolveInfo
-    ) -> AsyncGenerator[dict[str, Any], None]:
+    ) -> AsyncGenerator[NotificationView, None]:
         principal = caller(info)
         async for envelope in hub.listen(principal, ["notification.created"]):
             event = envelope.decode()
             if isinstance(event, NotificationCreated):
-                yield notification_payload(event)
+                yield NotificationView(
+                    event.notification_id,
+                    event.type,
+                    event.title,
+                    event.body,
+                    event.data,
+                    event.created_at,
+                    None,
+                )
         await _close_if_session_ended(hub, principal, info)
 
     @subscription.field("notifications")
-    def notifications_field(item: dict[str, Any], info: GraphQLResolveInfo) -> dict[str, Any]:
+    def notifications_field(item: NotificationView, info: GraphQLResolveInfo) -> NotificationView:
         return item
 
     return [subscription]

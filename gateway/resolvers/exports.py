@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ariadne import MutationType, ObjectType, SchemaBindable
+from ariadne import MutationType, SchemaBindable
 from graphql import GraphQLResolveInfo
 
 from gateway.graphql import Services
@@ -14,11 +14,9 @@ from services.exports import DataExports, ExportLink
 def bindables(services: Services, hub: PushHub) -> list[SchemaBindable]:
     exports: DataExports = services.exports
     mutation = MutationType()
-    data_export = ObjectType("DataExport")
 
     @mutation.field("exportMyData")
     async def resolve_export_my_data(_: None, info: GraphQLResolveInfo) -> ExportLink:
         return await exports.request(caller(info))
 
-    data_export.set_alias("expiresAt", "expires_at")
-    return [mutation, data_export]
+    return [mutation]

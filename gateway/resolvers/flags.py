@@ -31,10 +31,10 @@ def bindables(services: Services, hub: PushHub) -> list[SchemaBindable]:
 
     @query.field("flags")
     async def resolve_flags(
-        _: None, info: GraphQLResolveInfo, teamId: str | None = None
+        _: None, info: GraphQLResolveInfo, team_id: str | None = None
     ) -> list[FlagState]:
         return await flags.states(
-            caller(info), team_id=teamId, remote_address=_remote_address(info)
+            caller(info), team_id=team_id, remote_address=_remote_address(info)
         )
 
     return [query]

@@ -34,9 +34,9 @@ def bindables(services: Services, hub: PushHub) -> list[SchemaBindable]:
 
     @query.field("llmUsage")
     async def resolve_usage(
-        _: None, info: GraphQLResolveInfo, teamId: str | None = None
+        _: None, info: GraphQLResolveInfo, team_id: str | None = None
     ) -> LlmUsage:
-        return await llm.usage(caller(info), team_id=teamId)
+        return await llm.usage(caller(info), team_id=team_id)
 
     @template.field("model")
     def resolve_model(prompt: Prompt, _: GraphQLResolveInfo) -> str:
@@ -54,7 +54,7 @@ def bindables(services: Services, hub: PushHub) -> list[SchemaBindable]:
                 "type": variable.type,
                 "required": variable.required,
                 "description": variable.description,
-                "maxLength": variable.max_length,
+                "max_length": variable.max_length,
                 "default": variable.default,
             }
             for name, variable in prompt.spec.variables.items()
@@ -80,9 +80,9 @@ def bindables(services: Services, hub: PushHub) -> list[SchemaBindable]:
         info: GraphQLResolveInfo,
         path: str,
         variables: Any = None,
-        teamId: str | None = None,
+        team_id: str | None = None,
     ) -> AsyncGenerator[StreamItem, None]:
-        stream = await llm.stream_prompt(caller(info), path, _variables(variables), team_id=teamId)
+        stream = await llm.stream_prompt(caller(info), path, _variables(variables), team_id=team_id)
         async for item in stream:
             yield item
 

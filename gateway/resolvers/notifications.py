@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from ariadne import MutationType, ObjectType, QueryType, SchemaBindable
+from ariadne import MutationType, QueryType, SchemaBindable
 from graphql import GraphQLArgument, GraphQLID, GraphQLObjectType, GraphQLResolveInfo, GraphQLSchema
 
 from gateway.graphql import Services
-from gateway.push import OnlineMember, PushHub, notification_payload
+from gateway.push import OnlineMember, PushHub
 from gateway.resolvers.common import caller
-from services.notifications import NotificationsService
+from services.notifications import NotificationsService, NotificationView
 
 
 class NotificationsCursor(SchemaBindable):
@@ -33,21 +31,20 @@ class NotificationsCursor(SchemaBindable):
 def bindables(services: Services, hub: PushHub) -> list[SchemaBindable]:
     notifications: NotificationsService = services.notifications
     query, mutation = QueryType(), MutationType()
-    online_member = ObjectType("OnlineMember")
 
     @query.field("notifications")
     async def resolve_notifications(
         _: None,
         info: GraphQLResolveInfo,
         first: int | None = 20,
-        unreadOnly: bool | None = False,
+        unread_only: bool | None = False,
         after: str | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[NotificationView]:
         # An explicit null takes the default (the fuzz found `first: null` an INTERNAL).
         page = await notifications.notifications(
-            caller(info), 20 if first is None else first, bool(unreadOnly), after
+            caller(info), 20 if first is None else first, bool(unread_only), after
         )
-        return [notification_payload(item) for item in page]
+        return page
 
     @query.field("unreadCount")
     async def resolve_unread_count(_: None, info: GraphQLResolveInfo) -> int:
@@ -55,9 +52,9 @@ def bindables(services: Services, hub: PushHub) -> list[SchemaBindable]:
 
     @query.field("onlineMembers")
     async def resolve_online_members(
-        _: None, info: GraphQLResolveInfo, teamId: str | None = None
+        _: None, info: GraphQLResolveInfo, team_id: str | None = None
     ) -> list[OnlineMember]:
-        team_id = caller(info).require("team:read", teamId)
+        team_id = caller(info).require("team:read", team_id)
         return await hub.presence.online(team_id)
 
     @mutation.field("markNotificationRead")
@@ -68,6 +65,4 @@ def bindables(services: Services, hub: PushHub) -> list[SchemaBindable]:
     async def resolve_mark_all_read(_: None, info: GraphQLResolveInfo) -> int:
         return await notifications.mark_all_read(caller(info))
 
-    online_member.set_alias("userId", "user_id")
-
-    return [query, mutation, online_member, NotificationsCursor()]
+    return [query, mutation, NotificationsCursor()]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from ariadne import MutationType, ObjectType, QueryType, SchemaBindable
+from ariadne import MutationType, QueryType, SchemaBindable
 from graphql import GraphQLResolveInfo
 
 from gateway.graphql import Services
@@ -17,27 +17,24 @@ def bindables(services: Services, hub: PushHub) -> list[SchemaBindable]:
     webhooks: WebhooksService = services.webhooks
     query = QueryType()
     mutation = MutationType()
-    endpoint = ObjectType("WebhookEndpoint")
-    delivery = ObjectType("WebhookDelivery")
-    replay = ObjectType("WebhookReplay")
 
     @query.field("webhookEndpoints")
     async def resolve_endpoints(
-        _: None, info: GraphQLResolveInfo, teamId: str | None = None
+        _: None, info: GraphQLResolveInfo, team_id: str | None = None
     ) -> list[EndpointView]:
-        return await webhooks.endpoints(caller(info), team_id=teamId)
+        return await webhooks.endpoints(caller(info), team_id=team_id)
 
     @query.field("webhookDeliveries")
     async def resolve_deliveries(
-        _: None, info: GraphQLResolveInfo, endpointId: str, first: int = 50
+        _: None, info: GraphQLResolveInfo, endpoint_id: str, first: int = 50
     ) -> list[DeliveryView]:
-        return await webhooks.deliveries(caller(info), endpointId, first)
+        return await webhooks.deliveries(caller(info), endpoint_id, first)
 
     @mutation.field("createWebhookEndpoint")
     async def resolve_create(
-        _: None, info: GraphQLResolveInfo, teamId: str, url: str, eventTypes: list[str]
+        _: None, info: GraphQLResolveInfo, team_id: str, url: str, event_types: list[str]
     ) -> EndpointView:
-        return await webhooks.create_endpoint(caller(info), url, eventTypes, team_id=teamId)
+        return await webhooks.create_endpoint(caller(info), url, event_types, team_id=team_id)
 
     @mutation.field("updateWebhookEndpoint")
     async def resolve_update(
@@ -45,11 +42,11 @@ def bindables(services: Services, hub: PushHub) -> list[SchemaBindable]:
         info: GraphQLResolveInfo,
         id: str,
         url: str | None = None,
-        eventTypes: list[str] | None = None,
+        event_types: list[str] | None = None,
         enabled: bool | None = None,
     ) -> EndpointView:
         return await webhooks.update_endpoint(
-            caller(info), id, url=url, event_types=eventTypes, enabled=enabled
+            caller(info), id, url=url, event_types=event_types, enabled=enabled
         )
 
     @mutation.field("deleteWebhookEndpoint")
@@ -62,26 +59,8 @@ def bindables(services: Services, hub: PushHub) -> list[SchemaBindable]:
 
     @mutation.field("replayWebhooks")
     async def resolve_replay(
-        _: None, info: GraphQLResolveInfo, endpointId: str, since: datetime
+        _: None, info: GraphQLResolveInfo, endpoint_id: str, since: datetime
     ) -> ReplayView:
-        return await webhooks.replay(caller(info), endpointId, since)
+        return await webhooks.replay(caller(info), endpoint_id, since)
 
-    for name, attribute in (
-        ("teamId", "team_id"),
-        ("eventTypes", "event_types"),
-        ("disabledReason", "disabled_reason"),
-        ("createdAt", "created_at"),
-    ):
-        endpoint.set_alias(name, attribute)
-    for name, attribute in (
-        ("eventId", "event_id"),
-        ("eventType", "event_type"),
-        ("responseCode", "response_code"),
-        ("latencyMs", "latency_ms"),
-        ("createdAt", "created_at"),
-        ("lastAttemptAt", "last_attempt_at"),
-        ("nextAttemptAt", "next_attempt_at"),
-    ):
-        delivery.set_alias(name, attribute)
-    replay.set_alias("endpointId", "endpoint_id")
-    return [query, mutation, endpoint, delivery, replay]
+    return [query, mutation]

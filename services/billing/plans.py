@@ -42,6 +42,11 @@ class Plan(BaseModel):
     stripe_prices: dict[str, str] = Field(default_factory=dict)
     entitlements: Entitlements
 
+    @property
+    def is_default(self) -> bool:
+        """`default`, by the name the API gives it (isDefault)."""
+        return self.default
+
     def stripe_price(self, env: str) -> str | None:
         return self.stripe_prices.get(env)
 

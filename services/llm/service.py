@@ -80,42 +80,42 @@ class PlanQuota:
 
 @dataclass(frozen=True, slots=True)
 class PromptResult:
-    """What callPrompt answers; fields are named as in the GraphQL schema."""
+    """What callPrompt answers (the schema's PromptResult, its names in snake_case)."""
 
-    requestId: str
+    request_id: str
     text: str
     model: str
-    promptTokens: int
-    completionTokens: int
+    prompt_tokens: int
+    completion_tokens: int
     cached: bool = False
-    costUsd: float = 0.0
+    cost_usd: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
 class StreamItem:
     """A text delta, or (done) the final record with the usage."""
 
-    requestId: str
+    request_id: str
     delta: str | None = None
     done: bool = False
     model: str | None = None
-    promptTokens: int | None = None
-    completionTokens: int | None = None
-    costUsd: float | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    cost_usd: float | None = None
     cached: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class LlmUsage:
-    teamId: str
-    planId: str
-    tokensUsed: int
-    tokensPerPeriod: int
-    periodEnd: datetime
-    requestsPerMinute: int
-    tokensPerMinute: int
-    requestsThisMinute: int
-    tokensThisMinute: int
+    team_id: str
+    plan_id: str
+    tokens_used: int
+    tokens_per_period: int
+    period_end: datetime
+    requests_per_minute: int
+    tokens_per_minute: int
+    requests_this_minute: int
+    tokens_this_minute: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -411,7 +411,7 @@ class LlmService:
                         finished = True
                         raise ProviderUnavailable(
                             f"the model stream broke for prompt {call.prompt.path}",
-                            requestId=call.request_id,
+                            request_id=call.request_id,
                         ) from None
                     except ProviderError as error:
                         last = error
@@ -423,7 +423,7 @@ class LlmService:
             finished = True
             raise ProviderUnavailable(
                 f"the model provider failed for prompt {call.prompt.path} ({code})",
-                requestId=call.request_id,
+                request_id=call.request_id,
             )
         finally:
             if not finished:  # the client went away mid-stream: what was generated counts
@@ -453,9 +453,9 @@ class LlmService:
             call.request_id,
             done=True,
             model=result.model,
-            promptTokens=result.promptTokens,
-            completionTokens=result.completionTokens,
-            costUsd=result.costUsd,
+            prompt_tokens=result.prompt_tokens,
+            completion_tokens=result.completion_tokens,
+            cost_usd=result.cost_usd,
             cached=cached,
         )
 

@@ -60,15 +60,15 @@ async def test_call_prompt_returns_text_usage_and_publishes_completed(
     result = await llm.call_prompt(member(), "hello", {"name": "Ada"})
     assert result.text == "reply from m-primary: Say hello to Ada 1 times."
     assert result.model == "m-primary"
-    assert (result.promptTokens, result.completionTokens) == (9, 9)
-    assert result.costUsd == pytest.approx((9 * 1.0 + 9 * 2.0) / 1e6)
+    assert (result.prompt_tokens, result.completion_tokens) == (9, 9)
+    assert result.cost_usd == pytest.approx((9 * 1.0 + 9 * 2.0) / 1e6)
     sent = fake_openai.requests[0]
     assert sent["messages"][0] == {"role": "system", "content": "You greet people."}
     assert (sent["temperature"], sent["max_tokens"]) == (0.1, 50)
     [event] = await outbox(db)
     assert event == {
         "topic": "prompt.completed",
-        "request_id": result.requestId,
+        "request_id": result.request_id,
         "user_id": "u1",
         "team_id": "t1",
         "prompt_path": "hello",
@@ -77,11 +77,11 @@ async def test_call_prompt_returns_text_usage_and_publishes_completed(
         "prompt_tokens": 9,
         "completion_tokens": 9,
         "latency_ms": event["latency_ms"],
-        "cost_usd": result.costUsd,
+        "cost_usd": result.cost_usd,
         "cached": False,
     }
     usage = await llm.usage(member())
-    assert (usage.planId, usage.tokensUsed, usage.tokensPerPeriod) == ("free", 18, 100_000)
+    assert (usage.plan_id, usage.tokens_used, usage.tokens_per_period) == ("free", 18, 100_000)
 
 
 async def test_bad_variables_and_missing_permission_are_refused_before_any_call(
@@ -152,7 +152,7 @@ async def test_quota_from_plan_events_exhausts_and_a_plan_change_applies_next_ca
     await apply(db, upgrade, tokens(1000))
     result = await llm.call_prompt(member(), "hello", {"name": "Ada"})
     assert result.text
-    assert (await llm.usage(member())).planId == "team"
+    assert (await llm.usage(member())).plan_id == "team"
 
     # An older event (a replay out of order) changes nothing.
     await apply(db, activated("pro"), tokens(10), time=datetime.now(UTC) - timedelta(days=1))
@@ -232,10 +232,10 @@ async def test_stream_sends_deltas_then_usage_and_meters_it(llm: LlmService, db:
         "".join(item.delta or "" for item in deltas)
         == "reply from m-primary: Say hello to Ada 1 times."
     )
-    assert final.done and (final.promptTokens, final.completionTokens) == (9, 9)
+    assert final.done and (final.prompt_tokens, final.completion_tokens) == (9, 9)
     [event] = await outbox(db)
     assert event["topic"] == "prompt.completed" and event["completion_tokens"] == 9
-    assert (await llm.usage(member())).tokensUsed == 18
+    assert (await llm.usage(member())).tokens_used == 18
 
 
 async def test_stream_cut_midway_still_counts_and_publishes_failed(
@@ -249,7 +249,7 @@ async def test_stream_cut_midway_still_counts_and_publishes_failed(
     assert "".join(item.delta or "" for item in received) == "reply from m-primary:"
     assert len(fake_openai.requests) == 1  # text went out: no silent retry
     assert [e["error_code"] for e in await outbox(db, "prompt.failed")] == ["STREAM_CUT"]
-    assert (await llm.usage(member())).tokensUsed > 0
+    assert (await llm.usage(member())).tokens_used > 0
 
 
 async def test_stream_retries_before_the_first_delta(
@@ -269,7 +269,7 @@ async def test_cache_hit_is_marked_and_costs_nothing(
     other = await llm.call_prompt(member(), "cached", {"name": "Bob"})
     assert len(fake_openai.requests) == 2
     assert second.text == first.text and second.cached and not first.cached and not other.cached
-    assert second.costUsd == 0.0
+    assert second.cost_usd == 0.0
     events = await outbox(db, "prompt.completed")
     assert [(e["cached"], e["cost_usd"] == 0.0) for e in events] == [
         (False, False),
@@ -278,7 +278,7 @@ async def test_cache_hit_is_marked_and_costs_nothing(
     ]
     assert (
         await llm.usage(member())
-    ).tokensUsed == first.promptTokens * 2 + 2 * first.completionTokens
+    ).tokens_used == first.prompt_tokens * 2 + 2 * first.completion_tokens
 
 
 async def test_offline_echo_without_key_or_base_url(
@@ -304,4 +304,4 @@ async def test_a_client_leaving_mid_stream_is_still_metered(llm: LlmService, db:
     await stream.aclose()
     assert [e["error_code"] for e in await outbox(db, "prompt.failed")] == ["CLIENT_CLOSED"]
     assert await outbox(db, "prompt.completed") == []
-    assert (await llm.usage(member())).tokensUsed > 0
+    assert (await llm.usage(member())).tokens_used > 0
