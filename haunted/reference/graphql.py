@@ -90,13 +90,22 @@ def schema() -> GraphQLSchema:
 
 
 def _classes_of(module: object, function: ast.FunctionDef) -> dict[str, type]:
-    """The bindables function's parameters that are facade classes, by name."""
+    """The bindables function's facades, by name: its parameters annotated with a
+    facade class, and its annotated locals (`auth: AuthService = services.auth`)."""
+    annotated: list[tuple[str, ast.expr | None]] = [
+        (arg.arg, arg.annotation) for arg in function.args.args
+    ]
+    annotated += [
+        (node.target.id, node.annotation)
+        for node in function.body
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
+    ]
     found: dict[str, type] = {}
-    for arg in function.args.args:
-        if isinstance(arg.annotation, ast.Name):
-            value = getattr(module, arg.annotation.id, None)
+    for name, annotation in annotated:
+        if isinstance(annotation, ast.Name):
+            value = getattr(module, annotation.id, None)
             if isinstance(value, type):
-                found[arg.arg] = value
+                found[name] = value
     return found
 
 
