@@ -654,6 +654,32 @@ def docs_asyncapi() -> None:
     sys.stdout.write(json.dumps(document, indent=2) + "\n")
 
 
+@docs_app.command("events")
+def docs_events(
+    check: Annotated[
+        bool, typer.Option("--check", help="write nothing; exit 1 when the table is stale")
+    ] = False,
+) -> None:
+    """Writes the table of topics this project adds (docs/events.md) from schemas/.
+
+    Every topic of the catalog that the published contract lacks: owner, key, audience,
+    committed versions, data fields, and the model's docstring as its description.
+    """
+    from haunted.reference.proposed import EVENTS_DOC, StaleSection, write
+
+    try:
+        current = write(EVENTS_DOC, check=check)
+    except StaleSection as error:
+        _fail(str(error))
+    if current:
+        console.print("docs/events.md: the topics this project adds are current")
+    elif check:
+        console.print("docs/events.md: stale; run haunted docs events")
+        raise typer.Exit(1)
+    else:
+        console.print("docs/events.md: the topics this project adds were rewritten")
+
+
 @docs_app.command("site")
 def docs_site(
     out: Annotated[Path, typer.Option(help="where the generated pages go (emptied first)")] = Path(
@@ -939,8 +965,9 @@ def new_service(
     Writes services/NAME/ (facade, one handler registered by its event class, tables),
     schemas/NAME.py with its snapshot, an Alembic branch, gateway/schema/NAME.graphql and
     gateway/resolvers/NAME.py, tests/services/NAME/ and a docs entry, and adds its
-    ServiceSpec to haunted/services.py (and its lines to pyproject.toml, schemas/__init__.py,
-    docs/events.md). A bad NAME writes nothing.
+    ServiceSpec to haunted/services.py (and its lines to pyproject.toml and
+    schemas/__init__.py); docs/events.md's generated table gains its topic. A bad NAME
+    writes nothing.
     """
     from haunted.scaffold import ScaffoldError
     from haunted.scaffold import new_service as scaffold

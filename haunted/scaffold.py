@@ -4,8 +4,9 @@ It writes the package (facade, one event, one handler registered by its class, t
 tables), its event's model, its Alembic branch, its GraphQL type and fields, its
 tests and a docs entry; then adds what must still be listed: its `ServiceSpec` line
 (haunted/services.py), the independence contract (pyproject.toml), its module among
-the catalog's owners (schemas/__init__.py) and the event's row in docs/events.md.
-Then it writes the event's snapshot and formats what it wrote with ruff. `make test`
+the catalog's owners (schemas/__init__.py). Then it writes the event's snapshot,
+regenerates docs/events.md's table of the topics the project adds (its new row is
+read from the model) and formats what it wrote with ruff. `make test`
 passes after it.
 
 A bad name changes nothing: every check runs before the first write.
@@ -239,11 +240,6 @@ def new_service(name: str, root: Path, *, format_code: bool = True) -> list[Path
             "the independence contract in pyproject.toml",
         ),
         root / "schemas" / "__init__.py": lambda text: _catalog(text, names),
-        root / "docs" / "events.md": lambda text: _table_row(
-            text,
-            "### Topics this project adds (proposed to the contract)",
-            env.get_template("events_row.md.j2").render(values),
-        ),
         root / "docs" / "features.md": lambda text: _table_row(
             text,
             "# What is built",
@@ -259,7 +255,8 @@ def new_service(name: str, root: Path, *, format_code: bool = True) -> list[Path
     if format_code:
         _format(root, python)
     _snapshot(root)
-    return [*files, *changed]
+    _events_doc(root)
+    return [*files, *changed, root / "docs" / "events.md"]
 
 
 def _format(root: Path, paths: list[Path]) -> None:
@@ -274,3 +271,10 @@ def _format(root: Path, paths: list[Path]) -> None:
 def _snapshot(root: Path) -> None:
     """The new event's JSON Schema snapshot (schemas/snapshots/), as `make lint` checks."""
     subprocess.run([sys.executable, "-m", "schemas.snapshot"], cwd=root, check=True)
+
+
+def _events_doc(root: Path) -> None:
+    """The new topic's row among those the project adds (docs/events.md), generated from
+    its model as `haunted docs events` does: in a new process, which imports the model."""
+    generate = [sys.executable, "-m", "haunted.reference.proposed"]
+    subprocess.run(generate, cwd=root, check=True)  # noqa: S603 - our own interpreter

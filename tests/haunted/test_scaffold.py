@@ -24,6 +24,7 @@ BIN = Path(sys.executable).parent
 AGREEMENT_TESTS = (
     "tests/haunted/test_services.py",
     "tests/schemas/test_catalog.py",
+    "tests/haunted/reference/test_proposed.py",
     "tests/test_docs.py",
     "tests/haunted/test_migrations.py",
 )
@@ -117,6 +118,9 @@ def test_a_new_service_passes_the_checks_make_test_runs(checkout: Path) -> None:
         "docs/features.md",
     } <= relative
     assert (checkout / "schemas/snapshots/sales_leads.item_added.v1.json").is_file()
+    # Its topic is proposed to the contract by its model: the row is generated, not written.
+    events_doc = (checkout / "docs/events.md").read_text()
+    assert "| `sales_leads.item_added` | sales_leads | team_id | team | v1 |" in events_doc
     assert any(name.endswith("_sales_leads_items_tallies.py") for name in relative)
     with pytest.raises(ScaffoldError, match="exists already"):  # a second run: refused
         new_service("sales_leads", checkout)
