@@ -3,7 +3,9 @@
 The schema is every `.graphql` file in gateway/schema/: `contract.graphql` is
 the public contract verbatim; each other file extends it for one service.
 Each service's resolvers live in gateway/resolvers/<service>.py, whose
-`bindables(services, hub)` binds them. Which services there are, and which of
+`bindables(services, hub)` binds them; a root field no resolver binds calls the
+facade method of its name (gateway/conventions.py), so a service whose fields are
+all such calls has no resolver module. Which services there are, and which of
 them have GraphQL, is each one's declaration (haunted/services.py): the
 composition root passes both in `Services`, so nothing here lists them.
 """
@@ -11,6 +13,7 @@ composition root passes both in `Services`, so nothing here lists them.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from collections.abc import Iterator, Mapping, Sequence
 from importlib.resources import files
 from typing import TYPE_CHECKING, Any, Protocol, cast
@@ -18,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 from ariadne import SchemaBindable, make_executable_schema
 from graphql import GraphQLSchema
 
+from gateway.conventions import FacadeFields
 from gateway.push import PushHub
 from gateway.resolvers import events
 from gateway.resolvers.common import SCALARS
@@ -90,15 +94,23 @@ def type_defs() -> list[str]:
     return [(directory / name).read_text() for name in names]
 
 
-def graphql_module(name: str) -> GraphQLModule:
-    """gateway/resolvers/<name>.py, named by a service's declaration."""
+def graphql_module(name: str) -> GraphQLModule | None:
+    """gateway/resolvers/<name>.py, named by a service's declaration; None when the
+    service has none (its fields all bind to its facade by name: gateway/conventions.py)."""
+    if importlib.util.find_spec(f"{RESOLVERS}.{name}") is None:
+        return None
     return cast(GraphQLModule, importlib.import_module(f"{RESOLVERS}.{name}"))
 
 
 def build_schema(services: Services, hub: PushHub) -> GraphQLSchema:
     bindables: list[SchemaBindable] = [*SCALARS, *events.bindables(hub)]
     for name in services.graphql:
-        bindables.extend(graphql_module(name).bindables(services, hub))
+        module = graphql_module(name)
+        if module is not None:
+            bindables.extend(module.bindables(services, hub))
+    # Last: what no resolver bound goes to its facade's method of the same name, or the
+    # build stops naming the field (explicit resolvers win).
+    bindables.append(FacadeFields(services, services.graphql))
     # One naming rule: services speak snake_case; each camelCase field and argument of
     # the schema maps to its snake_case name (Ariadne's converter), never by hand.
     return make_executable_schema(type_defs(), *bindables, convert_names_case=True)

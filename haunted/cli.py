@@ -963,11 +963,11 @@ def new_service(
     """A new service: package, event, handler, tables, GraphQL, tests, docs, declaration.
 
     Writes services/NAME/ (facade, one handler registered by its event class, tables),
-    schemas/NAME.py with its snapshot, an Alembic branch, gateway/schema/NAME.graphql and
-    gateway/resolvers/NAME.py, tests/services/NAME/ and a docs entry, and adds its
-    ServiceSpec to haunted/services.py (and its lines to pyproject.toml and
-    schemas/__init__.py); docs/events.md's generated table gains its topic. A bad NAME
-    writes nothing.
+    schemas/NAME.py with its snapshot, an Alembic branch, gateway/schema/NAME.graphql (its
+    fields call the facade's methods of their names: no resolvers), tests/services/NAME/
+    and a docs entry, and adds its ServiceSpec to haunted/services.py (and its lines to
+    pyproject.toml and schemas/__init__.py); docs/events.md's generated table gains its
+    topic. A bad NAME writes nothing.
     """
     from haunted.scaffold import ScaffoldError
     from haunted.scaffold import new_service as scaffold

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from ariadne import convert_camel_case_to_snake
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 NAME = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*")
@@ -97,7 +98,6 @@ def targets(names: Names, root: Path, revision: str) -> dict[str, Path]:
         "handlers.py.j2": root / "services" / name / "handlers.py",
         "models.py.j2": root / "services" / name / "models.py",
         "graphql.j2": root / "gateway" / "schema" / f"{name}.graphql",
-        "resolvers.py.j2": root / "gateway" / "resolvers" / f"{name}.py",
         "test_service.py.j2": root / "tests" / "services" / name / f"test_{name}.py",
         "test_init.py.j2": root / "tests" / "services" / name / "__init__.py",
         **(
@@ -222,6 +222,9 @@ def new_service(name: str, root: Path, *, format_code: bool = True) -> list[Path
         "camel": names.camel,
         "event": names.event,
         "topic": names.topic,
+        # The facade methods the GraphQL fields bind to by name (gateway/conventions.py).
+        "summary_method": convert_camel_case_to_snake(f"{names.camel}Summary"),
+        "add_method": convert_camel_case_to_snake(f"add{names.Name}Item"),
         "revision": revision,
         "created": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.000000"),
     }

@@ -4,7 +4,8 @@ The permission a field needs is read from the code, never written down twice:
 each resolver in `gateway/resolvers/` is found by its `@<type>.field("name")` (or
 `.source`) decorator, the facade methods it calls are found in its body, and
 their `@requires` guards name the permissions. A resolver that calls `caller(info)`
-needs a signed-in caller.
+needs a signed-in caller. A root field no resolver binds calls its service's facade
+method of the same name (gateway/conventions.py): that method's guard.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import pkgutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ariadne import convert_camel_case_to_snake
 from graphql import (
     GraphQLArgument,
     GraphQLEnumType,
@@ -37,6 +39,7 @@ from graphql.language import print_ast
 import gateway.resolvers
 from gateway import errors as gateway_errors
 from gateway import persisted
+from gateway.conventions import declared_fields
 from gateway.graphql import type_defs
 from haunted.reference.markdown import cell, code, front_matter, slug, table
 from services.errors import DomainError
@@ -181,7 +184,30 @@ def guards() -> dict[tuple[str, str], Guard]:
                             if permission is not None:
                                 guard.permissions.add(permission)
                                 guard.signed_in = True
+    _facade_fields(found)
     return found
+
+
+def _facade_fields(found: dict[tuple[str, str], Guard]) -> None:
+    """The root fields no resolver binds call their service's facade method of the same
+    name (gateway/conventions.py): its guard, from the classes `services.<name>` exports."""
+    schemas = Path(gateway.resolvers.__file__).parents[1] / "schema"
+    for path in sorted(schemas.glob("*.graphql")):
+        try:
+            package = importlib.import_module(f"services.{path.stem}")
+        except ImportError:
+            continue  # the contract, or GraphQL spanning services (all bound by resolvers)
+        classes = [value for value in vars(package).values() if isinstance(value, type)]
+        for key in declared_fields(path.stem):
+            if key in found:
+                continue
+            method_name = convert_camel_case_to_snake(key[1])
+            for cls in classes:
+                method = getattr(cls, method_name, None)
+                if callable(method):
+                    permission = guarded_permission(method)
+                    found[key] = Guard(True, {permission} if permission else set())
+                    break
 
 
 def _type_link(type_: GraphQLType) -> str:

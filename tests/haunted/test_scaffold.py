@@ -109,7 +109,6 @@ def test_a_new_service_passes_the_checks_make_test_runs(checkout: Path) -> None:
         "services/sales_leads/models.py",
         "schemas/sales_leads.py",
         "gateway/schema/sales_leads.graphql",
-        "gateway/resolvers/sales_leads.py",
         "tests/services/sales_leads/test_sales_leads.py",
         "haunted/services.py",
         "pyproject.toml",
@@ -118,6 +117,12 @@ def test_a_new_service_passes_the_checks_make_test_runs(checkout: Path) -> None:
         "docs/features.md",
     } <= relative
     assert (checkout / "schemas/snapshots/sales_leads.item_added.v1.json").is_file()
+    # Its fields call the facade's methods of their names: no resolver module is written.
+    assert not (checkout / "gateway/resolvers/sales_leads.py").exists()
+    assert (
+        "async def sales_leads_summary("
+        in (checkout / "services/sales_leads/service.py").read_text()
+    )
     # Its topic is proposed to the contract by its model: the row is generated, not written.
     events_doc = (checkout / "docs/events.md").read_text()
     assert "| `sales_leads.item_added` | sales_leads | team_id | team | v1 |" in events_doc
@@ -131,6 +136,13 @@ def test_a_new_service_passes_the_checks_make_test_runs(checkout: Path) -> None:
     run(checkout, python, "-m", "mypy")
     run(checkout, str(BIN / "lint-imports"))
     run(checkout, python, "-m", "schemas.snapshot", "--check")
+    # The GraphQL reference reads the bound-by-name fields' guards from the facade.
+    guard = (
+        "from haunted.reference.graphql import guards; found = guards(); "
+        "assert found[('Query', 'salesLeadsSummary')].permissions == {'team:read'}, found; "
+        "assert found[('Mutation', 'addSalesLeadsItem')].permissions == {'team:read'}"
+    )
+    run(checkout, python, "-c", guard)
     run(
         checkout,
         python,
