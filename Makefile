@@ -49,6 +49,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m schemas.snapshot --check
+	$(BIN)/python -m haunted.reference.proposed --check
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
