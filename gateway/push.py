@@ -114,24 +114,13 @@ def rooms_for(event: Event) -> list[str]:
 
 
 # The permission a recipient needs in the event's team to be pushed a `team` event, and
-# an API key to be pushed a `public` one (events.md: Audience). A pushable topic missing
-# here goes to nobody: the map fails closed, and a test holds it equal to the catalog.
+# an API key to be pushed a `public` one (events.md: Audience), as each model declares it
+# (`push_permission`). A pushable topic without one goes to nobody: the map fails closed,
+# and a test holds every `team` and `public` topic to naming one a role holds.
 PUSH_PERMISSIONS: Mapping[str, str] = {
-    "team.created": "team:read",
-    "team.member_added": "team:read",
-    "team.member_removed": "team:read",
-    "team.role_changed": "team:read",
-    "team.two_factor_required": "team:read",
-    "api_key.revoked": "team:manage",
-    "invite.created": "team:invite",
-    "invite.revoked": "team:invite",
-    "subscription.activated": "billing:read",
-    "subscription.updated": "billing:read",
-    "subscription.canceled": "billing:read",
-    "invoice.paid": "billing:read",
-    "payment.failed": "billing:read",
-    "flag.updated": "flags:read",
-    "webhook.endpoint_changed": "webhooks:manage",
+    topic: model.push_permission
+    for topic, model in CATALOG.items()
+    if model.audience in (Audience.TEAM, Audience.PUBLIC) and model.push_permission
 }
 
 

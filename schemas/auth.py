@@ -90,6 +90,7 @@ class TeamCreated(_AuthEvent):
     topic: ClassVar[str] = "team.created"
     key_field: ClassVar[str] = "team_id"
     audience: ClassVar[Audience] = Audience.TEAM
+    push_permission: ClassVar[str] = "team:read"
     team_id: str
     owner_id: str
 
@@ -98,6 +99,7 @@ class TeamMemberAdded(_AuthEvent):
     topic: ClassVar[str] = "team.member_added"
     key_field: ClassVar[str] = "team_id"
     audience: ClassVar[Audience] = Audience.TEAM
+    push_permission: ClassVar[str] = "team:read"
     team_id: str
     user_id: str
     role: str
@@ -107,6 +109,7 @@ class TeamMemberRemoved(_AuthEvent):
     topic: ClassVar[str] = "team.member_removed"
     key_field: ClassVar[str] = "team_id"
     audience: ClassVar[Audience] = Audience.TEAM
+    push_permission: ClassVar[str] = "team:read"
     team_id: str
     user_id: str
     # Who did it (a user id), for the audit log; absent from older events.
@@ -117,6 +120,7 @@ class TeamRoleChanged(_AuthEvent):
     topic: ClassVar[str] = "team.role_changed"
     key_field: ClassVar[str] = "team_id"
     audience: ClassVar[Audience] = Audience.TEAM
+    push_permission: ClassVar[str] = "team:read"
     team_id: str
     user_id: str
     role: str
@@ -130,6 +134,7 @@ class ApiKeyRevoked(_AuthEvent):
     topic: ClassVar[str] = "api_key.revoked"
     key_field: ClassVar[str] = "team_id"
     audience: ClassVar[Audience] = Audience.TEAM
+    push_permission: ClassVar[str] = "team:manage"
     team_id: str
     api_key_id: str
     # Who did it (a user id), for the audit log; absent from older events.
@@ -143,6 +148,7 @@ class InviteCreated(_AuthEvent):
     topic: ClassVar[str] = "invite.created"
     key_field: ClassVar[str] = "team_id"
     audience: ClassVar[Audience] = Audience.TEAM
+    push_permission: ClassVar[str] = "team:invite"
     team_id: str
     invite_id: str
     role: str
@@ -164,6 +170,7 @@ class InviteRevoked(_AuthEvent):
     topic: ClassVar[str] = "invite.revoked"
     key_field: ClassVar[str] = "team_id"
     audience: ClassVar[Audience] = Audience.TEAM
+    push_permission: ClassVar[str] = "team:invite"
     team_id: str
     invite_id: str
     reason: str
@@ -240,6 +247,7 @@ class TeamTwoFactorRequired(_AuthEvent):
     topic: ClassVar[str] = "team.two_factor_required"
     key_field: ClassVar[str] = "team_id"
     audience: ClassVar[Audience] = Audience.TEAM
+    push_permission: ClassVar[str] = "team:read"
     team_id: str
     required: bool
 

@@ -44,6 +44,9 @@ class Event(BaseModel):
     source: ClassVar[str]  # the service that owns the topic, e.g. "auth"
     key_field: ClassVar[str]
     audience: ClassVar[Audience]
+    # A `team` or `public` topic's permission: who may see it pushed holds it in the
+    # event's team (gateway/push.py reads it). None: pushed to nobody outside its audience.
+    push_permission: ClassVar[str | None] = None
     version: ClassVar[int] = 1
 
     def key(self) -> str:

@@ -30,6 +30,7 @@ class _BillingEvent(Event):
     source: ClassVar[str] = "billing"
     key_field: ClassVar[str] = "team_id"
     audience: ClassVar[Audience] = Audience.TEAM
+    push_permission: ClassVar[str] = "billing:read"
 
 
 class SubscriptionActivated(_BillingEvent):

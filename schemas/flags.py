@@ -30,6 +30,7 @@ class FlagUpdated(_FlagEvent):
 
     topic: ClassVar[str] = "flag.updated"
     audience: ClassVar[Audience] = Audience.PUBLIC
+    push_permission: ClassVar[str] = "flags:read"
     flag: str
     enabled: bool
 

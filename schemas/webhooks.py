@@ -16,6 +16,7 @@ class WebhookEndpointChanged(Event):
     topic: ClassVar[str] = "webhook.endpoint_changed"
     key_field: ClassVar[str] = "team_id"
     audience: ClassVar[Audience] = Audience.TEAM
+    push_permission: ClassVar[str] = "webhooks:manage"
     team_id: str
     endpoint_id: str
     change: Literal["created", "updated", "deleted", "secret_rotated", "disabled"]

@@ -21,6 +21,7 @@ from gateway.push import PUSH_PERMISSIONS
 from haunted.settings import Settings
 from schemas import CATALOG, Audience, FlagUpdated, SubscriptionActivated
 from services.auth import SessionStore
+from services.principal import ROLE_PERMISSIONS
 from tests.conftest import Server, eventually, register, serve, unique_email
 from tests.gateway.realtime import Recorder, publish, session_id_of
 from tests.gateway.test_subscriptions import (
@@ -155,12 +156,39 @@ async def test_a_session_ended_without_its_event_refuses_the_next_operation(
 
 
 def test_every_pushable_team_or_public_topic_names_the_permission_it_needs() -> None:
+    """Declared on the model (`push_permission`): a new team topic names it there, and a
+    permission no role holds would push it to nobody."""
     shared = {
         topic
         for topic, model in CATALOG.items()
         if model.audience in (Audience.TEAM, Audience.PUBLIC)
     }
     assert set(PUSH_PERMISSIONS) == shared
+    held = set().union(*ROLE_PERMISSIONS.values())
+    assert {topic: p for topic, p in PUSH_PERMISSIONS.items() if p not in held} == {}
+    others = [m.topic for m in CATALOG.values() if m.topic not in shared and m.push_permission]
+    assert others == [], "only team and public topics are pushed by permission"
+    # The contract's topics keep the permissions they had when the map was written by hand.
+    assert {topic: PUSH_PERMISSIONS[topic] for topic in PINNED} == PINNED
+
+
+PINNED = {
+    "team.created": "team:read",
+    "team.member_added": "team:read",
+    "team.member_removed": "team:read",
+    "team.role_changed": "team:read",
+    "team.two_factor_required": "team:read",
+    "api_key.revoked": "team:manage",
+    "invite.created": "team:invite",
+    "invite.revoked": "team:invite",
+    "subscription.activated": "billing:read",
+    "subscription.updated": "billing:read",
+    "subscription.canceled": "billing:read",
+    "invoice.paid": "billing:read",
+    "payment.failed": "billing:read",
+    "flag.updated": "flags:read",
+    "webhook.endpoint_changed": "webhooks:manage",
+}
 
 
 async def test_api_keys_hear_only_what_their_scopes_allow_and_stop_when_revoked(
