@@ -40,6 +40,12 @@ class FakeOpenAI:
     faults: dict[str, deque[Fault]] = field(default_factory=lambda: defaultdict(deque))
     requests: list[dict[str, Any]] = field(default_factory=list)
     url: str = ""
+    # Benchmarks: answers of this many words (None: the short reply below), a pause
+    # between streamed chunks, and a gate every stream waits at after its first chunk.
+    words: int | None = None
+    chunk_delay_s: float = 0.0
+    hold: asyncio.Event | None = None
+    keep_requests: bool = True
 
     def fail(self, model: str, *faults: Fault) -> None:
         self.faults[model].extend(faults)
@@ -64,7 +70,8 @@ class FakeOpenAI:
 
     async def chat(self, request: Request) -> Response:
         body = await request.json()
-        self.requests.append(body)
+        if self.keep_requests:
+            self.requests.append(body)
         queue = self.faults.get(body["model"])
         fault = queue.popleft() if queue else Fault()
         if fault.delay_s:
@@ -74,6 +81,9 @@ class FakeOpenAI:
             error = {"error": {"message": "injected", "type": "server_error", "code": None}}
             return JSONResponse(error, status_code=fault.status, headers=headers)
         text = self.reply(body)
+        if self.words is not None:
+            filler = text.split() * (self.words // max(len(text.split()), 1) + 1)
+            text = " ".join(filler[: self.words])
         if body.get("stream"):
             return StreamingResponse(
                 self._stream(body, text, fault), media_type="text/event-stream"
@@ -109,6 +119,10 @@ class FakeOpenAI:
             if fault.malformed and index == 1:
                 yield b"data: {not json\n\n"
                 continue
+            if index == 1 and self.hold is not None:
+                await self.hold.wait()
+            if index and self.chunk_delay_s:
+                await asyncio.sleep(self.chunk_delay_s)
             delta = {"content": word if index == 0 else " " + word}
             chunk = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
             yield f"data: {json.dumps(chunk)}\n\n".encode()
