@@ -124,6 +124,7 @@ async def _gateway_main() -> None:
         log_config=None,
         ws="websockets-sansio",
         backlog=4096,
+        timeout_keep_alive=300,  # the callers keep their connections between rounds
     )
     server = uvicorn.Server(config)
     output = os.environ.get("HAUNTED_BENCH_CPROFILE")
@@ -182,6 +183,7 @@ async def start_gateway(
         "HAUNTED_OPENAI_BASE_URL": fake.url,
         "HAUNTED_PLANS_FILE": str(unlimited_plans(root)),
         "HAUNTED_SUBSCRIPTION_MAX_QUEUED_EVENTS": "1000",
+        "HAUNTED_GRAPHQL_TIMEOUT_S": "300",  # a loaded machine must not abort the run
     }
     output = root / "gateway.prof" if profile else None
     if output is not None:

@@ -61,8 +61,14 @@ class Quotas:
             math.ceil((minute + 1) * MINUTE - now),
         )
 
-    async def admit(self, team_id: str, limits: PlanLimits) -> None:
-        """Takes one request slot, or raises QUOTA_EXCEEDED / RATE_LIMITED."""
+    async def admit(
+        self, team_id: str, limits: PlanLimits, *, also_get: str | None = None
+    ) -> bytes | None:
+        """Takes one request slot, or raises QUOTA_EXCEEDED / RATE_LIMITED.
+
+        `also_get`: a key read in the same round trip (the answer cache); its value
+        is returned. The slot is taken by INCR, so concurrent calls never get more
+        slots than the limit (one over it gives its slot back)."""
         budget_key, rpm_key, tpm_key, retry_after = self._keys(team_id, limits)
         retry_after = max(1, retry_after)
         async with self.redis.pipeline(transaction=True) as pipe:
@@ -70,7 +76,9 @@ class Quotas:
             pipe.get(tpm_key)
             pipe.incr(rpm_key)
             pipe.expire(rpm_key, 2 * MINUTE)
-            used, tokens_this_minute, requests, _ = await pipe.execute()
+            if also_get is not None:
+                pipe.get(also_get)
+            used, tokens_this_minute, requests, _, *extra = await pipe.execute()
         over_budget = int(used or 0) >= limits.tokens_per_period
         over_tpm = int(tokens_this_minute or 0) >= limits.tokens_per_minute
         if over_budget or over_tpm or int(requests) > limits.requests_per_minute:
@@ -89,19 +97,34 @@ class Quotas:
                 f"too many LLM {what} per minute for the team; retry in {retry_after} s",
                 retryAfter=retry_after,
             )
+        return extra[0] if extra else None
 
-    async def record(self, team_id: str, limits: PlanLimits, tokens: int) -> None:
-        """Counts tokens the provider billed against the period budget and the minute."""
-        if tokens <= 0:
+    async def record(
+        self,
+        team_id: str,
+        limits: PlanLimits,
+        tokens: int,
+        *,
+        also_set: tuple[str, str, int] | None = None,
+    ) -> None:
+        """Counts tokens the provider billed against the period budget and the minute.
+
+        `also_set`: (key, value, ttl seconds) written in the same round trip (the
+        answer cache)."""
+        if tokens <= 0 and also_set is None:
             return
         budget_key, _, tpm_key, _ = self._keys(team_id, limits)
         # Kept a day past the period end: late readers still see the final count.
         expire_at = int(limits.period_end.timestamp()) + 24 * 3600
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.incrby(budget_key, tokens)
-            pipe.expireat(budget_key, expire_at)
-            pipe.incrby(tpm_key, tokens)
-            pipe.expire(tpm_key, 2 * MINUTE)
+            if tokens > 0:
+                pipe.incrby(budget_key, tokens)
+                pipe.expireat(budget_key, expire_at)
+                pipe.incrby(tpm_key, tokens)
+                pipe.expire(tpm_key, 2 * MINUTE)
+            if also_set is not None:
+                key, value, ttl = also_set
+                pipe.set(key, value, ex=ttl)
             await pipe.execute()
 
     async def usage(self, team_id: str, limits: PlanLimits) -> Usage:

@@ -1,30 +1,37 @@
 """The LLM gateway facade: runs prompt files against a provider, metered and within quota.
 
 Every call ends in exactly one event through the outbox: `prompt.completed`
-(tokens, latency, cost) or `prompt.failed` (an error code). Logs carry ids and
-counts only, never variables or text.
+(tokens, latency, cost) or `prompt.failed` (an error code). A call answers only
+after its event is committed; concurrent calls share that transaction (and the
+read of their teams' plans), so the database sees one round of statements per
+batch instead of one per call (events.batching). Redis is reached twice per
+call: admission with the cache lookup, then the usage with the cache store.
+Logs carry ids and counts only, never variables or text.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hashlib
 import json
 import random
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 from redis.asyncio import Redis
+from sqlalchemy import select
 
+from events.batching import Batcher
 from events.db import Database
 from events.metrics import CACHE_REQUESTS, LLM_COST, LLM_TOKENS
 from events.outbox import add_event
-from schemas import PromptCompleted, PromptFailed
+from schemas import Event, PromptCompleted, PromptFailed
 from services.errors import DomainError, QuotaExceeded, RateLimited
 from services.llm.models import TeamPlan
 from services.llm.prompts import Prompt, PromptFileError, PromptLibrary
@@ -156,6 +163,10 @@ class LlmService:
         self._provider = provider
         self._config = config
         self.quotas = Quotas(redis)
+        self._plan_reads: Batcher[str, TeamPlan | None] = Batcher(self._read_plans)
+        self._event_writes: Batcher[tuple[Event, contextvars.Context], None] = Batcher(
+            self._write_events
+        )
 
     @property
     def provider(self) -> Provider:
@@ -179,10 +190,27 @@ class LlmService:
 
     # --- plans and quotas -------------------------------------------------------------
 
-    async def limits(self, team_id: str) -> PlanLimits:
-        """The team's plan from the read model, read per call: a change applies at once."""
+    async def _read_plans(self, team_ids: Sequence[str]) -> list[TeamPlan | None]:
         async with self._db.read() as session:
-            row = await session.get(TeamPlan, team_id)
+            query = select(TeamPlan).where(TeamPlan.team_id.in_(set(team_ids)))
+            rows = {row.team_id: row for row in (await session.execute(query)).scalars()}
+        return [rows.get(team_id) for team_id in team_ids]
+
+    async def _write_events(self, items: Sequence[tuple[Event, contextvars.Context]]) -> list[None]:
+        async with self._db.transaction() as session:
+            for event, context in items:
+                # In the caller's context: its trace goes with its event.
+                context.run(add_event, session, event)
+        return [None] * len(items)
+
+    async def _publish(self, event: Event) -> None:
+        """Returns once `event` is committed to the outbox (with other calls' events)."""
+        await self._event_writes((event, contextvars.copy_context()))
+
+    async def limits(self, team_id: str) -> PlanLimits:
+        """The team's plan from the read model, read per call by a query that starts
+        after the call did: a change applies at once."""
+        row = await self._plan_reads(team_id)
         config = self._config
         now = datetime.now(UTC)
         active = row is not None and row.status in ACTIVE_STATUSES
@@ -243,7 +271,8 @@ class LlmService:
 
     async def _begin(
         self, principal: Principal, path: str, variables: Mapping[str, Any] | None, team_id: str
-    ) -> _Call:
+    ) -> tuple[_Call, Completion | None]:
+        """The admitted call, and its cached answer if there is one (one Redis round trip)."""
         prompt = self._library().get(path)
         values = prompt.validate(variables)
         messages = prompt.render(values)
@@ -256,12 +285,13 @@ class LlmService:
             await self.limits(team_id),
             time.perf_counter(),
         )
+        key = self._cache_key(call)
         try:
-            await self.quotas.admit(team_id, call.limits)
+            raw = await self.quotas.admit(team_id, call.limits, also_get=key)
         except (QuotaExceeded, RateLimited) as error:
             await self._failed(call, error.code)
             raise
-        return call
+        return call, self._cached(key, raw)
 
     def _requests(self, call: _Call) -> list[ChatRequest]:
         spec = call.prompt.spec
@@ -284,11 +314,9 @@ class LlmService:
         material = call.prompt.cache_key_material(call.messages, model)
         return _CACHE + hashlib.sha256(material.encode()).hexdigest()
 
-    async def _cached(self, call: _Call) -> Completion | None:
-        key = self._cache_key(call)
+    def _cached(self, key: str | None, raw: bytes | None) -> Completion | None:
         if key is None:
             return None
-        raw = await self._redis.get(key)
         CACHE_REQUESTS.labels("llm_answers", "miss" if raw is None else "hit").inc()
         if raw is None:
             return None
@@ -297,10 +325,10 @@ class LlmService:
             data["text"], data["model"], data["prompt_tokens"], data["completion_tokens"]
         )
 
-    async def _store(self, call: _Call, completion: Completion) -> None:
+    def _cache_entry(self, call: _Call, completion: Completion) -> tuple[str, str, int] | None:
         key = self._cache_key(call)
         if key is None:
-            return
+            return None
         value = json.dumps(
             {
                 "text": completion.text,
@@ -309,7 +337,16 @@ class LlmService:
                 "completion_tokens": completion.completion_tokens,
             }
         )
-        await self._redis.set(key, value, ex=call.prompt.spec.cache_ttl_s)
+        return key, value, call.prompt.spec.cache_ttl_s
+
+    async def _record(self, call: _Call, completion: Completion) -> None:
+        """The usage against the quotas, and the answer into the cache: one round trip."""
+        await self.quotas.record(
+            call.team_id,
+            call.limits,
+            completion.prompt_tokens + completion.completion_tokens,
+            also_set=self._cache_entry(call, completion),
+        )
 
     @requires("llm:call")
     async def call_prompt(
@@ -322,8 +359,7 @@ class LlmService:
     ) -> PromptResult:
         """Renders and runs a prompt: retries with backoff, then the fallback models."""
         assert team_id is not None  # set by @requires
-        call = await self._begin(principal, path, variables, team_id)
-        cached = await self._cached(call)
+        call, cached = await self._begin(principal, path, variables, team_id)
         if cached is not None:
             await self._completed(call, cached, cached=True)
             return self._result(call, cached, cached=True)
@@ -345,10 +381,7 @@ class LlmService:
                         break
                     await self._wait_before_retry(error, attempt)
                     continue
-                await self.quotas.record(
-                    team_id, call.limits, completion.prompt_tokens + completion.completion_tokens
-                )
-                await self._store(call, completion)
+                await self._record(call, completion)
                 await self._completed(call, completion, cached=False)
                 return self._result(call, completion, cached=False)
         code = last.code if last is not None else "NO_MODEL"
@@ -368,11 +401,10 @@ class LlmService:
     ) -> AsyncIterator[StreamItem]:
         """Validates and admits the call now; the returned iterator streams it."""
         assert team_id is not None  # set by @requires
-        call = await self._begin(principal, path, variables, team_id)
-        return self._stream(call)
+        call, cached = await self._begin(principal, path, variables, team_id)
+        return self._stream(call, cached)
 
-    async def _stream(self, call: _Call) -> AsyncIterator[StreamItem]:
-        cached = await self._cached(call)
+    async def _stream(self, call: _Call, cached: Completion | None) -> AsyncIterator[StreamItem]:
         if cached is not None:
             await self._completed(call, cached, cached=True)
             yield StreamItem(call.request_id, delta=cached.text)
@@ -387,12 +419,7 @@ class LlmService:
                     try:
                         async for part in self._provider.stream(request):
                             if isinstance(part, Completion):
-                                await self.quotas.record(
-                                    call.team_id,
-                                    call.limits,
-                                    part.prompt_tokens + part.completion_tokens,
-                                )
-                                await self._store(call, part)
+                                await self._record(call, part)
                                 await self._completed(call, part, cached=False)
                                 finished = True
                                 yield self._final(call, part, cached=False)
@@ -475,23 +502,21 @@ class LlmService:
                 completion.completion_tokens
             )
             LLM_COST.labels(completion.model, plan).inc(cost)
-        async with self._db.transaction() as session:
-            add_event(
-                session,
-                PromptCompleted(
-                    request_id=call.request_id,
-                    user_id=call.user_id,
-                    team_id=call.team_id,
-                    prompt_path=call.prompt.path,
-                    prompt_version=call.prompt.version,
-                    model=completion.model,
-                    prompt_tokens=completion.prompt_tokens,
-                    completion_tokens=completion.completion_tokens,
-                    latency_ms=latency_ms,
-                    cost_usd=cost,
-                    cached=cached,
-                ),
-            )
+        await self._publish(
+            PromptCompleted(
+                request_id=call.request_id,
+                user_id=call.user_id,
+                team_id=call.team_id,
+                prompt_path=call.prompt.path,
+                prompt_version=call.prompt.version,
+                model=completion.model,
+                prompt_tokens=completion.prompt_tokens,
+                completion_tokens=completion.completion_tokens,
+                latency_ms=latency_ms,
+                cost_usd=cost,
+                cached=cached,
+            ),
+        )
 
     async def _abandoned(self, call: _Call, tokens: int) -> None:
         await self.quotas.record(call.team_id, call.limits, tokens)
@@ -499,14 +524,12 @@ class LlmService:
 
     async def _failed(self, call: _Call, code: str) -> None:
         log.info("llm call failed", request_id=call.request_id, team_id=call.team_id, code=code)
-        async with self._db.transaction() as session:
-            add_event(
-                session,
-                PromptFailed(
-                    request_id=call.request_id,
-                    user_id=call.user_id,
-                    team_id=call.team_id,
-                    prompt_path=call.prompt.path,
-                    error_code=code,
-                ),
-            )
+        await self._publish(
+            PromptFailed(
+                request_id=call.request_id,
+                user_id=call.user_id,
+                team_id=call.team_id,
+                prompt_path=call.prompt.path,
+                error_code=code,
+            ),
+        )

@@ -139,7 +139,10 @@ class FakeOpenAI:
 
 
 async def serve(fake: FakeOpenAI, port: int) -> tuple[uvicorn.Server, asyncio.Task[None]]:
-    config = uvicorn.Config(fake.app(), host="127.0.0.1", port=port, log_config=None)
+    # Idle connections stay open: a client reusing one as the server closes it fails.
+    config = uvicorn.Config(
+        fake.app(), host="127.0.0.1", port=port, log_config=None, timeout_keep_alive=300
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:

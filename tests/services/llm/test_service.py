@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import AsyncGenerator
@@ -16,7 +17,7 @@ from haunted.runtime import build_redis
 from haunted.services import build_llm
 from schemas import Entitlements, SubscriptionActivated, SubscriptionCanceled, SubscriptionUpdated
 from services.errors import BadUserInput, Forbidden, QuotaExceeded, RateLimited
-from services.llm import OFFLINE_MODEL, LlmService, StreamItem, on_subscription
+from services.llm import OFFLINE_MODEL, LlmService, PromptResult, StreamItem, on_subscription
 from services.llm.quotas import Quotas
 from services.llm.service import ProviderUnavailable
 from services.principal import Principal
@@ -305,3 +306,45 @@ async def test_a_client_leaving_mid_stream_is_still_metered(llm: LlmService, db:
     assert [e["error_code"] for e in await outbox(db, "prompt.failed")] == ["CLIENT_CLOSED"]
     assert await outbox(db, "prompt.completed") == []
     assert (await llm.usage(member())).tokens_used > 0
+
+
+async def test_concurrent_calls_never_take_more_slots_than_each_teams_rate_limit(
+    db: Database, llm: LlmService, fake_openai: FakeOpenAI
+) -> None:
+    # Plans of two teams read by shared queries: each call still gets its own team's.
+    await apply(db, activated(team_id="t1"), tokens(1_000_000, llm_requests_per_minute=4))
+    await apply(db, activated(team_id="t2"), tokens(1_000_000, llm_requests_per_minute=1000))
+    moment = (time.time() // 60) * 60 + 30  # mid-minute: the window never rolls over here
+    llm.quotas = Quotas(llm.quotas.redis, clock=lambda: moment)
+    callers = [member(team_id="t1")] * 20 + [member(team_id="t2")] * 10
+    results = await asyncio.gather(
+        *(llm.call_prompt(caller, "hello", {"name": "Ada"}) for caller in callers),
+        return_exceptions=True,
+    )
+    first_team, second_team = results[:20], results[20:]
+    assert sum(isinstance(result, RateLimited) for result in first_team) == 16
+    assert sum(isinstance(result, PromptResult) for result in first_team) == 4
+    assert all(isinstance(result, PromptResult) for result in second_team)
+    assert len(fake_openai.requests) == 14
+    completed = await outbox(db, "prompt.completed")
+    failed = await outbox(db, "prompt.failed")
+    assert sorted(event["team_id"] for event in completed) == ["t1"] * 4 + ["t2"] * 10
+    assert [event["error_code"] for event in failed] == ["RATE_LIMITED"] * 16
+    assert len({event["request_id"] for event in completed + failed}) == 30
+    assert (await llm.usage(member(team_id="t1"))).requests_this_minute == 4
+
+
+async def test_each_concurrent_call_answers_only_after_its_event_is_committed(
+    llm: LlmService, db: Database
+) -> None:
+    answered = 0
+
+    async def call(name: str) -> None:
+        nonlocal answered
+        await llm.call_prompt(member(), "hello", {"name": name})
+        answered += 1
+        at_least = answered  # calls that have answered by now, this one included
+        assert len(await outbox(db, "prompt.completed")) >= at_least
+
+    await asyncio.gather(*(call(f"user {n}") for n in range(12)))
+    assert len(await outbox(db, "prompt.completed")) == 12
