@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -111,21 +111,27 @@ class Quotas:
 
         `also_set`: (key, value, ttl seconds) written in the same round trip (the
         answer cache)."""
-        if tokens <= 0 and also_set is None:
-            return
-        budget_key, _, tpm_key, _ = self._keys(team_id, limits)
-        # Kept a day past the period end: late readers still see the final count.
-        expire_at = int(limits.period_end.timestamp()) + 24 * 3600
+        await self.record_many([(team_id, limits, tokens, also_set)])
+
+    async def record_many(
+        self, usages: Sequence[tuple[str, PlanLimits, int, tuple[str, str, int] | None]]
+    ) -> None:
+        """`record` for several calls in one MULTI/EXEC: (team, limits, tokens, also_set)."""
         async with self.redis.pipeline(transaction=True) as pipe:
-            if tokens > 0:
-                pipe.incrby(budget_key, tokens)
-                pipe.expireat(budget_key, expire_at)
-                pipe.incrby(tpm_key, tokens)
-                pipe.expire(tpm_key, 2 * MINUTE)
-            if also_set is not None:
-                key, value, ttl = also_set
-                pipe.set(key, value, ex=ttl)
-            await pipe.execute()
+            for team_id, limits, tokens, also_set in usages:
+                if tokens > 0:
+                    budget_key, _, tpm_key, _ = self._keys(team_id, limits)
+                    # Kept a day past the period end: late readers still see the final count.
+                    expire_at = int(limits.period_end.timestamp()) + 24 * 3600
+                    pipe.incrby(budget_key, tokens)
+                    pipe.expireat(budget_key, expire_at)
+                    pipe.incrby(tpm_key, tokens)
+                    pipe.expire(tpm_key, 2 * MINUTE)
+                if also_set is not None:
+                    key, value, ttl = also_set
+                    pipe.set(key, value, ex=ttl)
+            if len(pipe):
+                await pipe.execute()
 
     async def usage(self, team_id: str, limits: PlanLimits) -> Usage:
         budget_key, rpm_key, tpm_key, _ = self._keys(team_id, limits)

@@ -5,7 +5,8 @@ Every call ends in exactly one event through the outbox: `prompt.completed`
 after its event is committed; concurrent calls share that transaction (and the
 read of their teams' plans), so the database sees one round of statements per
 batch instead of one per call (events.batching). Redis is reached twice per
-call: admission with the cache lookup, then the usage with the cache store.
+call: admission with the cache lookup, then the usage with the cache store
+(the usage of calls ending together in one MULTI/EXEC).
 Logs carry ids and counts only, never variables or text.
 """
 
@@ -164,6 +165,9 @@ class LlmService:
         self._config = config
         self.quotas = Quotas(redis)
         self._plan_reads: Batcher[str, TeamPlan | None] = Batcher(self._read_plans)
+        self._usage_writes: Batcher[
+            tuple[str, PlanLimits, int, tuple[str, str, int] | None], None
+        ] = Batcher(self._write_usage)
         self._event_writes: Batcher[tuple[Event, contextvars.Context], None] = Batcher(
             self._write_events
         )
@@ -202,6 +206,12 @@ class LlmService:
                 # In the caller's context: its trace goes with its event.
                 context.run(add_event, session, event)
         return [None] * len(items)
+
+    async def _write_usage(
+        self, usages: Sequence[tuple[str, PlanLimits, int, tuple[str, str, int] | None]]
+    ) -> list[None]:
+        await self.quotas.record_many(usages)
+        return [None] * len(usages)
 
     async def _publish(self, event: Event) -> None:
         """Returns once `event` is committed to the outbox (with other calls' events)."""
@@ -341,11 +351,15 @@ class LlmService:
 
     async def _record(self, call: _Call, completion: Completion) -> None:
         """The usage against the quotas, and the answer into the cache: one round trip."""
-        await self.quotas.record(
-            call.team_id,
-            call.limits,
-            completion.prompt_tokens + completion.completion_tokens,
-            also_set=self._cache_entry(call, completion),
+        # Concurrent calls' usage goes in one MULTI/EXEC (a burst of streams ending
+        # together needs one Redis connection, not one each).
+        await self._usage_writes(
+            (
+                call.team_id,
+                call.limits,
+                completion.prompt_tokens + completion.completion_tokens,
+                self._cache_entry(call, completion),
+            )
         )
 
     @requires("llm:call")
