@@ -11,7 +11,7 @@ Raw and gateway take turns in rounds (alternating who goes first), so that the
 rest of the machine slows both alike.
 
     python -m bench.llm [--backend embedded|real|both] [--requests 1200] [--rounds 3]
-    python -m bench.llm --profile 16      # py-spy (if installed) or cProfile of the gateway
+    python -m bench.llm --profile 16      # cProfile (CPU time) of the gateway at 16 callers
     python -m bench.llm --stream [--streams 1000]
 """
 
@@ -133,10 +133,16 @@ async def _gateway_main() -> None:
     # CPU time of this thread: the machine's other load does not count.
     profiler = cProfile.Profile(time.thread_time) if output else None
     loop = asyncio.get_running_loop()
-    # SIGUSR1 / SIGUSR2 turn the profiler on and off around the measured rounds.
-    if profiler is not None:
+    # SIGUSR1 / SIGUSR2 turn the profiler on and off around the measured rounds; the
+    # stats are written at each stop (uvicorn re-raises SIGTERM: no code runs after).
+    if profiler is not None and output:
+
+        def stop_profiling() -> None:
+            profiler.disable()
+            profiler.dump_stats(output)
+
         loop.add_signal_handler(signal.SIGUSR1, profiler.enable)
-        loop.add_signal_handler(signal.SIGUSR2, profiler.disable)
+        loop.add_signal_handler(signal.SIGUSR2, stop_profiling)
     parent = os.getppid()
 
     async def orphaned() -> None:  # the benchmark was killed: do not outlive it
@@ -147,9 +153,6 @@ async def _gateway_main() -> None:
     watch = asyncio.create_task(orphaned())
     await server.serve()
     watch.cancel()
-    if profiler is not None and output:
-        profiler.disable()
-        profiler.dump_stats(output)
 
 
 @dataclass
@@ -157,7 +160,6 @@ class Gateway:
     process: asyncio.subprocess.Process
     url: str
     profile: Path | None = None
-    spy: asyncio.subprocess.Process | None = None
 
     @property
     def pid(self) -> int:
