@@ -40,7 +40,6 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from bench.analytics import prefill
 from bench.common import embedded_broker, heading, line, quiet_logs
-from bench.summary import goal
 from events.broker import KafkaSettings, Subscriber, ensure_topics
 from schemas import AnalyticsTracked
 
@@ -241,12 +240,6 @@ async def run(count: int, rounds: int) -> None:
         raw = rates["raw aiokafka getmany (baseline)"]
         for label, rate in rates.items():
             line(label, f"{rate:>10,.0f} records/s  ({rate / raw:.2f}x)")
-        goal(
-            "bus consumer loop (batch)",
-            f"{rates['bus Subscriber, batch']:,.0f}/s vs raw getmany {raw:,.0f}/s",
-            rates["bus Subscriber, batch"] / raw,
-            0.9,
-        )
         if FASTSTREAM:
             heading(f"Kafka clients: publish {count:,} records, acks gathered per 5,000")
             aiokafka_rate, faststream_rate = await publish_rates(tansu.bootstrap_servers, count)

@@ -309,11 +309,31 @@ LOCK_HOLDERS = """
     WHERE locktype = 'advisory' AND granted AND objid = 4851477 AND classid = 0"""
 
 
+class Observer:
+    """One connection for the test and the relays' fenced sends: a query at a time
+    (asyncpg refuses a second one while the first is in progress)."""
+
+    def __init__(self, connection: asyncpg.Connection) -> None:
+        self._connection = connection
+        self._turn = asyncio.Lock()
+
+    async def fetch(self, query: str, *args: Any) -> list[Any]:
+        async with self._turn:
+            return list(await self._connection.fetch(query, *args))
+
+    async def execute(self, query: str, *args: Any) -> str:
+        async with self._turn:
+            return str(await self._connection.execute(query, *args))
+
+    async def close(self) -> None:
+        await self._connection.close()
+
+
 class FencedProducer:
     """The real producer, behind a check of every send: PostgreSQL must say that the
     sending relay's own lock connection holds the relay lock at that moment."""
 
-    def __init__(self, inner: OrderedPublisher, observer: asyncpg.Connection) -> None:
+    def __init__(self, inner: OrderedPublisher, observer: Observer) -> None:
         self._inner = inner
         self._observer = observer
         self.relay: OutboxRelay | None = None
@@ -352,7 +372,7 @@ async def test_a_relay_whose_lock_connection_dies_stops_publishing_and_one_other
     relay_producer: RelayProducer,
 ) -> None:
     async with postgres_database() as name:
-        observer = await asyncpg.connect(pg_url(name, "postgresql"))
+        observer = Observer(await asyncpg.connect(pg_url(name, "postgresql")))
         workers = [Database(pg_url(name)), Database(pg_url(name))]
         producers = [
             FencedProducer(relay_producer, observer),
