@@ -292,13 +292,14 @@ class LocalSessions:
                 await self._follow()
             except asyncio.CancelledError:
                 raise
-            except ResponseError as error:
-                # A server without client tracking (fakeredis, the embedded default):
-                # the copy stays off and every request reads the store, as before.
-                self.supported = False
-                log.info("session copy off: the store has no client tracking", error=str(error))
-                return
             except Exception as error:  # Redis away: read it on every request meanwhile
+                if isinstance(error, ResponseError) and "unknown command" in str(error).lower():
+                    # A server without client tracking (fakeredis, the embedded default):
+                    # the copy stays off and every request reads the store, as before.
+                    self.supported = False
+                    log.info("session copy off: the store has no client tracking", error=str(error))
+                    return
+                # Any other refusal (a server still loading, say) is tried again.
                 # One line per outage, not per attempt: a copy that followed for a
                 # while starts counting again.
                 failures = (
