@@ -621,7 +621,11 @@ class AuthService:
         """
         if principal.api_key_id is not None:
             return await self._api_keys.current(principal)
-        alive, roles = await self._sessions.touch(principal.session_id, principal.user_id)
+        # From Redis itself, never this process's copy: the hub re-resolves through this
+        # when it cannot trust events, and an open socket's operations are checked here.
+        alive, roles = await self._sessions.touch(
+            principal.session_id, principal.user_id, from_store=True
+        )
         if not alive:
             raise Unauthenticated("session has ended")
         if roles is None:

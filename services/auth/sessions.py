@@ -62,15 +62,18 @@ class SessionStore:
     async def create(self, session_id: str, user_id: str) -> None:
         await self._redis.set(_SESSION + session_id, user_id, ex=self._ttl_s)
 
-    async def touch(self, session_id: str, user_id: str) -> tuple[bool, dict[str, str] | None]:
+    async def touch(
+        self, session_id: str, user_id: str, *, from_store: bool = False
+    ) -> tuple[bool, dict[str, str] | None]:
         """Slides the session's expiry and reads the user's cached roles, in one round trip.
 
         Returns (session alive for this user, roles or None when not cached).
         With the local copy on: answered from it when it holds both and is trusted;
-        else read from Redis, and kept (`LocalSessions.read`).
+        else read from Redis, and kept (`LocalSessions.read`). `from_store`: from Redis
+        whatever the copy holds (re-authorising a long-lived connection).
         """
         local = self._local
-        if local is not None and local.trusted:
+        if local is not None and local.trusted and not from_store:
             roles_copy = local.lookup(session_id, user_id)
             if roles_copy is not None:
                 _SESSIONS_HIT.inc()
@@ -292,13 +295,14 @@ class LocalSessions:
                 await self._follow()
             except asyncio.CancelledError:
                 raise
-            except ResponseError as error:
-                # A server without client tracking (fakeredis, the embedded default):
-                # the copy stays off and every request reads the store, as before.
-                self.supported = False
-                log.info("session copy off: the store has no client tracking", error=str(error))
-                return
             except Exception as error:  # Redis away: read it on every request meanwhile
+                if isinstance(error, ResponseError) and "unknown command" in str(error).lower():
+                    # A server without client tracking (fakeredis, the embedded default):
+                    # the copy stays off and every request reads the store, as before.
+                    self.supported = False
+                    log.info("session copy off: the store has no client tracking", error=str(error))
+                    return
+                # Any other refusal (a server still loading, say) is tried again.
                 # One line per outage, not per attempt: a copy that followed for a
                 # while starts counting again.
                 failures = (

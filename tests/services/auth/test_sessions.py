@@ -132,3 +132,23 @@ async def test_a_session_deleted_by_this_process_leaves_its_copy_at_once(
     assert store.local is not None
     assert store.local.lookup("s1", "u1") is None  # not waiting for Redis's word
     assert (await store.touch("s1", "u1"))[0] is False
+
+
+async def test_from_store_reads_redis_whatever_the_copy_holds(
+    redis: Redis, copies: list[SessionStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What re-authorises a long-lived connection (and the hub's re-checks when it cannot
+    trust events) asks Redis itself, even of a session the copy still holds."""
+    store = copies[0]
+    local = store.local
+    assert local is not None
+    await store.create("s1", "u1")
+    await store.cache_roles("u1", {"t1": "owner"})
+    await served_from_copy(store, "s1", "u1")
+    # An invalidation that never arrives, on a link that just broke, while the copy is still
+    # trusted (the canary has not said so yet): held still here.
+    monkeypatch.setattr(local, "_invalidated", lambda keys: None)
+    monkeypatch.setattr(LocalSessions, "trusted", property(lambda self: True))
+    await SessionStore(redis, 3600).delete("s1")
+    assert await store.touch("s1", "u1") == (True, {"t1": "owner"})  # the copy, stale
+    assert (await store.touch("s1", "u1", from_store=True))[0] is False
