@@ -196,7 +196,7 @@ class Erasures:
                     f"the account is the last owner of the team {team.name if team else ''!r}, "
                     "which has other members: make one of them an owner (or remove them) "
                     "first; nothing was erased",
-                    team_id=membership.team_id,
+                    teamId=membership.team_id,
                 )
             if not others:
                 await session.execute(
