@@ -186,10 +186,10 @@ def build_llm(settings: Settings, db: Database, redis: Redis) -> llm.LlmService:
 def build_notifications(
     settings: Settings, db: Database, redis: Redis
 ) -> notifications.NotificationsService:
-    return notifications.NotificationsService(db, email=build_email_channel(settings, db))
+    return notifications.NotificationsService(db, email=build_email_channel(settings))
 
 
-def build_email_channel(settings: Settings, db: Database) -> notifications.EmailChannel | None:
+def build_email_channel(settings: Settings) -> notifications.EmailChannel | None:
     """Mail through HAUNTED_SMTP_HOST, or in dev through the mail catcher `haunted dev`
     runs; None (no email consumer) when neither is there."""
     if settings.smtp_host is not None:
@@ -216,7 +216,7 @@ def build_email_channel(settings: Settings, db: Database) -> notifications.Email
             )
         return None
     # Addresses come sealed with their user's data key (auth's key store, same database).
-    unseal = auth.EventUnsealer(db, auth.PiiCipher(*load_pii_keys(settings)))
+    unseal = auth.EventUnsealer(auth.PiiCipher(*load_pii_keys(settings)))
     links = settings.mail_link_base_url or f"http://{settings.host}:{settings.web_port}"
     return notifications.EmailChannel(notifications.SmtpMailer(smtp), unseal, links)
 

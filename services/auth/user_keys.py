@@ -21,7 +21,6 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from events.db import Database
 from services.auth.crypto import DataKeyErased, PiiCipher, Sealed, open_with, seal_with
 from services.auth.models import UserKey
 from services.auth.views import ClientInfo
@@ -121,18 +120,20 @@ class EventUnsealer:
     (the email channel): a ring key id opens with the ring, "user:<id>" with that user's
     data key. None when that key is gone: the user was erased."""
 
-    def __init__(self, db: Database, cipher: PiiCipher) -> None:
-        self._db = db
+    def __init__(self, cipher: PiiCipher) -> None:
         self._cipher = cipher
         self._keys = UserKeys(cipher)
 
-    async def __call__(self, key_id: str, ciphertext: bytes, context: str) -> str | None:
+    async def __call__(
+        self, session: AsyncSession, key_id: str, ciphertext: bytes, context: str
+    ) -> str | None:
+        """Reads the key store in the caller's session (on SQLite, a second one would wait
+        for the lock the caller's transaction holds)."""
         user_id = user_of_event_key(key_id)
         if user_id is None:
             return self._cipher.open(Sealed(key_id, ciphertext), context=context)
-        async with self._db.read() as session:
-            try:
-                key = await self._keys.get(session, user_id)
-            except DataKeyErased:
-                return None
+        try:
+            key = await self._keys.get(session, user_id)
+        except DataKeyErased:
+            return None
         return open_with(key, ciphertext, context=context)

@@ -37,9 +37,7 @@ async def payloads(haunted: Haunted, topic: str) -> list[dict[str, object]]:
         return [json.loads(row.value) for row in rows.all()]
 
 
-async def rows_of(
-    haunted: Haunted, user_id: str
-) -> tuple[bytes | None, bytes | None, bool, int]:
+async def rows_of(haunted: Haunted, user_id: str) -> tuple[bytes | None, bytes | None, bool, int]:
     """The user's sealed address, wrapped key, whether erased, and sessions."""
     async with haunted.db.read() as session:
         sessions = await session.scalars(select(UserSession).where(UserSession.user_id == user_id))
@@ -63,9 +61,10 @@ async def test_delete_account_shreds_the_key_ends_sessions_and_publishes_user_er
         p for p in await payloads(facades, "user.logged_in") if p["user_id"] == account.user_id
     ]
     assert logged_in and logged_in[0]["address_key_id"] == f"user:{account.user_id}"
-    unseal = EventUnsealer(facades.db, auth._accounts.cipher)
+    unseal = EventUnsealer(auth._accounts.cipher)
     sealed = base64.b64decode(str(logged_in[0]["sealed_address"]))
-    assert await unseal(f"user:{account.user_id}", sealed, EMAIL) == account.email
+    async with facades.db.read() as session:
+        assert await unseal(session, f"user:{account.user_id}", sealed, EMAIL) == account.email
 
     report = await auth.delete_account(await principal_of(facades, account), PASSWORD)
 
@@ -76,7 +75,8 @@ async def test_delete_account_shreds_the_key_ends_sessions_and_publishes_user_er
     user, key, erasure, sessions = await rows_of(facades, account.user_id)
     assert user is None and key is None and sessions == 0 and erasure
     # The retained event's copy of the address no longer opens: its key is gone.
-    assert await unseal(f"user:{account.user_id}", sealed, EMAIL) is None
+    async with facades.db.read() as session:
+        assert await unseal(session, f"user:{account.user_id}", sealed, EMAIL) is None
     for token in (account.token, other_device.token):
         with pytest.raises(Unauthenticated):
             await auth.authenticate(token)
@@ -172,9 +172,7 @@ async def test_the_last_owner_of_a_team_with_members_is_refused_until_another_ow
     )
     assert report.services["auth"]["memberships_removed"] == 1
     removed = [
-        p
-        for p in await payloads(facades, "team.member_removed")
-        if p["user_id"] == owner.user_id
+        p for p in await payloads(facades, "team.member_removed") if p["user_id"] == owner.user_id
     ]
     assert [p["team_id"] for p in removed] == [role_team.team_id]
     members = await facades.services.teams.members(
@@ -222,9 +220,7 @@ async def test_ring_sealed_addresses_move_to_data_keys_then_erase_like_the_other
         cipher.open(Sealed(ring_sealed.key_id, moved), context=EMAIL)
 
 
-async def test_a_row_without_its_key_reads_as_erased(
-    facades: Haunted, role_team: RoleTeam
-) -> None:
+async def test_a_row_without_its_key_reads_as_erased(facades: Haunted, role_team: RoleTeam) -> None:
     """A restored backup brings rows back without their key (the key store is not in the
     dump): until the restore drops them again, they read as erased."""
     member: Account = await join(facades, role_team["owner"], role_team.team_id, "member")
