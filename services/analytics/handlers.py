@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Table, and_, delete, or_, select, update
+from sqlalchemy import Table, and_, case, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from events.dialect import insert_many, truncate, upsert
@@ -100,7 +100,13 @@ async def forget_user(session: AsyncSession, user_id: str, anonymous_id: str) ->
     events = await session.execute(
         update(AnalyticsEvent)
         .where(AnalyticsEvent.user_id == user_id)
-        .values(user_id=anonymous_id, subject=anonymous_id, properties={})
+        .values(
+            user_id=anonymous_id,
+            subject=case(
+                (AnalyticsEvent.subject == user_id, anonymous_id), else_=AnalyticsEvent.subject
+            ),
+            properties={},
+        )
     )
     members = await session.execute(delete(TeamMember).where(TeamMember.user_id == user_id))
     return {
