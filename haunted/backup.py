@@ -269,6 +269,8 @@ async def backup(
                 # Read after the dump: a key deleted meanwhile is not written here.
                 await _write_keys(db, folder / KEYS)
                 files = [DUMP, KEYS]
+                # Wherever an erase ran, the older backups here lose the keys it deleted.
+                await shred_erased(db, directory)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
@@ -314,17 +316,29 @@ def _replace_file(path: Path, keys: dict[str, Any]) -> None:
     os.replace(scratch, path)
 
 
-def shred_key(directory: Path, user_id: str) -> int:
-    """Removes a user's data key from the key file of every backup in `directory` (an
-    erase): returns how many files held it. Base backups (--physical) copy the whole
-    cluster and are not rewritten: docs/privacy.md says what that means."""
+def shred_keys(directory: Path, user_ids: set[str]) -> int:
+    """Removes these users' data keys from the key file of every backup in `directory`
+    (an erase): returns how many files held one. Base backups (--physical) copy the
+    whole cluster and are not rewritten: docs/privacy.md says what that means."""
     rewritten = 0
     for path in sorted(directory.glob(f"{PREFIX}*/{KEYS}")):
         keys = json.loads(path.read_text())
-        if keys.pop(user_id, None) is not None:
-            _replace_file(path, keys)
+        kept = {user_id: key for user_id, key in keys.items() if user_id not in user_ids}
+        if len(kept) != len(keys):
+            _replace_file(path, kept)
             rewritten += 1
     return rewritten
+
+
+def shred_key(directory: Path, user_id: str) -> int:
+    return shred_keys(directory, {user_id})
+
+
+async def shred_erased(db: Database, directory: Path) -> int:
+    """Removes every erased user's key (the ledger) from the key files in `directory`."""
+    async with db.read() as session:
+        erased = set((await session.scalars(select(Erasure.user_id))).all())
+    return await asyncio.to_thread(shred_keys, directory, erased)
 
 
 async def restore_keys(db: Database, archive: Path) -> int:

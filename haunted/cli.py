@@ -553,8 +553,9 @@ async def _event_consumers(
 @app.command()
 def backup(
     directory: Annotated[
-        Path, typer.Option("--dir", help="where backups go (one folder each)")
-    ] = Path("backups"),
+        Path | None,
+        typer.Option("--dir", help="where backups go (one folder each); HAUNTED_BACKUP_DIR"),
+    ] = None,
     keep: Annotated[
         int | None, typer.Option(help="keep this many backups there, delete older ones")
     ] = None,
@@ -579,7 +580,7 @@ def backup(
             settings.database_url,
             kafka_settings(settings),
             live,
-            directory,
+            directory or settings.backup_dir,
             physical=physical,
             keep=keep,
         )
@@ -641,6 +642,7 @@ def restore(
                 f"key store: {restored} data keys put back from the backup; "
                 f"{len(erased)} users erased since the backup dropped again",
                 highlight=False,
+                soft_wrap=True,
             )
         async with _event_consumers(settings) as (db, consumers, kafka):
             for done in await replay_from(manifest, targets, consumers, db, kafka):
@@ -694,10 +696,12 @@ def privacy_erase(
         f"user {report.user_id} {state} {report.erased_at.isoformat()} "
         f"(anonymous id {report.anonymous_id})",
         highlight=False,
+        soft_wrap=True,
     )
     for service, counts in report.services.items():
         done = ", ".join(f"{name.replace('_', ' ')}: {count}" for name, count in counts.items())
-        console.print(f"  {service}: {done or 'keeps nothing per user'}", highlight=False)
+        line = f"  {service}: {done or 'keeps nothing per user'}"
+        console.print(line, highlight=False, soft_wrap=True)
 
 
 @docs_app.command("asyncapi")

@@ -24,11 +24,10 @@ from services.auth.erasure import OPERATOR
 
 async def erase_user(settings: Settings, db: Database, redis: Redis, user_id: str) -> ErasureReport:
     """Erases one user (NOT_FOUND for an unknown id, CONFLICT for the last owner of a team
-    with other members); a user erased before: the first erase's report, changed nothing."""
+    with other members). A user erased before: the first erase's report; each service's
+    `forget` runs again (a no-op unless a rebuild re-created rows of theirs)."""
     erasures = build_auth(settings, db, redis)["auth"].erasures
     report: ErasureReport = await erasures.erase(user_id, reason=OPERATOR)
-    if report.already:
-        return report
     erased = UserErased(user_id=user_id, anonymous_id=report.anonymous_id, reason=OPERATOR)
     done: dict[str, dict[str, int]] = {}
     for spec in SPECS:
@@ -37,8 +36,11 @@ async def erase_user(settings: Settings, db: Database, redis: Redis, user_id: st
         if spec.forget is None:
             done[spec.name] = {}
             continue
+        # Also when erased before: what a rebuild by replay re-created goes again.
         async with db.transaction() as session:
             done[spec.name] = await spec.forget(session, erased)
+    if report.already:
+        return report  # the first erase's report: this one is not a new erase
     recorded: ErasureReport = await erasures.record(user_id, done)
     return recorded
 

@@ -8,6 +8,7 @@ retains and old backups hold the user's personal fields sealed with that key onl
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -73,9 +74,12 @@ class Erasures:
         self._db = accounts.db
         self._shred = shred_backup_keys
 
-    def shred_backup_keys(self, user_id: str) -> int:
-        """The user's key out of the backups' key files (again: a second time finds none)."""
-        return self._shred(user_id) if self._shred is not None else 0
+    async def shred_backup_keys(self, user_id: str) -> int:
+        """The user's key out of the backups' key files (a second time finds none). In a
+        thread: files, off the event loop."""
+        if self._shred is None:
+            return 0
+        return await asyncio.to_thread(self._shred, user_id)
 
     def anonymous_id(self, user_id: str) -> str:
         """Stable per user, and unlinkable to the id without the PII lookup key."""
@@ -95,7 +99,7 @@ class Erasures:
                 raise NotFound("no such user")
             counts, ended = await self._drop(session, user)
             # Before the commit: should it fail, the erase is not done and is asked again.
-            counts["backup_key_files_rewritten"] = self.shred_backup_keys(user_id)
+            counts["backup_key_files_rewritten"] = await self.shred_backup_keys(user_id)
             anonymous_id = self.anonymous_id(user_id)
             row = Erasure(
                 user_id=user_id, anonymous_id=anonymous_id, erased_at=now, report={"auth": counts}

@@ -35,7 +35,7 @@ def build_handlers(sessions: SessionStore, erasures: Erasures | None = None) -> 
             """Where the erase ran without the backups at hand (the gateway), the worker
             rewrites their key files; where it had them, this finds nothing left."""
             assert isinstance(event, UserErased)
-            erasures.shred_backup_keys(event.user_id)
+            await erasures.shred_backup_keys(event.user_id)
 
     @handlers.on(UserLoggedOut)
     async def forget_logged_out(session: AsyncSession, event: Event, _: Envelope) -> None:
