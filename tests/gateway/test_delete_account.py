@@ -90,7 +90,7 @@ async def notifications_of(server: Server, user_id: str) -> int:
 async def replay_analytics(settings: Settings) -> Result:
     env = {
         "HAUNTED_DATABASE_URL": settings.database_url,
-        "HAUNTED_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "HAUNTED_KAFKA_BOOTSTRAP": settings.kafka.bootstrap,
         "HAUNTED_DATA_DIR": str(settings.data_dir),
         "HAUNTED_LOG_JSON": "true",
     }
@@ -162,7 +162,7 @@ async def test_delete_account_leaves_nothing_readable_and_replay_does_not_bring_
 
     # A plain Kafka consumer, with the PII key ring in hand: the address is in no record
     # in clear, and the sealed copies do not open (their key was the user's, now gone).
-    records = await retained(settings.kafka_bootstrap)
+    records = await retained(settings.kafka.bootstrap)
     assert not any(email.encode() in value for _, value, _ in records)
     ring, lookup_key = load_pii_keys(settings)
     cipher = PiiCipher(ring, lookup_key)
@@ -198,7 +198,7 @@ async def test_delete_account_leaves_nothing_readable_and_replay_does_not_bring_
         (t, v, h) for t, v, h in records if t == "user.erased" and user_id.encode() in v
     ]
     before = (await analytics_of(server, anonymous_id), await notifications_of(server, user_id))
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka.bootstrap)
     await producer.start()
     try:
         await producer.send_and_wait("user.erased", value, key=user_id.encode(), headers=headers)
