@@ -18,7 +18,9 @@ docs/deploy.md has the runbook.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import os
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -38,9 +40,15 @@ from events.db import Database
 from events.dialect import SqlDialect, dialect_of
 from events.outbox import OutboxRecord
 from events.replay import ReplayError, ReplayReport, ReplayTarget, replay, retention_gaps
+from services.auth.models import Erasure, UserKey
 
 MANIFEST = "manifest.json"
 DUMP = "database.pgdump"
+# The key store beside the dump, never in it: an erase rewrites this file in every backup
+# of the backup directory (docs/privacy.md). The dump leaves these tables out, so that a
+# restore's --clean keeps the live ones: a key deleted since the backup stays deleted.
+KEYS = "keys.json"
+KEY_STORE_TABLES = ("auth_user_keys", "auth_erasures")
 BASE = "base"  # pg_basebackup's tar output folder
 PREFIX = "haunted-"
 FORMAT = 1
@@ -256,8 +264,13 @@ async def backup(
                     "--format=custom",
                     f"--file={folder / DUMP}",
                     "--no-password",
+                    *(f"--exclude-table={table}" for table in KEY_STORE_TABLES),
                 )
-                files = [DUMP]
+                # Read after the dump: a key deleted meanwhile is not written here.
+                await _write_keys(db, folder / KEYS)
+                files = [DUMP, KEYS]
+                # Wherever an erase ran, the older backups here lose the keys it deleted.
+                await shred_erased(db, directory)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
@@ -277,6 +290,80 @@ async def backup(
     if keep is not None:
         prune(directory, keep)
     return folder
+
+
+async def _write_keys(db: Database, path: Path) -> None:
+    """The data keys, still wrapped with the PII key ring, one per user."""
+    async with db.read() as session:
+        rows = (await session.scalars(select(UserKey).order_by(UserKey.user_id))).all()
+    keys = {
+        row.user_id: {
+            "ring_key_id": row.ring_key_id,
+            "wrapped_key": base64.b64encode(row.wrapped_key).decode(),
+            "created_at": row.created_at.isoformat(),
+        }
+        for row in rows
+    }
+    _replace_file(path, keys)
+
+
+def _replace_file(path: Path, keys: dict[str, Any]) -> None:
+    """Written whole under another name, then renamed over: never half a key file."""
+    scratch = path.with_name(f".{path.name}.tmp")
+    fd = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(keys, handle, indent=1, sort_keys=True)
+    os.replace(scratch, path)
+
+
+def shred_keys(directory: Path, user_ids: set[str]) -> int:
+    """Removes these users' data keys from the key file of every backup in `directory`
+    (an erase): returns how many files held one. Base backups (--physical) copy the
+    whole cluster and are not rewritten: docs/privacy.md says what that means."""
+    rewritten = 0
+    for path in sorted(directory.glob(f"{PREFIX}*/{KEYS}")):
+        keys = json.loads(path.read_text())
+        kept = {user_id: key for user_id, key in keys.items() if user_id not in user_ids}
+        if len(kept) != len(keys):
+            _replace_file(path, kept)
+            rewritten += 1
+    return rewritten
+
+
+def shred_key(directory: Path, user_id: str) -> int:
+    return shred_keys(directory, {user_id})
+
+
+async def shred_erased(db: Database, directory: Path) -> int:
+    """Removes every erased user's key (the ledger) from the key files in `directory`."""
+    async with db.read() as session:
+        erased = set((await session.scalars(select(Erasure.user_id))).all())
+    return await asyncio.to_thread(shred_keys, directory, erased)
+
+
+async def restore_keys(db: Database, archive: Path) -> int:
+    """After a restore: the backup's data keys of users that have none in the live key
+    store and were never erased (auth_erasures, left alone by the restore). Returns how
+    many were put back."""
+    path = archive / KEYS
+    if not path.exists():
+        return 0
+    keys: dict[str, dict[str, str]] = json.loads(path.read_text())
+    async with db.transaction() as session:
+        live = set((await session.scalars(select(UserKey.user_id))).all())
+        erased = set((await session.scalars(select(Erasure.user_id))).all())
+        missing = sorted(set(keys) - live - erased)
+        for user_id in missing:
+            key = keys[user_id]
+            session.add(
+                UserKey(
+                    user_id=user_id,
+                    ring_key_id=key["ring_key_id"],
+                    wrapped_key=base64.b64decode(key["wrapped_key"]),
+                    created_at=datetime.fromisoformat(key["created_at"]),
+                )
+            )
+    return len(missing)
 
 
 def prune(directory: Path, keep: int) -> list[Path]:

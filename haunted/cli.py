@@ -32,6 +32,7 @@ from haunted.logging import configure_logging
 from haunted.runtime import Haunted, kafka_settings, retry_policy, tune_gc
 from haunted.services import NAMES
 from haunted.settings import ConfigurationError, Settings
+from services.auth import ErasureReport
 
 app = typer.Typer(
     help="Haunted: an event-driven SaaS backend. The package installs this `haunted` command.",
@@ -58,7 +59,10 @@ events_app = typer.Typer(help="The events on the broker's topics.", no_args_is_h
 app.add_typer(events_app, name="events")
 new_app = typer.Typer(help="Scaffolds of new parts, in the declared shape.", no_args_is_help=True)
 app.add_typer(new_app, name="new")
-privacy_app = typer.Typer(help="A user's personal data: export (issue 20).", no_args_is_help=True)
+privacy_app = typer.Typer(
+    help="A user's personal data: export and erase (issue 20, docs/privacy.md).",
+    no_args_is_help=True,
+)
 app.add_typer(privacy_app, name="privacy")
 
 console = Console(stderr=True)
@@ -302,9 +306,14 @@ def worker(
 @app.command()
 def migrate() -> None:
     """Creates or upgrades the database schema (Alembic, `infra/migrations`)."""
+    from haunted.privacy import move_to_data_keys
+
     settings = _settings()
     _run(lambda: migrations.upgrade(settings.database_url))
     console.print("database schema is up to date")
+    moved = _run(lambda: move_to_data_keys(settings))
+    if moved:
+        console.print(f"{moved} email addresses re-sealed with their users' data keys")
 
 
 @topics_app.command("create")
@@ -544,8 +553,9 @@ async def _event_consumers(
 @app.command()
 def backup(
     directory: Annotated[
-        Path, typer.Option("--dir", help="where backups go (one folder each)")
-    ] = Path("backups"),
+        Path | None,
+        typer.Option("--dir", help="where backups go (one folder each); HAUNTED_BACKUP_DIR"),
+    ] = None,
     keep: Annotated[
         int | None, typer.Option(help="keep this many backups there, delete older ones")
     ] = None,
@@ -570,7 +580,7 @@ def backup(
             settings.database_url,
             kafka_settings(settings),
             live,
-            directory,
+            directory or settings.backup_dir,
             physical=physical,
             keep=keep,
         )
@@ -605,6 +615,7 @@ def restore(
 
     from events.replay import ReplayError
     from haunted.backup import BackupError, Manifest, check_retention, replay_from, restore_database
+    from haunted.privacy import restore_key_store
     from haunted.services import replay_targets
 
     settings = _settings()
@@ -626,6 +637,13 @@ def restore(
                 f"schema {', '.join(manifest.schema_revisions)})",
                 highlight=False,
             )
+            restored, erased = await restore_key_store(settings, archive)
+            console.print(
+                f"key store: {restored} data keys put back from the backup; "
+                f"{len(erased)} users erased since the backup dropped again",
+                highlight=False,
+                soft_wrap=True,
+            )
         async with _event_consumers(settings) as (db, consumers, kafka):
             for done in await replay_from(manifest, targets, consumers, db, kafka):
                 r = done.report
@@ -643,6 +661,47 @@ def restore(
         _fail(str(error))
     except KafkaError as error:
         _fail(f"HAUNTED_KAFKA_BOOTSTRAP: the broker does not answer ({error})")
+
+
+@privacy_app.command("erase")
+def privacy_erase(
+    user_id: Annotated[str, typer.Argument(help="the id of the user to erase")],
+) -> None:
+    """Erases a user by deleting their data key: their personal data in the tables, in
+    the events the topics retain and in the backups' copies becomes unreadable at once,
+    and every service drops or anonymises its rows. Prints what each service did; a
+    second run changes nothing and prints the same."""
+    from haunted.privacy import erase_user
+    from haunted.runtime import build_redis
+    from services.errors import DomainError
+
+    settings = _settings()
+
+    async def main() -> ErasureReport:
+        db = Database(settings.database_url)
+        redis = build_redis(settings.redis_url)
+        try:
+            return await erase_user(settings, db, redis, user_id)
+        finally:
+            await redis.aclose()
+            await db.dispose()
+
+    try:
+        report = _run(main)
+    except DomainError as error:
+        _fail(error.message)
+        raise
+    state = "already erased on" if report.already else "erased on"
+    console.print(
+        f"user {report.user_id} {state} {report.erased_at.isoformat()} "
+        f"(anonymous id {report.anonymous_id})",
+        highlight=False,
+        soft_wrap=True,
+    )
+    for service, counts in report.services.items():
+        done = ", ".join(f"{name.replace('_', ' ')}: {count}" for name, count in counts.items())
+        line = f"  {service}: {done or 'keeps nothing per user'}"
+        console.print(line, highlight=False, soft_wrap=True)
 
 
 @docs_app.command("asyncapi")

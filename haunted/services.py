@@ -18,19 +18,23 @@ from typing import Any, Protocol
 
 import structlog
 from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from events.db import Database
 from events.handlers import BatchHandlers, Handlers
 from events.replay import ReplayReport, ReplayTarget, rebuild_in_place
 from gateway import Services
+from haunted.backup import shred_key
 from haunted.keyring import load_pii_keys, load_previous_public_keys
 from haunted.keys import load_signing_key
 from haunted.settings import Settings
+from schemas import UserErased
 from services import analytics, audit, auth, billing, flags, llm, notifications, webhooks
-from services.auth.crypto import Sealed
 from services.exports import DataExports, ExportLinks, Section
 
 Facades = Mapping[str, Any]  # facade name (its key in gateway.Services) -> facade
+
+ServiceReport = dict[str, int]  # what a service did of an erase: a count per kind of row
 Registry = Handlers | BatchHandlers  # one consumer group's handlers
 # Replays retained topics from a time into a target (the composition root's replay).
 Replayer = Callable[[ReplayTarget, datetime], Awaitable[ReplayReport]]
@@ -65,6 +69,10 @@ class ServiceSpec:
     # Its parts of a user's data export (section name -> reader), given its built facades;
     # each reader is a facade method that checks its caller. None: it holds nothing personal.
     export: Callable[[Facades], Mapping[str, Section]] | None = None
+    # What it drops or anonymises of an erased user, in the caller's transaction: the same
+    # function its user.erased handler runs (`haunted privacy erase` reports each). None:
+    # it keeps nothing per user.
+    forget: Callable[[AsyncSession, UserErased], Awaitable[ServiceReport]] | None = None
 
     def registries(self, facades: Facades) -> tuple[Registry, ...]:
         """Its consumer groups' handler registries (none when it consumes nothing)."""
@@ -109,6 +117,7 @@ def build_auth(settings: Settings, db: Database, redis: Redis) -> Facades:
             ),
             lockout_duration=timedelta(seconds=settings.auth.lockout_duration_s),
         ),
+        shred_backup_keys=lambda user_id: shred_key(settings.backup_dir, user_id),
     )
     teams = auth.TeamService(accounts, timedelta(seconds=settings.auth.invite_ttl_s))
     return {"auth": service, "teams": teams, "api_keys": api_keys}
@@ -206,11 +215,8 @@ def build_email_channel(settings: Settings) -> notifications.EmailChannel | None
                 "security notices)"
             )
         return None
-    cipher = auth.PiiCipher(*load_pii_keys(settings))
-
-    def unseal(key_id: str, ciphertext: bytes, context: str) -> str:
-        return cipher.open(Sealed(key_id, ciphertext), context=context)
-
+    # Addresses come sealed with their user's data key (auth's key store, same database).
+    unseal = auth.EventUnsealer(auth.PiiCipher(*load_pii_keys(settings)))
     links = settings.mail_link_base_url or f"http://{settings.host}:{settings.web_port}"
     return notifications.EmailChannel(notifications.SmtpMailer(smtp), unseal, links)
 
@@ -280,13 +286,15 @@ SPECS: tuple[ServiceSpec, ...] = (
         "auth",
         build_auth,
         # Deletes ended sessions from Redis once more, through the outbox: see handlers.py.
-        handlers=lambda facades: auth.build_handlers(facades["auth"].session_store),
         export=lambda facades: {
             "account": facades["auth"].export_account,
             "sessions": facades["auth"].export_sessions,
             "teams": facades["teams"].export_teams,
             "api_keys": facades["api_keys"].export_api_keys,
         },
+        handlers=lambda facades: auth.build_handlers(
+            facades["auth"].session_store, facades["auth"].erasures
+        ),
         migrations="auth",
         graphql="auth",
     ),
@@ -326,6 +334,7 @@ SPECS: tuple[ServiceSpec, ...] = (
             ),
         },
         export=lambda facades: {"notifications": facades["notifications"].export_notifications},
+        forget=lambda session, erased: notifications.forget_user(session, erased.user_id),
         migrations="notifications",
         graphql="notifications",
     ),
@@ -333,6 +342,9 @@ SPECS: tuple[ServiceSpec, ...] = (
         "analytics",
         lambda *resources: {"analytics": build_analytics(*resources)},
         handlers=lambda _: analytics.HANDLERS,
+        forget=lambda session, erased: analytics.forget_user(
+            session, erased.user_id, erased.anonymous_id
+        ),
         replay=lambda: {
             "analytics": analytics.HANDLERS.replay_target(rebuild=analytics.clear_store)
         },
@@ -356,6 +368,7 @@ SPECS: tuple[ServiceSpec, ...] = (
         "audit",
         lambda settings, db, redis: {"audit": audit.AuditService(db)},
         handlers=lambda _: audit.HANDLERS,
+        forget=lambda session, erased: audit.forget_user(session, erased.user_id),
         replay=lambda: {"audit": audit.HANDLERS.replay_target(rebuild=audit.clear_store)},
         export=lambda facades: {"audit_entries": facades["audit"].export_entries},
         migrations="audit",

@@ -851,6 +851,15 @@ class Settings(BaseSettings):
         ),
         examples=["/var/lib/haunted"],
     )
+    backup_dir: Path = Field(
+        Path("backups"),
+        description=(
+            "Where `haunted backup` writes (its `--dir` default). An erase rewrites the key "
+            "files of the backups there, so an erased user stays unreadable in them "
+            "(docs/privacy.md)."
+        ),
+        examples=["/var/backups/haunted"],
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO",
         description="Least severe level written to the log.",

@@ -263,6 +263,21 @@ class DataExportRequested(_AuthEvent):
     via: str
 
 
+class UserErased(_AuthEvent):
+    """A user was erased: their data key is deleted, so everything personal that was
+    sealed with it (in tables, retained events and backups) can no longer be opened, and
+    every service drops or anonymises what it holds of them (docs/privacy.md)."""
+
+    topic: ClassVar[str] = "user.erased"
+    key_field: ClassVar[str] = "user_id"
+    audience: ClassVar[Audience] = Audience.INTERNAL
+    user_id: str
+    # Stands for the user where counts are kept (analytics): a keyed hash of the id, the
+    # same at every erase of that user, that nobody without the PII lookup key can link.
+    anonymous_id: str
+    reason: str  # "deleted_by_user" or "operator"
+
+
 # This module's topics, in the catalog's order (schemas.CATALOG reads it).
 EVENTS: tuple[type[Event], ...] = (
     UserRegistered,
@@ -285,4 +300,5 @@ EVENTS: tuple[type[Event], ...] = (
     TwoFactorChanged,
     TeamTwoFactorRequired,
     DataExportRequested,
+    UserErased,
 )

@@ -159,6 +159,7 @@ def settings(
         redis_url=redis_url,
         kafka_bootstrap=kafka.bootstrap_servers,
         data_dir=tmp_path / ".haunted",
+        backup_dir=tmp_path / "backups",
         jwt_private_key_file=signing_key_files[0],
         jwt_public_key_file=signing_key_files[1],
     )
@@ -178,6 +179,7 @@ def offline_settings(
         redis_url=redis_url,
         kafka_bootstrap=f"127.0.0.1:{free_port()}",
         data_dir=tmp_path / ".haunted",
+        backup_dir=tmp_path / "backups",
         jwt_private_key_file=signing_key_files[0],
         jwt_public_key_file=signing_key_files[1],
     )

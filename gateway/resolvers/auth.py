@@ -129,6 +129,11 @@ def bindables(services: Services, hub: PushHub) -> list[SchemaBindable]:
         await auth.change_password(caller(info), current, new)
         return True
 
+    @mutation.field("deleteAccount")
+    async def resolve_delete_account(_: None, info: GraphQLResolveInfo, password: str) -> bool:
+        await auth.delete_account(caller(info), password)
+        return True
+
     @mutation.field("loginSecondFactor")
     async def resolve_login_second_factor(
         _: None, info: GraphQLResolveInfo, challenge: str, code: str

@@ -4,6 +4,7 @@ from services.analytics.handlers import (
     CONSUMER,
     HANDLERS,
     clear_store,
+    forget_user,
     record_batch,
     record_event,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "Period",
     "Usage",
     "clear_store",
+    "forget_user",
     "record_batch",
     "record_event",
 ]

@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Table, and_, or_
+from sqlalchemy import (
+    ARRAY,
+    String,
+    Table,
+    and_,
+    any_,
+    bindparam,
+    case,
+    delete,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from events.dialect import insert_many, truncate, upsert
@@ -18,9 +30,10 @@ from schemas import (
     Event,
     TeamMemberAdded,
     TeamMemberRemoved,
+    UserErased,
     UserRegistered,
 )
-from services.analytics.models import AnalyticsEvent, TeamMember
+from services.analytics.models import AnalyticsEvent, ErasedUser, TeamMember
 
 CONSUMER = "analytics"  # the consumer group's name: deployed state, never renamed
 EVENTS: Table = AnalyticsEvent.__table__  # type: ignore[assignment]
@@ -57,11 +70,77 @@ def _properties(envelope: Envelope) -> str:
     return json.dumps(envelope.data, separators=(",", ":"), ensure_ascii=False)
 
 
+# What an erased user's stored event keeps: its type, time and team, for the counts.
+ANONYMISED_PROPERTIES = "{}"
+
+
+async def _erased_among(
+    session: AsyncSession, items: Sequence[tuple[Envelope, Event]]
+) -> dict[str, str]:
+    """user id -> anonymous id, for the batch's users that were erased (this batch's
+    erasures first recorded). Usually nobody was: one trivial query then."""
+    for _, event in items:
+        if type(event) is UserErased:  # by exact class, as below: cheap per event
+            await forget_user(session, event.user_id, event.anonymous_id)
+    if await session.scalar(select(ErasedUser.user_id).limit(1)) is None:
+        return {}
+    users = sorted({str(u) for _, event in items if (u := getattr(event, "user_id", None))})
+    if not users:
+        return {}
+    chosen = select(ErasedUser.user_id, ErasedUser.anonymous_id)
+    if session.get_bind().dialect.name == "postgresql":
+        # One array parameter, not one bound parameter per user of a 10,000-event batch.
+        matching = ErasedUser.user_id == any_(bindparam("users", users, type_=ARRAY(String)))
+    else:
+        matching = ErasedUser.user_id.in_(users)
+    rows = await session.execute(chosen.where(matching))
+    return {user_id: anonymous_id for user_id, anonymous_id in rows.all()}
+
+
+def _anonymised(row: tuple[Any, ...], erased: Mapping[str, str]) -> tuple[Any, ...]:
+    user_id = row[5]
+    if user_id not in erased:
+        return row
+    anonymous = erased[user_id]
+    subject = anonymous if row[4] == user_id else row[4]
+    return (*row[:4], subject, anonymous, row[6], ANONYMISED_PROPERTIES)
+
+
+async def forget_user(session: AsyncSession, user_id: str, anonymous_id: str) -> dict[str, int]:
+    """An erased user's stored events keep their counts under the anonymous id, without
+    their data; their memberships go. Changes nothing the second time."""
+    known = await session.get(ErasedUser, user_id)
+    if known is None:
+        session.add(ErasedUser(user_id=user_id, anonymous_id=anonymous_id))
+        await session.flush()
+    events = await session.execute(
+        update(AnalyticsEvent)
+        .where(AnalyticsEvent.user_id == user_id)
+        .values(
+            user_id=anonymous_id,
+            subject=case(
+                (AnalyticsEvent.subject == user_id, anonymous_id), else_=AnalyticsEvent.subject
+            ),
+            properties={},
+        )
+    )
+    members = await session.execute(delete(TeamMember).where(TeamMember.user_id == user_id))
+    return {
+        "events_anonymised": int(events.rowcount or 0),  # type: ignore[attr-defined]
+        "memberships_removed": int(members.rowcount or 0),  # type: ignore[attr-defined]
+    }
+
+
 async def record_batch(session: AsyncSession, items: Sequence[tuple[Envelope, Event]]) -> int:
     """Stores each event once: the CloudEvent id is the key, so a redelivered or
     replayed event changes nothing. Memberships are followed in record order.
+    An erased user's events are stored anonymised, whichever came first.
     Returns how many events were new (a replay's report counts the rest as duplicates)."""
-    rows = list({envelope.id: _row(envelope, event) for envelope, event in items}.values())
+    erased = await _erased_among(session, items)
+    rows = [
+        _anonymised(row, erased)
+        for row in {envelope.id: _row(envelope, event) for envelope, event in items}.values()
+    ]
     # Core, not the ORM's bulk path: a third of the batch's time otherwise.
     connection = await session.connection()
     stored = await insert_many(
@@ -69,6 +148,8 @@ async def record_batch(session: AsyncSession, items: Sequence[tuple[Envelope, Ev
     )
     changes: dict[tuple[str, str], dict[str, Any]] = {}
     for envelope, event in items:
+        if erased and getattr(event, "user_id", None) in erased:
+            continue  # an erased user is in no team any more
         # By exact class: events are final, and isinstance on a pydantic model
         # class goes through ABCMeta, a cost per event of a 10,000-event batch.
         if type(event) in _MEMBERSHIP_EVENTS:
@@ -118,4 +199,4 @@ async def clear_store(session: AsyncSession) -> None:
 # Every catalog topic, never a hand-kept list.
 HANDLERS = BatchHandlers.over(CONSUMER, CATALOG.values(), record_batch)
 
-__all__ = ["CONSUMER", "HANDLERS", "clear_store", "record_batch", "record_event"]
+__all__ = ["CONSUMER", "HANDLERS", "clear_store", "forget_user", "record_batch", "record_event"]

@@ -74,3 +74,13 @@ class TeamMember(Base):
     user_id: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
     active: Mapped[bool] = mapped_column(default=True, server_default=true())
     changed_at: Mapped[datetime] = mapped_column(server_default=text("'1970-01-01 00:00:00+00:00'"))
+
+
+class ErasedUser(Base):
+    """A user erased (user.erased): their events are stored under `anonymous_id`, also
+    those a replay brings in after the erasure was read. Not emptied by a rebuild."""
+
+    __tablename__ = "analytics_erased_users"
+
+    user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    anonymous_id: Mapped[str] = mapped_column(String(64))

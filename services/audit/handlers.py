@@ -22,6 +22,7 @@ from schemas import (
     TeamCreated,
     TeamMemberAdded,
     TeamMemberRemoved,
+    UserErased,
 )
 from services.audit.models import AuditEntry, AuditMembership
 
@@ -117,10 +118,38 @@ async def on_audited(session: AsyncSession, event: Event, envelope: Envelope) ->
     )
 
 
+async def forget_user(session: AsyncSession, user_id: str) -> dict[str, int]:
+    """The log keeps an erased user's entries (who did what stays accountable, by an id
+    that now names nobody) but drops their devices' fingerprints."""
+    entries = await session.execute(
+        update(AuditEntry)
+        .where(
+            (AuditEntry.user_id == user_id) | (AuditEntry.actor_id == user_id),
+            AuditEntry.client.is_not(None),
+        )
+        .values(client=None)
+    )
+    return {"device_fingerprints_dropped": int(entries.rowcount or 0)}  # type: ignore[attr-defined]
+
+
+@HANDLERS.on(UserErased)
+async def on_erased(session: AsyncSession, event: Event, envelope: Envelope) -> None:
+    assert isinstance(event, UserErased)
+    await forget_user(session, event.user_id)
+
+
 async def clear_store(session: AsyncSession) -> None:
     """Empties the audit log and its memberships, before a rebuild by replay."""
     await session.execute(delete(AuditEntry))
     await session.execute(delete(AuditMembership))
 
 
-__all__ = ["AUDITED", "CONSUMER", "HANDLERS", "actor_of", "clear_store", "target_of"]
+__all__ = [
+    "AUDITED",
+    "CONSUMER",
+    "HANDLERS",
+    "actor_of",
+    "clear_store",
+    "forget_user",
+    "target_of",
+]

@@ -2,7 +2,8 @@
 
 from services.auth.accounts import Accounts, normalize_email
 from services.auth.api_keys import ApiKeyService
-from services.auth.crypto import PiiCipher, new_key_ring_spec, parse_key_ring
+from services.auth.crypto import DataKeyErased, PiiCipher, new_key_ring_spec, parse_key_ring
+from services.auth.erasure import ErasureReport, Erasures, ServiceReport
 from services.auth.handlers import build_handlers
 from services.auth.passwords import PasswordHasher
 from services.auth.ratelimit import AuthRateLimiter
@@ -10,6 +11,7 @@ from services.auth.service import AuthPolicy, AuthService
 from services.auth.sessions import SessionStore
 from services.auth.teams import TeamService
 from services.auth.tokens import SigningKey, TokenIssuer, generate_signing_key
+from services.auth.user_keys import EventUnsealer, UserKeys, user_of_event_key
 from services.auth.views import (
     ApiKeyView,
     AuthResult,
@@ -33,6 +35,10 @@ __all__ = [
     "AuthResult",
     "AuthService",
     "ClientInfo",
+    "DataKeyErased",
+    "ErasureReport",
+    "Erasures",
+    "EventUnsealer",
     "InvitePreviewView",
     "InviteView",
     "MemberView",
@@ -40,16 +46,19 @@ __all__ = [
     "PasswordHasher",
     "PendingInviteView",
     "PiiCipher",
+    "ServiceReport",
     "SessionStore",
     "SessionView",
     "SigningKey",
     "TeamService",
     "TeamView",
     "TokenIssuer",
+    "UserKeys",
     "UserView",
     "build_handlers",
     "generate_signing_key",
     "new_key_ring_spec",
     "normalize_email",
     "parse_key_ring",
+    "user_of_event_key",
 ]

@@ -20,6 +20,7 @@ from schemas import EmailVerificationRequested, PasswordResetRequested
 from services.auth.accounts import Accounts
 from services.auth.crypto import token_hash
 from services.auth.models import AccountToken, User
+from services.auth.user_keys import USER_KEY_ID, event_key_id
 from services.errors import BadUserInput
 
 VERIFY_EMAIL = "verify_email"
@@ -40,8 +41,10 @@ def _b64(data: bytes) -> str:
 
 
 def mailed_to(user: User) -> dict[str, str]:
-    """The sealed-address fields of an event whose owner is told by email."""
-    return {"address_key_id": user.email_key_id, "sealed_address": _b64(user.email_ciphertext)}
+    """The sealed-address fields of an event whose owner is told by email: the row's
+    ciphertext as it is; a data key's id names its user, so a consumer finds the key."""
+    key_id = event_key_id(user.id) if user.email_key_id == USER_KEY_ID else user.email_key_id
+    return {"address_key_id": key_id, "sealed_address": _b64(user.email_ciphertext)}
 
 
 def sealed_code(accounts: Accounts, token: str, request_id: str) -> dict[str, str]:

@@ -4,21 +4,25 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from events.db import Database
-from services.auth.crypto import PiiCipher, Sealed
+from services.auth.crypto import DataKeyErased, PiiCipher, Sealed
 from services.auth.models import Membership, SecondFactor, Team, User
 from services.auth.sessions import SessionStore
+from services.auth.user_keys import USER_KEY_ID, UserKeys
 from services.auth.views import MembershipView, UserView
 from services.errors import BadUserInput, Unauthenticated
 from services.principal import Principal
 
 EMAIL = "email"
 NEEDS_SECOND_FACTOR = "2fa!"  # a cached role's mark: see Accounts.roles
+# Shown for a user whose data key is gone but whose row is not yet (a restored backup
+# before its erasures are applied again): the address can no longer be read.
+ERASED_EMAIL = "(erased)"
 
 
 def principal_of(user_id: str, session_id: str, roles: dict[str, str]) -> Principal:
@@ -66,12 +70,28 @@ class Accounts:
     db: Database
     cipher: PiiCipher
     sessions: SessionStore
+    keys: UserKeys = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.keys = UserKeys(self.cipher)
 
     def email_hash(self, normalized_email: str) -> str:
         return self.cipher.lookup_hash(normalized_email, context=EMAIL)
 
-    def email_of(self, user: User) -> str:
-        return self.cipher.open(Sealed(user.email_key_id, user.email_ciphertext), context=EMAIL)
+    def email_with(self, key: bytes | None, user: User) -> str:
+        """The user's address, given their data key (None: it was erased)."""
+        if user.email_key_id != USER_KEY_ID:  # sealed with the ring before data keys
+            return self.cipher.open(Sealed(user.email_key_id, user.email_ciphertext), context=EMAIL)
+        if key is None:
+            return ERASED_EMAIL
+        return UserKeys.open(key, user.email_ciphertext, context=EMAIL)
+
+    async def email_of(self, session: AsyncSession, user: User) -> str:
+        try:
+            key: bytes | None = await self.keys.get(session, user.id)
+        except DataKeyErased:
+            key = None
+        return self.email_with(key, user)
 
     async def roles(self, user_id: str) -> dict[str, str]:
         """The user's team -> role map, read from the database and cached in Redis. A team
@@ -105,4 +125,5 @@ class Accounts:
             .where(Membership.user_id == user_id)
             .order_by(Membership.created_at, Membership.team_id)
         )
-        return UserView(user.id, self.email_of(user), [MembershipView(*row) for row in rows.all()])
+        email = await self.email_of(session, user)
+        return UserView(user.id, email, [MembershipView(*row) for row in rows.all()])

@@ -79,6 +79,22 @@ class PiiCipher:
         return digest.hexdigest()
 
 
+class DataKeyErased(KeyRingError):
+    """The user's data key was deleted (the user was erased): what it sealed stays sealed."""
+
+
+def seal_with(key: bytes, plaintext: str, *, context: str) -> bytes:
+    """AES-GCM with a user's data key; `context` bound as associated data, as in
+    `PiiCipher.seal`."""
+    nonce = os.urandom(_NONCE_BYTES)
+    return nonce + AESGCM(key).encrypt(nonce, plaintext.encode(), context.encode())
+
+
+def open_with(key: bytes, ciphertext: bytes, *, context: str) -> str:
+    nonce, body = ciphertext[:_NONCE_BYTES], ciphertext[_NONCE_BYTES:]
+    return AESGCM(key).decrypt(nonce, body, context.encode()).decode()
+
+
 def token_hash(token: str) -> str:
     """For high-entropy secrets (refresh tokens, invites, API keys): a plain SHA-256
     is enough at rest, and cheap enough to check on every request."""

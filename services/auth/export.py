@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from services.auth.accounts import Accounts
 from services.auth.models import ApiKey, Invite, Membership, SecondFactor, Team, User, UserSession
+from services.auth.user_keys import open_client
 from services.errors import NotFound
 from services.principal import Caller, ExportSubject, require_self
 
@@ -100,7 +101,7 @@ async def account(accounts: Accounts, caller: Caller, of: ExportSubject) -> Acco
         factor = await session.get(SecondFactor, of.user_id)
         return AccountExport(
             id=user.id,
-            email=accounts.email_of(user),
+            email=await accounts.email_of(session, user),
             created_at=user.created_at,
             email_verified_at=user.email_verified_at,
             two_factor_enabled=factor is not None and factor.confirmed_at is not None,
@@ -112,6 +113,7 @@ async def sessions(accounts: Accounts, caller: Caller, of: ExportSubject) -> lis
     """Every session the user had, ended ones too, oldest first."""
     require_self(caller, of.user_id)
     async with accounts.db.read() as session:
+        key = (await accounts.keys.get_many(session, [of.user_id])).get(of.user_id)
         rows = await session.scalars(
             select(UserSession)
             .where(UserSession.user_id == of.user_id)
@@ -119,7 +121,12 @@ async def sessions(accounts: Accounts, caller: Caller, of: ExportSubject) -> lis
         )
         return [
             SessionExport(
-                row.id, row.created_at, row.expires_at, row.revoked_at, row.ip, row.user_agent
+                row.id,
+                row.created_at,
+                row.expires_at,
+                row.revoked_at,
+                # Sealed with the user's data key (docs/privacy.md).
+                *open_client(key, row.client_ciphertext),
             )
             for row in rows.all()
         ]

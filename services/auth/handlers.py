@@ -17,15 +17,25 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from events.envelope import Envelope
 from events.handlers import Handlers
-from schemas import Event, SessionRevoked, UserLoggedOut
+from schemas import Event, SessionRevoked, UserErased, UserLoggedOut
+from services.auth.erasure import Erasures
 from services.auth.models import UserSession
 from services.auth.sessions import SessionStore
 
 CONSUMER = "auth"
 
 
-def build_handlers(sessions: SessionStore) -> Handlers:
+def build_handlers(sessions: SessionStore, erasures: Erasures | None = None) -> Handlers:
     handlers = Handlers(CONSUMER)
+
+    if erasures is not None:
+
+        @handlers.on(UserErased)
+        async def shred_backup_keys(session: AsyncSession, event: Event, _: Envelope) -> None:
+            """Where the erase ran without the backups at hand (the gateway), the worker
+            rewrites their key files; where it had them, this finds nothing left."""
+            assert isinstance(event, UserErased)
+            await erasures.shred_backup_keys(event.user_id)
 
     @handlers.on(UserLoggedOut)
     async def forget_logged_out(session: AsyncSession, event: Event, _: Envelope) -> None:

@@ -15,7 +15,9 @@ class User(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     # The email is stored sealed (AES-GCM) and found by its keyed hash:
-    # uniqueness is on the hash of the normalized address.
+    # uniqueness is on the hash of the normalized address. Sealed with the user's own
+    # data key (email_key_id "user", see UserKey), or with the PII ring for rows not yet
+    # moved to one (`haunted privacy migrate`).
     email_hash: Mapped[str] = mapped_column(String(64), unique=True)
     email_key_id: Mapped[str] = mapped_column(String(32))
     email_ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
@@ -56,8 +58,9 @@ class UserSession(Base):
     created_at: Mapped[datetime] = mapped_column()
     expires_at: Mapped[datetime] = mapped_column()
     revoked_at: Mapped[datetime | None] = mapped_column()
-    user_agent: Mapped[str | None] = mapped_column(String(300))
-    ip: Mapped[str | None] = mapped_column(String(64))
+    # The client's address and user agent (JSON), sealed with the user's data key:
+    # personal data, unreadable once the user is erased.
+    client_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 class RefreshToken(Base):
@@ -142,3 +145,31 @@ class RecoveryCode(Base):
     code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     user_id: Mapped[str] = mapped_column(ForeignKey("auth_users.id"), index=True)
     used_at: Mapped[datetime | None] = mapped_column()
+
+
+class UserKey(Base):
+    """A user's data key (AES-256), wrapped with the PII key ring: everything personal of
+    the user is sealed with it, and erasing the user deletes it (crypto-shredding).
+
+    The key store: `haunted backup` leaves this table out of the database dump and
+    keeps it beside, in a file the erase rewrites (docs/privacy.md)."""
+
+    __tablename__ = "auth_user_keys"
+
+    user_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    ring_key_id: Mapped[str] = mapped_column(String(32))
+    wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column()
+
+
+class Erasure(Base):
+    """An erased user, kept (outside backups, with the key store) so that an erase is done
+    once, reported the same each time, and applied again after a restore."""
+
+    __tablename__ = "auth_erasures"
+
+    user_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    anonymous_id: Mapped[str] = mapped_column(String(64))
+    erased_at: Mapped[datetime] = mapped_column()
+    # What each service did, as the first erase reported it.
+    report: Mapped[dict[str, dict[str, int]]] = mapped_column(JSON)

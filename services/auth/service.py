@@ -31,12 +31,14 @@ from services.auth.accounts import EMAIL, Accounts, normalize_email, principal_o
 from services.auth.api_keys import API_KEY_PREFIX, ApiKeyService
 from services.auth.audit import add_audited_event
 from services.auth.crypto import token_hash
+from services.auth.erasure import DELETED_BY_USER, ErasureReport, Erasures, ShredBackupKeys
 from services.auth.models import Membership, RefreshToken, Team, User, UserSession
 from services.auth.passwords import MAX_PASSWORD_LENGTH, PasswordHasher, check_password_policy
 from services.auth.ratelimit import AuthRateLimiter, LoginLockout
 from services.auth.sessions import SessionStore
 from services.auth.tokens import TokenIssuer
 from services.auth.two_factor import TwoFactor
+from services.auth.user_keys import USER_KEY_ID, UserKeys, open_client, seal_client
 from services.auth.views import AuthResult, ClientInfo, SessionView, UserView
 from services.errors import (
     BadUserInput,
@@ -87,6 +89,7 @@ class AuthService:
         api_keys: ApiKeyService,
         rate_limiter: AuthRateLimiter,
         policy: AuthPolicy | None = None,
+        shred_backup_keys: ShredBackupKeys | None = None,
     ) -> None:
         self._accounts = accounts
         self._db = accounts.db
@@ -102,6 +105,7 @@ class AuthService:
             duration=self._policy.lockout_duration,
         )
         self.two_factor = TwoFactor(accounts)
+        self.erasures = Erasures(accounts, shred_backup_keys)
 
     async def register(
         self,
@@ -145,19 +149,20 @@ class AuthService:
             raise BadUserInput("teamName must have at most 200 characters", field="teamName")
         password_hash = await self._passwords.hash(password)
         email_hash = self._accounts.email_hash(email)
-        sealed = self._accounts.cipher.seal(email, context=EMAIL)
         now = datetime.now(UTC)
         user_id, team_id = str(uuid.uuid4()), str(uuid.uuid4())
         try:
             async with self._db.transaction() as session:
                 if await session.scalar(select(User.id).where(User.email_hash == email_hash)):
                     raise Conflict("email is already registered", field="email")
+                # The user's own data key seals their address (crypto-shredding).
+                key = self._accounts.keys.create(session, user_id, now)
                 session.add(
                     User(
                         id=user_id,
                         email_hash=email_hash,
-                        email_key_id=sealed.key_id,
-                        email_ciphertext=sealed.ciphertext,
+                        email_key_id=USER_KEY_ID,
+                        email_ciphertext=UserKeys.seal(key, email, context=EMAIL),
                         password_hash=password_hash,
                         failed_logins=0,
                         created_at=now,
@@ -279,6 +284,23 @@ class AuthService:
                 ),
             )
         await self._sessions.delete(*ended)
+
+    async def delete_account(self, principal: Principal, password: str) -> ErasureReport:
+        """Erases the caller's account (docs/privacy.md), once their password is proved
+        again: a stolen session alone cannot. Refused to API keys."""
+        if principal.api_key_id is not None:
+            raise Forbidden("an API key cannot delete an account")
+        async with self._db.read() as session:
+            user = await session.get(User, principal.user_id)
+        if user is None:
+            raise Unauthenticated("user no longer exists")
+        await self._rate.hit("login", ip=None, account=user.email_hash)
+        matches, _ = await self._passwords.verify(
+            password[:MAX_PASSWORD_LENGTH], user.password_hash
+        )
+        if not matches:
+            raise Forbidden("the password is wrong: nothing was deleted", field="password")
+        return await self.erasures.erase(principal.user_id, reason=DELETED_BY_USER)
 
     @staticmethod
     async def _revoke_sessions(
@@ -443,14 +465,14 @@ class AuthService:
         await self._sessions.create(session_id, user_id)
         try:
             async with self._db.transaction() as session:
+                key = await self._accounts.keys.ensure(session, user_id, now)
                 session.add(
                     UserSession(
                         id=session_id,
                         user_id=user_id,
                         created_at=now,
                         expires_at=now + self._policy.refresh_ttl,
-                        user_agent=(client.user_agent or "")[:300] or None,
-                        ip=client.ip,
+                        client_ciphertext=seal_client(key, client),
                     )
                 )
                 await session.flush()
@@ -578,6 +600,8 @@ class AuthService:
     async def sessions(self, principal: Principal) -> list[SessionView]:
         now = datetime.now(UTC)
         async with self._db.read() as session:
+            keys = await self._accounts.keys.get_many(session, [principal.user_id])
+            key = keys.get(principal.user_id)
             rows = await session.scalars(
                 select(UserSession)
                 .where(
@@ -593,8 +617,7 @@ class AuthService:
                     s.created_at,
                     s.expires_at,
                     s.id == principal.session_id,
-                    s.ip,
-                    s.user_agent,
+                    *open_client(key, s.client_ciphertext),
                 )
                 for s in rows.all()
             ]

@@ -98,9 +98,11 @@ class TeamService:
                 .where(Membership.team_id == team_id)
                 .order_by(Membership.created_at, User.id)
             )
+            members = rows.all()
+            keys = await self._accounts.keys.get_many(session, (user.id for user, _ in members))
             return [
-                MemberView(user.id, self._accounts.email_of(user), role)
-                for user, role in rows.all()
+                MemberView(user.id, self._accounts.email_with(keys.get(user.id), user), role)
+                for user, role in members
             ]
 
     @requires("team:invite")

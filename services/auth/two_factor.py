@@ -87,7 +87,7 @@ class TwoFactor:
             )
             user = await session.get(User, principal.user_id)
             assert user is not None
-            name = self._accounts.email_of(user)
+            name = await self._accounts.email_of(session, user)
         uri = pyotp.TOTP(secret).provisioning_uri(name=name, issuer_name=ISSUER)
         return Enrolment(secret, uri)
 

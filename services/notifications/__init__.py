@@ -2,7 +2,7 @@
 
 from services.notifications.catcher import CaughtMail, MailCatcher, caught_mail
 from services.notifications.email import EmailChannel, SmtpConfig, SmtpMailer
-from services.notifications.handlers import CONSUMER, HANDLERS, MEMBERSHIPS
+from services.notifications.handlers import CONSUMER, HANDLERS, MEMBERSHIPS, forget_user
 from services.notifications.ids import is_notification_id
 from services.notifications.service import NotificationsService, NotificationView
 
@@ -18,5 +18,6 @@ __all__ = [
     "SmtpConfig",
     "SmtpMailer",
     "caught_mail",
+    "forget_user",
     "is_notification_id",
 ]

@@ -17,7 +17,7 @@ commit can send a mail twice (at least once, as every SMTP client).
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -58,7 +58,9 @@ def code_context(request_id: str) -> str:
 
 # Opens a sealed value: (key id, ciphertext, associated data) -> plaintext. The
 # composition root passes the PII key ring's; this service holds no key itself.
-Unseal = Callable[[str, bytes, str], str]
+# None: the value was sealed with the data key of a user since erased (docs/privacy.md).
+# Given the handler's session: the key store is read in the handler's transaction.
+Unseal = Callable[[AsyncSession, str, bytes, str], Awaitable[str | None]]
 
 
 class MailServerUnavailable(ConnectionError):
@@ -171,19 +173,21 @@ class EmailChannel:
     def link(self, page: str, token: str | None = None) -> str:
         return f"{self._links}/{page}" + (f"?token={quote(token)}" if token else "")
 
-    def _address(self, event: Event) -> str | None:
+    async def _address(self, session: AsyncSession, event: Event) -> str | None:
         key_id, sealed = (
             getattr(event, "address_key_id", None),
             getattr(event, "sealed_address", None),
         )
         if key_id is None or sealed is None:
             return None  # an event published before addresses were sealed in: nobody to mail
-        return self._unseal(key_id, base64.b64decode(sealed), ADDRESS_CONTEXT)
+        # None too when its owner was erased since: nobody to mail.
+        return await self._unseal(session, key_id, base64.b64decode(sealed), ADDRESS_CONTEXT)
 
-    def _code(self, event: Event, request_id: str) -> str:
+    async def _code(self, session: AsyncSession, event: Event, request_id: str) -> str | None:
         key_id, sealed = getattr(event, "code_key_id", None), getattr(event, "sealed_code", None)
         assert key_id is not None and sealed is not None
-        return self._unseal(key_id, base64.b64decode(sealed), code_context(request_id))
+        context = code_context(request_id)
+        return await self._unseal(session, key_id, base64.b64decode(sealed), context)
 
     async def on_code_requested(
         self, session: AsyncSession, event: Event, envelope: Envelope
@@ -191,12 +195,12 @@ class EmailChannel:
         """A single-use link (verification or reset) for the account's own address."""
         assert isinstance(event, EmailVerificationRequested | PasswordResetRequested)
         template, page = _CODE_MAILS[type(event)]
-        token = self._code(event, event.request_id)
+        token = await self._code(session, event, event.request_id)
         await self._send(
             session,
             envelope,
             event.user_id,
-            self._address(event),
+            await self._address(session, event),
             template,
             link=self.link(page, token),
             expires_at=_human(event.expires_at),
@@ -208,12 +212,12 @@ class EmailChannel:
         assert isinstance(event, InviteCreated)
         if event.sealed_code is None:
             return  # published before invites carried their token: no link to send
-        token = self._code(event, event.invite_id)
+        token = await self._code(session, event, event.invite_id)
         await self._send(
             session,
             envelope,
             f"invite:{event.invite_id}",
-            self._address(event),
+            await self._address(session, event),
             "invite",
             link=self.link("accept-invite", token),
             role=event.role,
@@ -226,7 +230,7 @@ class EmailChannel:
             session,
             envelope,
             event.user_id,
-            self._address(event),
+            await self._address(session, event),
             "account_locked",
             link=self.link("forgot-password"),
             locked_until=_human(event.locked_until),
@@ -241,7 +245,7 @@ class EmailChannel:
             session,
             envelope,
             event.user_id,
-            self._address(event),
+            await self._address(session, event),
             "password_changed",
             link=self.link("forgot-password"),
             reset=event.reason == "reset",
@@ -254,6 +258,8 @@ class EmailChannel:
         assert isinstance(event, UserLoggedIn)
         if event.device is None:
             return
+        if event.sealed_address is not None and await self._address(session, event) is None:
+            return  # its user was erased since: nothing of theirs is remembered again
         if await session.get(KnownDevice, (event.user_id, event.device)) is not None:
             return
         known = await session.scalar(
@@ -268,7 +274,7 @@ class EmailChannel:
             session,
             envelope,
             event.user_id,
-            self._address(event),
+            await self._address(session, event),
             "new_sign_in",
             link=self.link("forgot-password"),
             at=_human(envelope.time),

@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from events.consumer import EventHandler
@@ -27,10 +27,17 @@ from schemas import (
     TeamMemberAdded,
     TeamMemberRemoved,
     TeamRoleChanged,
+    UserErased,
     UserRegistered,
 )
 from services.notifications.ids import encode, next_id
-from services.notifications.models import Inbox, Notification, TeamMember
+from services.notifications.models import (
+    EmailDelivery,
+    Inbox,
+    KnownDevice,
+    Notification,
+    TeamMember,
+)
 from services.notifications.templates import TEMPLATES, Recipients, Rendered, render, requested
 from services.principal import ROLE_PERMISSIONS
 
@@ -66,6 +73,27 @@ async def on_member_role(session: AsyncSession, event: Event, envelope: Envelope
 async def on_member_removed(session: AsyncSession, event: Event, envelope: Envelope) -> None:
     assert isinstance(event, TeamMemberRemoved)
     await _change_member(session, event.team_id, event.user_id, None, False, envelope.time)
+
+
+async def forget_user(session: AsyncSession, user_id: str) -> dict[str, int]:
+    """An erased user's inbox, known devices and mail log go (their team memberships
+    were removed by team.member_removed). Changes nothing the second time."""
+    counts = {}
+    for name, table, column in (
+        ("notifications_deleted", Notification, Notification.user_id),
+        ("inboxes_deleted", Inbox, Inbox.user_id),
+        ("devices_deleted", KnownDevice, KnownDevice.user_id),
+        ("mail_log_deleted", EmailDelivery, EmailDelivery.recipient),
+    ):
+        deleted = await session.execute(delete(table).where(column == user_id))
+        counts[name] = int(deleted.rowcount or 0)  # type: ignore[attr-defined]
+    return counts
+
+
+@HANDLERS.on(UserErased)
+async def on_erased(session: AsyncSession, event: Event, envelope: Envelope) -> None:
+    assert isinstance(event, UserErased)
+    await forget_user(session, event.user_id)
 
 
 @HANDLERS.on(NotificationRequested)
@@ -219,4 +247,4 @@ async def _lock_inboxes(session: AsyncSession, user_ids: Sequence[str]) -> dict[
     return {inbox.user_id: inbox for inbox in rows}
 
 
-__all__ = ["CONSUMER", "HANDLERS", "MEMBERSHIPS", "add_to_inboxes"]
+__all__ = ["CONSUMER", "HANDLERS", "MEMBERSHIPS", "add_to_inboxes", "forget_user"]

@@ -31,7 +31,7 @@ from sqlalchemy import text
 from events.db import Database
 from events.embedded import EmbeddedBroker
 from events.replay import retention_gaps
-from haunted.backup import MANIFEST, Manifest, prune
+from haunted.backup import KEY_STORE_TABLES, KEYS, MANIFEST, Manifest, prune
 from haunted.runtime import Haunted
 from haunted.services import replay_targets
 from haunted.settings import Settings
@@ -190,6 +190,7 @@ async def settings(
         redis_url=fresh_redis,
         kafka_bootstrap=kafka.bootstrap_servers,
         data_dir=cluster.root / "haunted",
+        backup_dir=cluster.root / "backups",
         jwt_private_key_file=signing_key_files[0],
         jwt_public_key_file=signing_key_files[1],
         # Webhooks signed as the billing tests sign them (no local checkout outside dev).
@@ -208,6 +209,7 @@ def cli_env(settings: Settings) -> dict[str, str]:
         "HAUNTED_REDIS_URL": settings.redis_url,
         "HAUNTED_KAFKA_BOOTSTRAP": settings.kafka.bootstrap,
         "HAUNTED_DATA_DIR": str(settings.data_dir),
+        "HAUNTED_BACKUP_DIR": str(settings.backup_dir),
         "HAUNTED_LOG_JSON": "false",
     }
 
@@ -492,7 +494,7 @@ async def test_a_dump_is_restored_then_every_consumer_replayed_and_a_gap_refused
         await activity(server, alpha, 1, "a text")
         await wait_settled(settings)
     manifest = Manifest.read(folder)
-    assert manifest.kind == "logical" and manifest.files == ["database.pgdump"]
+    assert manifest.kind == "logical" and manifest.files == ["database.pgdump", "keys.json"]
     assert manifest.outbox["pending"] == 0 and manifest.outbox["last_sent_seq"] > 0
     assert "lost" in manifest.loss_window
     head = await cluster.connect()
@@ -528,6 +530,68 @@ async def test_a_dump_is_restored_then_every_consumer_replayed_and_a_gap_refused
     assert (gamma["user"]["id"],) not in after["users"]
     assert (alpha["user"]["id"],) in after["users"]
     assert any(member[1] == gamma["user"]["id"] for member in after["notification_members"])
+
+
+async def test_a_user_erased_after_a_backup_stays_unreadable_in_it_and_after_its_restore(
+    cluster: ScratchCluster, settings: Settings
+) -> None:
+    """The key store is not in the dump; the backup's key file loses the user's key at the
+    erase; a restore brings the user's rows back without a key, then drops them again."""
+    from tests.conftest import LOGIN, PASSWORD
+
+    async with serve(settings) as server:
+        erased, kept = await register(server), await register(server)
+        erased_id, kept_id = erased["user"]["id"], kept["user"]["id"]
+        await wait_settled(settings)
+        taken = await haunted_cli(settings, "backup")  # into HAUNTED_BACKUP_DIR
+        assert taken.returncode == 0, taken.stderr
+        (folder,) = settings.backup_dir.iterdir()
+        assert {erased_id, kept_id} <= set(json.loads((folder / KEYS).read_text()))
+        listed = subprocess.run(
+            ["pg_restore", "--list", str(folder / "database.pgdump")],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        assert "auth_users" in listed.stdout
+        assert not any(table in listed.stdout for table in KEY_STORE_TABLES)
+
+        done = await haunted_cli(settings, "privacy", "erase", erased_id)
+        assert done.returncode == 0, done.stderr
+        report = done.stderr
+        assert f"user {erased_id} erased on" in report
+        assert "backup key files rewritten: 1" in report and "data keys deleted: 1" in report
+        assert "analytics: events anonymised:" in report
+        assert "billing: keeps nothing per user" in report
+        keys = json.loads((folder / KEYS).read_text())
+        assert erased_id not in keys and kept_id in keys
+        again = await haunted_cli(settings, "privacy", "erase", erased_id)
+        assert again.returncode == 0, again.stderr
+        assert f"user {erased_id} already erased on" in again.stderr
+        lines = [line for line in done.stderr.splitlines() if line.startswith("  ")]
+        assert lines and [line for line in again.stderr.splitlines() if line.startswith("  ")] == (
+            lines
+        )
+        unknown = await haunted_cli(settings, "privacy", "erase", "no-such-user")
+        assert unknown.returncode == 2 and "no such user" in unknown.stderr
+        await wait_settled(settings)
+
+    restored = await haunted_cli(settings, "restore", str(folder))
+    assert restored.returncode == 0, restored.stderr
+    assert "1 users erased since the backup dropped again" in restored.stderr
+    head = await cluster.connect()
+    try:
+        users = {r["id"] for r in await head.fetch("SELECT id FROM auth_users")}
+        keys_live = {r["user_id"] for r in await head.fetch("SELECT user_id FROM auth_user_keys")}
+    finally:
+        await head.close()
+    assert erased_id not in users and erased_id not in keys_live
+    assert kept_id in users and kept_id in keys_live
+    async with serve(settings) as server:
+        kept_again = await server.data(
+            LOGIN, {"email": kept["user"]["email"], "password": PASSWORD}
+        )
+        assert kept_again["login"]["user"]["email"] == kept["user"]["email"]
+        gone = await server.graphql(LOGIN, {"email": erased["user"]["email"], "password": PASSWORD})
+        assert gone["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
 
 
 def test_the_password_goes_to_a_private_file_never_onto_the_command_line(tmp_path: Path) -> None:

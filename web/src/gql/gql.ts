@@ -28,6 +28,7 @@ type Documents = {
     "\n  mutation MarkAllRead {\n    markAllNotificationsRead\n  }\n": typeof types.MarkAllReadDocument,
     "\n  query Overview($teamId: ID!) {\n    team(id: $teamId) {\n      id\n      name\n      members {\n        userId\n        email\n        role\n      }\n    }\n    notifications(first: 5) {\n      id\n      title\n      createdAt\n      readAt\n    }\n  }\n": typeof types.OverviewDocument,
     "\n  query OverviewUsage($teamId: ID) {\n    llmUsage(teamId: $teamId) {\n      tokensUsed\n      tokensPerPeriod\n      periodEnd\n    }\n    usage(period: MONTH, teamId: $teamId) {\n      start\n      costUsd\n      promptTokens\n      completionTokens\n    }\n  }\n": typeof types.OverviewUsageDocument,
+    "\n  mutation DeleteAccount($password: String!) {\n    deleteAccount(password: $password)\n  }\n": typeof types.DeleteAccountDocument,
     "\n  mutation ExportMyData {\n    exportMyData {\n      url\n      expiresAt\n    }\n  }\n": typeof types.ExportMyDataDocument,
     "\n  query WebhookEndpoints($teamId: ID) {\n    webhookEndpoints(teamId: $teamId) {\n      id\n      url\n      eventTypes\n      enabled\n      disabledReason\n      createdAt\n    }\n  }\n": typeof types.WebhookEndpointsDocument,
     "\n  mutation CreateWebhookEndpoint($teamId: ID!, $url: String!, $eventTypes: [String!]!) {\n    createWebhookEndpoint(teamId: $teamId, url: $url, eventTypes: $eventTypes) {\n      id\n      secret\n    }\n  }\n": typeof types.CreateWebhookEndpointDocument,
@@ -69,6 +70,7 @@ const documents: Documents = {
     "\n  mutation MarkAllRead {\n    markAllNotificationsRead\n  }\n": types.MarkAllReadDocument,
     "\n  query Overview($teamId: ID!) {\n    team(id: $teamId) {\n      id\n      name\n      members {\n        userId\n        email\n        role\n      }\n    }\n    notifications(first: 5) {\n      id\n      title\n      createdAt\n      readAt\n    }\n  }\n": types.OverviewDocument,
     "\n  query OverviewUsage($teamId: ID) {\n    llmUsage(teamId: $teamId) {\n      tokensUsed\n      tokensPerPeriod\n      periodEnd\n    }\n    usage(period: MONTH, teamId: $teamId) {\n      start\n      costUsd\n      promptTokens\n      completionTokens\n    }\n  }\n": types.OverviewUsageDocument,
+    "\n  mutation DeleteAccount($password: String!) {\n    deleteAccount(password: $password)\n  }\n": types.DeleteAccountDocument,
     "\n  mutation ExportMyData {\n    exportMyData {\n      url\n      expiresAt\n    }\n  }\n": types.ExportMyDataDocument,
     "\n  query WebhookEndpoints($teamId: ID) {\n    webhookEndpoints(teamId: $teamId) {\n      id\n      url\n      eventTypes\n      enabled\n      disabledReason\n      createdAt\n    }\n  }\n": types.WebhookEndpointsDocument,
     "\n  mutation CreateWebhookEndpoint($teamId: ID!, $url: String!, $eventTypes: [String!]!) {\n    createWebhookEndpoint(teamId: $teamId, url: $url, eventTypes: $eventTypes) {\n      id\n      secret\n    }\n  }\n": types.CreateWebhookEndpointDocument,
@@ -166,6 +168,10 @@ export function graphql(source: "\n  query Overview($teamId: ID!) {\n    team(id
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
 export function graphql(source: "\n  query OverviewUsage($teamId: ID) {\n    llmUsage(teamId: $teamId) {\n      tokensUsed\n      tokensPerPeriod\n      periodEnd\n    }\n    usage(period: MONTH, teamId: $teamId) {\n      start\n      costUsd\n      promptTokens\n      completionTokens\n    }\n  }\n"): (typeof documents)["\n  query OverviewUsage($teamId: ID) {\n    llmUsage(teamId: $teamId) {\n      tokensUsed\n      tokensPerPeriod\n      periodEnd\n    }\n    usage(period: MONTH, teamId: $teamId) {\n      start\n      costUsd\n      promptTokens\n      completionTokens\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation DeleteAccount($password: String!) {\n    deleteAccount(password: $password)\n  }\n"): (typeof documents)["\n  mutation DeleteAccount($password: String!) {\n    deleteAccount(password: $password)\n  }\n"];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */

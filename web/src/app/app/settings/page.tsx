@@ -11,7 +11,9 @@ import { Button, CheckboxGroup, Dialog, ErrorAlert, Loading, PageHeading, ShownO
 import { graphql } from "@/gql";
 import { deviceName } from "@/lib/device";
 import { fromCombined, type ServerError } from "@/lib/errors";
+import { useSession } from "@/lib/session";
 import { useTeam } from "@/lib/team";
+import { DeleteAccountSection } from "./DeleteAccount";
 import { ExportDataSection } from "./ExportData";
 import { WebhooksSection } from "./Webhooks";
 
@@ -76,6 +78,7 @@ function when(iso: string | null | undefined): string {
 
 export default function SettingsPage() {
   const { current } = useTeam();
+  const { logOut } = useSession();
   const teamId = current?.id ?? null;
   const manages = current?.role === "owner" || current?.role === "admin";
   const [{ data, error, fetching }, reexecute] = useQuery({ query: SettingsQuery, variables: { teamId } });
@@ -186,6 +189,7 @@ export default function SettingsPage() {
           reload();
         }}
       />
+      <DeleteAccountSection onDeleted={logOut} />
       <CreateKeyDialog
         open={creating}
         teamId={teamId}
