@@ -30,18 +30,6 @@ _CACHE_TTL_S = 300
 _LAST_USED_EVERY_S = 60
 
 
-def _view(key: ApiKey) -> ApiKeyView:
-    return ApiKeyView(
-        key.id,
-        key.team_id,
-        key.name,
-        list(key.permissions),
-        key.created_at,
-        key.last_used_at,
-        key.revoked_at,
-    )
-
-
 class ApiKeyService:
     def __init__(self, accounts: Accounts, redis: Redis) -> None:
         self._accounts = accounts
@@ -83,7 +71,7 @@ class ApiKeyService:
         )
         async with self._db.transaction() as session:
             session.add(row)
-        return f"{API_KEY_PREFIX}{key_id}_{secret}", _view(row)
+        return f"{API_KEY_PREFIX}{key_id}_{secret}", ApiKeyView.of(row)
 
     @requires("team:manage")
     async def list(self, principal: Principal, *, team_id: str | None = None) -> list[ApiKeyView]:
@@ -91,7 +79,7 @@ class ApiKeyService:
             rows = await session.scalars(
                 select(ApiKey).where(ApiKey.team_id == team_id).order_by(ApiKey.created_at)
             )
-            return [_view(row) for row in rows.all()]
+            return [ApiKeyView.of(row) for row in rows.all()]
 
     async def revoke(self, principal: Principal, key_id: str) -> bool:
         async with self._db.read() as session:
@@ -160,9 +148,7 @@ class ApiKeyService:
             api_key_id=principal.api_key_id,
         )
 
-    async def export_api_keys(
-        self, caller: Caller, of: ExportSubject
-    ) -> builtins.list[export.ApiKeyExport]:
+    async def export_api_keys(self, caller: Caller, of: ExportSubject) -> builtins.list[ApiKeyView]:
         """The keys the user created (names, permissions, times), for their data export."""
         return await export.api_keys(self._accounts, caller, of)
 

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from services.auth.accounts import Accounts
 from services.auth.models import ApiKey, Invite, Membership, SecondFactor, Team, User, UserSession
 from services.auth.user_keys import open_client
+from services.auth.views import ApiKeyView
 from services.errors import NotFound
 from services.principal import Caller, ExportSubject, require_self
 
@@ -65,19 +66,6 @@ class InviteSentExport:
 class TeamsExport:
     memberships: list[TeamMembershipExport]
     invites_sent: list[InviteSentExport]
-
-
-@dataclass(frozen=True, slots=True)
-class ApiKeyExport:
-    """An API key the user created: its name and permissions, never its secret or hash."""
-
-    id: str
-    team_id: str
-    name: str
-    permissions: list[str]
-    created_at: datetime
-    last_used_at: datetime | None
-    revoked_at: datetime | None
 
 
 async def subject(accounts: Accounts, caller: Caller, user_id: str) -> ExportSubject:
@@ -168,7 +156,7 @@ async def teams(accounts: Accounts, caller: Caller, of: ExportSubject) -> TeamsE
         )
 
 
-async def api_keys(accounts: Accounts, caller: Caller, of: ExportSubject) -> list[ApiKeyExport]:
+async def api_keys(accounts: Accounts, caller: Caller, of: ExportSubject) -> list[ApiKeyView]:
     require_self(caller, of.user_id)
     async with accounts.db.read() as session:
         rows = await session.scalars(
@@ -176,15 +164,4 @@ async def api_keys(accounts: Accounts, caller: Caller, of: ExportSubject) -> lis
             .where(ApiKey.created_by == of.user_id)
             .order_by(ApiKey.created_at, ApiKey.id)
         )
-        return [
-            ApiKeyExport(
-                key.id,
-                key.team_id,
-                key.name,
-                list(key.permissions),
-                key.created_at,
-                key.last_used_at,
-                key.revoked_at,
-            )
-            for key in rows.all()
-        ]
+        return [ApiKeyView.of(key) for key in rows.all()]

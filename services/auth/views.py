@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from services.auth.models import ApiKey
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +97,9 @@ class InvitePreviewView:
 
 @dataclass(frozen=True, slots=True)
 class ApiKeyView:
+    """An API key as its owner sees it (the key list, the data export): never its secret
+    or hash."""
+
     id: str
     team_id: str
     name: str
@@ -100,3 +107,15 @@ class ApiKeyView:
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+
+    @classmethod
+    def of(cls, key: ApiKey) -> ApiKeyView:
+        return cls(
+            key.id,
+            key.team_id,
+            key.name,
+            list(key.permissions),
+            key.created_at,
+            key.last_used_at,
+            key.revoked_at,
+        )
