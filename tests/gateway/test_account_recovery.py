@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from events.outbox import OutboxRecord
 from haunted.keyring import load_pii_keys
-from services.auth import PiiCipher
+from services.auth import EventUnsealer, PiiCipher
 from services.auth.account_tokens import code_context
 from services.auth.crypto import Sealed
 from tests.conftest import PASSWORD, Server, register, serve, unique_email
@@ -72,9 +72,16 @@ async def mailed(server: Server, topic: str, user_id: str) -> tuple[str, str]:
     data = json.loads(records[-1].value)
     ring, lookup = load_pii_keys(server.haunted.settings)
     cipher = PiiCipher(ring, lookup)
-    address = cipher.open(
-        Sealed(data["address_key_id"], base64.b64decode(data["sealed_address"])), context="email"
-    )
+    # The address is sealed with the user's data key, the token with the ring: open
+    # both as the email channel does.
+    async with server.haunted.db.read() as session:
+        address = await EventUnsealer(cipher)(
+            session,
+            data["address_key_id"],
+            base64.b64decode(data["sealed_address"]),
+            "email",
+        )
+    assert address is not None
     token = cipher.open(
         Sealed(data["code_key_id"], base64.b64decode(data["sealed_code"])),
         context=code_context(data["request_id"]),
