@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,10 +33,12 @@ from schemas import (
 from services.notifications.ids import encode, next_id
 from services.notifications.models import (
     EmailDelivery,
+    ErasedUser,
     Inbox,
     KnownDevice,
     Notification,
     TeamMember,
+    TeamNotificationLog,
 )
 from services.notifications.templates import TEMPLATES, Recipients, Rendered, render, requested
 from services.principal import ROLE_PERMISSIONS
@@ -46,6 +48,9 @@ HANDLERS = Handlers(CONSUMER)
 # Only the membership read model (a replay target): a rebuild must not notify anyone twice.
 MEMBERSHIPS = Handlers("notifications.memberships")
 _ZERO_ID = encode(0)
+# How long a team-addressed notification waits for a member whose membership event is
+# handled after it (topics have no order between them; consumer lag bounds the gap).
+TEAM_LOG_RETENTION = timedelta(days=7)
 
 
 def _follows_memberships(*events: type[Event]) -> Callable[[EventHandler], EventHandler]:
@@ -94,6 +99,14 @@ async def forget_user(session: AsyncSession, user_id: str) -> dict[str, int]:
 async def on_erased(session: AsyncSession, event: Event, envelope: Envelope) -> None:
     assert isinstance(event, UserErased)
     await forget_user(session, event.user_id)
+    # Their additions may still come later, on another topic: the mark keeps the team
+    # log from catching an erased user up (an id only, as the inbox rows held).
+    await insert_ignore(
+        session,
+        ErasedUser.__table__,  # type: ignore[arg-type]
+        [{"user_id": event.user_id, "erased_at": envelope.time}],
+        conflict=["user_id"],
+    )
 
 
 @HANDLERS.on(NotificationRequested)
@@ -105,6 +118,8 @@ async def on_requested(session: AsyncSession, event: Event, envelope: Envelope) 
         recipients: list[str] = [event.user_id]
     else:
         recipients = await team_members(session, event.team_id or "")
+        if event.team_id:
+            await log_for_team(session, event.team_id, None, rendered, envelope)
     await add_to_inboxes(session, recipients, rendered, envelope.id)
 
 
@@ -114,8 +129,80 @@ async def on_templated(session: AsyncSession, event: Event, envelope: Envelope) 
     rendered = render(envelope.type, event)
     if rendered is None:
         return
-    recipients = await recipients_of(session, TEMPLATES[envelope.type].recipients, event)
+    kind = TEMPLATES[envelope.type].recipients
+    recipients = await recipients_of(session, kind, event)
+    if kind is not Recipients.USER:
+        permission = "billing:read" if kind is Recipients.TEAM_BILLING else None
+        await log_for_team(session, event.team_id, permission, rendered, envelope)  # type: ignore[attr-defined]
     await add_to_inboxes(session, recipients, rendered, envelope.id)
+
+
+@HANDLERS.on(UserRegistered, TeamMemberAdded, TeamRoleChanged)
+async def on_joined(session: AsyncSession, event: Event, envelope: Envelope) -> None:
+    """Runs after the membership change (registered later): a member whose membership
+    event came after a team's notification still gets it. Not in MEMBERSHIPS: a
+    rebuild of the read model notifies no one."""
+    assert isinstance(event, UserRegistered | TeamMemberAdded | TeamRoleChanged)
+    await catch_up(session, event.team_id, event.user_id, envelope.time)
+
+
+async def log_for_team(
+    session: AsyncSession,
+    team_id: str,
+    permission: str | None,
+    rendered: Rendered,
+    envelope: Envelope,
+) -> None:
+    """Keeps a team's notification for members whose membership event comes later, in
+    the same transaction as the delivery; drops entries past TEAM_LOG_RETENTION."""
+    await session.execute(
+        delete(TeamNotificationLog).where(
+            TeamNotificationLog.event_time < datetime.now(UTC) - TEAM_LOG_RETENTION
+        )
+    )
+    await insert_ignore(
+        session,
+        TeamNotificationLog.__table__,  # type: ignore[arg-type]
+        [
+            {
+                "team_id": team_id,
+                "event_id": envelope.id,
+                "event_time": envelope.time,
+                "permission": permission,
+                "type": rendered.type,
+                "title": rendered.title,
+                "body": rendered.body,
+                "data": rendered.data,
+            }
+        ],
+        conflict=["team_id", "event_id"],
+    )
+
+
+async def catch_up(session: AsyncSession, team_id: str, user_id: str, at: datetime) -> list[str]:
+    """Delivers to the user the team's logged notifications of events at or after `at`
+    that their role may read, when the change made at `at` is the member's latest and
+    leaves them active (a later removal wins), and never to an erased user. Once per (event, user):
+    add_to_inboxes skips what the user already has, so a redelivery adds nothing."""
+    await session.flush()
+    member = await session.get(TeamMember, (team_id, user_id))
+    if member is None or not member.active or member.changed_at != at:
+        return []
+    if await session.get(ErasedUser, user_id) is not None:
+        return []
+    granted = ROLE_PERMISSIONS.get(member.role, frozenset())
+    entries = await session.scalars(
+        select(TeamNotificationLog)
+        .where(TeamNotificationLog.team_id == team_id, TeamNotificationLog.event_time >= at)
+        .order_by(TeamNotificationLog.event_time, TeamNotificationLog.event_id)
+    )
+    created: list[str] = []
+    for entry in list(entries):
+        if entry.permission is not None and entry.permission not in granted:
+            continue
+        rendered = Rendered(entry.type, entry.title, entry.body, entry.data)
+        created += await add_to_inboxes(session, [user_id], rendered, entry.event_id)
+    return created
 
 
 async def _change_member(

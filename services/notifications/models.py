@@ -84,3 +84,37 @@ class KnownDevice(Base):
     user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     device: Mapped[str] = mapped_column(String(64), primary_key=True)
     first_seen_at: Mapped[datetime] = mapped_column()
+
+
+class TeamNotificationLog(Base):
+    """A team-addressed notification as rendered, kept for a while after its event.
+
+    Memberships come on other topics than the events that notify a team, in any
+    order: when a membership event is handled after the notifying event, the new
+    member gets the logged notifications of events at or after their membership
+    started (see handlers.catch_up). Only what the inbox rows already hold, no user.
+    """
+
+    __tablename__ = "notification_team_log"
+    __table_args__ = (
+        Index("ix_notification_team_log_team_id_event_time", "team_id", "event_time"),
+    )
+
+    team_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    event_time: Mapped[datetime] = mapped_column(index=True)
+    # The permission a recipient's role must grant (None: every member).
+    permission: Mapped[str | None] = mapped_column(String(50))
+    type: Mapped[str] = mapped_column(String(100))
+    title: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str | None] = mapped_column(Text)
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class ErasedUser(Base):
+    """A user erased (user.erased): their additions handled later catch them up on nothing."""
+
+    __tablename__ = "notification_erased_users"
+
+    user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    erased_at: Mapped[datetime] = mapped_column()

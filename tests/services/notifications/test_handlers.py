@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from events.consumer import EventConsumers, Outcome
 from events.db import Database
@@ -12,13 +12,16 @@ from schemas import (
     NotificationRequested,
     PaymentFailed,
     PromptFailed,
+    SubscriptionActivated,
     TeamMemberAdded,
     TeamMemberRemoved,
     TeamRoleChanged,
+    UserErased,
     UserLocked,
+    UserRegistered,
 )
 from services.notifications import HANDLERS
-from services.notifications.handlers import add_to_inboxes
+from services.notifications.handlers import add_to_inboxes, catch_up
 from services.notifications.templates import requested
 from tests.services.notifications.conftest import (
     created_events,
@@ -168,3 +171,78 @@ async def test_ids_grow_per_user_in_the_order_notifications_land(
     assert [r.title for r in rows] == [f"n{n}" for n in range(20)]  # sorted by id
     assert len({r.id for r in rows}) == 20
     assert await outbox_size(db) == 20
+
+
+async def test_a_member_whose_membership_event_comes_late_still_gets_the_team_notification(
+    db: Database, consumers: EventConsumers
+) -> None:
+    """Topics have no order between them: the owner's user.registered (auth) can be
+    handled after their team's subscription.activated (billing)."""
+    owner, team_id, later_member, leaver = new_id(), new_id(), new_id(), new_id()
+    joined = datetime.now(UTC) - timedelta(minutes=10)
+    activated_at = joined + timedelta(minutes=1)
+    activated = SubscriptionActivated(
+        team_id=team_id,
+        subscription_id="sub_1",
+        plan_id="pro",
+        status="active",
+        current_period_end=datetime(2030, 1, 2, tzinfo=UTC),
+    )
+    activation = Envelope.wrap(activated, time=activated_at)
+    registration = UserRegistered(user_id=owner, team_id=team_id)
+    registration_envelope = Envelope.wrap(registration, time=joined)
+    # The leaver was in the team when the event happened, but their removal (later)
+    # was handled first: the tombstone wins, the late addition delivers nothing.
+    removal = TeamMemberRemoved(team_id=team_id, user_id=leaver)
+    await handle(consumers, removal, Envelope.wrap(removal, time=activated_at + timedelta(1)))
+
+    assert await handle(consumers, activated, activation) is Outcome.HANDLED
+    assert await inbox(db, owner) == []
+    assert await handle(consumers, registration, registration_envelope) is Outcome.HANDLED
+    added = TeamMemberAdded(team_id=team_id, user_id=owner, role="owner")
+    await handle(consumers, added, Envelope.wrap(added, time=joined))
+    # A member who joined after the event is not told of it.
+    late = TeamMemberAdded(team_id=team_id, user_id=later_member, role="admin")
+    await handle(consumers, late, Envelope.wrap(late, time=activated_at + timedelta(minutes=1)))
+    gone = TeamMemberAdded(team_id=team_id, user_id=leaver, role="member")
+    await handle(consumers, gone, Envelope.wrap(gone, time=joined))
+    # Redelivered, neither event changes anything.
+    assert await handle(consumers, activated, activation) is Outcome.DUPLICATE
+    assert await handle(consumers, registration, registration_envelope) is Outcome.DUPLICATE
+
+    rows = await inbox(db, owner)
+    assert [(r.type, r.title, r.source_event_id) for r in rows] == [
+        ("subscription.activated", "Your subscription is active", activation.id)
+    ]
+    assert [r.type for r in await inbox(db, later_member)] == ["team.member_added"]
+    assert [r.type for r in await inbox(db, leaver)] == ["team.member_added"]
+    created = await created_events(db)  # each pushed through the outbox, once
+    assert [(e["user_id"], e["type"]) for e in created].count(
+        (owner, "subscription.activated")
+    ) == 1
+    # Even without the processed-event records, catching up again adds nothing.
+    async with db.transaction() as session:
+        assert await catch_up(session, team_id, owner, joined) == []
+    assert len(await inbox(db, owner)) == 1
+
+
+async def test_a_late_member_gets_a_team_request_but_an_erased_user_gets_nothing(
+    db: Database, consumers: EventConsumers
+) -> None:
+    owner, team_id = await registered(consumers)
+    member, erased = new_id(), new_id()
+    joined = datetime.now(UTC) - timedelta(minutes=10)
+    request = NotificationRequested(team_id=team_id, type="maintenance", title="Tonight")
+    await handle(consumers, request, Envelope.wrap(request, time=joined + timedelta(minutes=1)))
+    # The erased user's erasure is handled before their (older) addition and removal.
+    erasure = UserErased(user_id=erased, anonymous_id=new_id(), reason="deleted_by_user")
+    await handle(consumers, erasure, Envelope.wrap(erasure, time=joined + timedelta(minutes=2)))
+
+    for user_id in (member, erased):
+        added = TeamMemberAdded(team_id=team_id, user_id=user_id, role="member")
+        await handle(consumers, added, Envelope.wrap(added, time=joined))
+
+    assert [r.type for r in await inbox(db, member)] == ["team.member_added", "maintenance"]
+    assert [r.title for r in await inbox(db, owner)] == ["Tonight"]
+    # The erased user's addition was handled after their erasure: the log gives them nothing.
+    assert "maintenance" not in [r.type for r in await inbox(db, erased)]
