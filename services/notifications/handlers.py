@@ -82,7 +82,8 @@ async def on_member_removed(session: AsyncSession, event: Event, envelope: Envel
 
 async def forget_user(session: AsyncSession, user_id: str) -> dict[str, int]:
     """An erased user's inbox, known devices and mail log go (their team memberships
-    were removed by team.member_removed). Changes nothing the second time."""
+    were removed by team.member_removed), and they are marked erased. Changes nothing
+    the second time."""
     counts = {}
     for name, table, column in (
         ("notifications_deleted", Notification, Notification.user_id),
@@ -92,6 +93,14 @@ async def forget_user(session: AsyncSession, user_id: str) -> dict[str, int]:
     ):
         deleted = await session.execute(delete(table).where(column == user_id))
         counts[name] = int(deleted.rowcount or 0)  # type: ignore[attr-defined]
+    # Their additions may still be handled later (another topic, a replay): the mark
+    # keeps the team log from catching an erased user up (an id, as inboxes held).
+    await insert_ignore(
+        session,
+        ErasedUser.__table__,  # type: ignore[arg-type]
+        [{"user_id": user_id, "erased_at": datetime.now(UTC)}],
+        conflict=["user_id"],
+    )
     return counts
 
 
@@ -99,14 +108,6 @@ async def forget_user(session: AsyncSession, user_id: str) -> dict[str, int]:
 async def on_erased(session: AsyncSession, event: Event, envelope: Envelope) -> None:
     assert isinstance(event, UserErased)
     await forget_user(session, event.user_id)
-    # Their additions may still come later, on another topic: the mark keeps the team
-    # log from catching an erased user up (an id only, as the inbox rows held).
-    await insert_ignore(
-        session,
-        ErasedUser.__table__,  # type: ignore[arg-type]
-        [{"user_id": event.user_id, "erased_at": envelope.time}],
-        conflict=["user_id"],
-    )
 
 
 @HANDLERS.on(NotificationRequested)
