@@ -153,8 +153,8 @@ def report(off: Load, traced: Load, ratio: float) -> None:
 
 def parse(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.tracing", description=__doc__)
-    parser.add_argument("--duration", type=int, default=3, help="seconds per round (default 3)")
-    parser.add_argument("--rounds", type=int, default=4, help="rounds per target (default 4)")
+    parser.add_argument("--duration", type=int, default=5, help="seconds per round (default 5)")
+    parser.add_argument("--rounds", type=int, default=6, help="rounds per target (default 6)")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--ratio", type=float, default=0.1, help="sampling ratio (default 0.1)")
     return parser.parse_args(argv)
