@@ -93,7 +93,23 @@ def _payload(model: type[Event]) -> dict[str, Any]:
     schema = dict(history[-1][1]) if history else model.model_json_schema(mode="validation")
     for key in _SNAPSHOT_ONLY:
         schema.pop(key, None)
-    return schema
+    # A nested model's `#/$defs/...` would resolve against the AsyncAPI document's root,
+    # not the payload: inline each definition where it is used (none is recursive).
+    definitions = schema.pop("$defs", {})
+    inlined: dict[str, Any] = _inline(schema, definitions)
+    return inlined
+
+
+def _inline(node: Any, definitions: dict[str, Any]) -> Any:
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            rest = {key: value for key, value in node.items() if key != "$ref"}
+            return {**_inline(definitions[ref.removeprefix("#/$defs/")], definitions), **rest}
+        return {key: _inline(value, definitions) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_inline(item, definitions) for item in node]
+    return node
 
 
 def _message(model: type[Event]) -> dict[str, Any]:

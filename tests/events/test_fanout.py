@@ -50,6 +50,8 @@ def test_pushable_topics_leave_internal_ones_out() -> None:
         # Sealed links for a mail channel: never pushed to clients.
         "user.email_verification_requested",
         "user.password_reset_requested",
+        # For the services to forget a user: nothing a client is told.
+        "user.erased",
     }
     assert internal.isdisjoint(pushable)
     assert set(pushable) == set(CATALOG) - internal
