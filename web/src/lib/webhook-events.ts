@@ -2,7 +2,7 @@
  * The event types a team may subscribe a webhook endpoint to: those whose
  * audience is `team` or `public` (docs/events.md, docs/webhooks.md). The API
  * does not list them, so they are kept here; a unit test holds this list to
- * the gateway's push map of those topics (gateway/push.py).
+ * the audiences in the events' committed schema snapshots (schemas/snapshots).
  */
 export const WEBHOOK_EVENT_TYPES = [
   "api_key.revoked",
