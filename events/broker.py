@@ -154,24 +154,29 @@ class Subscriber:
             records = [record for batch in fetched.values() for record in batch]
             if not records or not self._running:
                 if records:  # stopping: not handed over, so not committed; read again later
-                    _seek_to_first(consumer, records)
+                    rewind(consumer, records)
                 continue
             try:
                 await self._on_records(records, consumer)
             except Exception:
                 log.exception("subscriber handler failed; its records are read again")
-                _seek_to_first(consumer, records)
+                rewind(consumer, records)
                 await asyncio.sleep(1.0)
 
 
-def _seek_to_first(consumer: AIOKafkaConsumer, records: Sequence[Record]) -> None:
+def rewind(consumer: AIOKafkaConsumer, records: Sequence[Record]) -> None:
+    """Moves each partition back to the first of `records`, to fetch them again."""
     first: dict[TopicPartition, int] = {}
     for record in records:
         partition = TopicPartition(record.topic, record.partition)
         first[partition] = min(record.offset, first.get(partition, record.offset))
     for partition, offset in first.items():
-        with suppress(KafkaError, AssertionError):  # no longer assigned, or stopped
+        try:
             consumer.seek(partition, offset)
+        except (KafkaError, AssertionError) as error:  # not assigned here any more, or stopped
+            log.info(
+                "not rewound: partition not assigned", partition=str(partition), error=repr(error)
+            )
 
 
 class Bus:

@@ -45,7 +45,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from events.broker import DLQ_SUFFIX, Bus, EventProducer, KafkaSettings, Subscriber
+from events.broker import DLQ_SUFFIX, Bus, EventProducer, KafkaSettings, Subscriber, rewind
 from events.db import Base, Database
 from events.envelope import Envelope, MalformedEvent
 from events.metrics import CONSUMER_WAITS, DEAD_LETTERS, EVENTS_HANDLED, HANDLE_SECONDS
@@ -223,7 +223,7 @@ class EventConsumers:
             for index, record in enumerate(records):
                 if self._closing:  # stopping: commit what is handled; the rest comes again
                     await self.commit(consumer, kafka, records[:index])
-                    _rewind(kafka, records[index:])
+                    rewind(kafka, records[index:])
                     return
                 try:
                     await self.handle_record(consumer, record, handler)
@@ -561,7 +561,7 @@ class _WriteBehind:
 
     async def submit(self, records: Sequence[Record], kafka: AIOKafkaConsumer) -> None:
         if self._closing:  # stopping: not taken, not committed; it comes again
-            _rewind(kafka, records)
+            rewind(kafka, records)
             return
         try:
             decoded, _ = await self._consumers.decode_batch(self._consumer, records)
@@ -647,7 +647,7 @@ class _Pause:
     def hold(
         self, kafka: AIOKafkaConsumer, records: Sequence[Record], error: BaseException
     ) -> None:
-        _rewind(kafka, records)
+        rewind(kafka, records)
         paused = set(kafka.assignment())
         kafka.pause(*paused)
         if error is self._last and self._timer is not None:
@@ -688,18 +688,3 @@ class _Pause:
 
 class _NotStoredBefore(Exception):
     """A batch before this one was not stored: this one may not commit either."""
-
-
-def _rewind(kafka: AIOKafkaConsumer, records: Sequence[Record]) -> None:
-    """Moves each partition back to the first of `records`, to fetch them again."""
-    first: dict[TopicPartition, int] = {}
-    for record in records:
-        partition = TopicPartition(record.topic, record.partition)
-        first[partition] = min(record.offset, first.get(partition, record.offset))
-    for partition, offset in first.items():
-        try:
-            kafka.seek(partition, offset)
-        except (KafkaError, AssertionError) as error:  # not assigned here any more, or stopped
-            log.info(
-                "not rewound: partition not assigned", partition=str(partition), error=repr(error)
-            )
