@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, ORMExecuteState, Session
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
 
@@ -63,6 +63,27 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+_READ_ONLY = "haunted.read_only"
+
+
+class ReadOnlySession(RuntimeError):
+    """A write (a flush, or an INSERT, UPDATE or DELETE) in a `Database.read()` session."""
+
+
+@event.listens_for(Session, "before_flush")
+def _refuse_flush(session: Session, *_: Any) -> None:
+    if session.info.get(_READ_ONLY):
+        raise ReadOnlySession("a read() session cannot write: use Database.transaction()")
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _refuse_dml(state: ORMExecuteState) -> None:
+    if state.session.info.get(_READ_ONLY) and (
+        state.is_insert or state.is_update or state.is_delete
+    ):
+        raise ReadOnlySession("a read() session cannot write: use Database.transaction()")
 
 
 class Base(DeclarativeBase):
@@ -138,7 +159,7 @@ class Database:
     """The engine and its unit of work, built once per process."""
 
     def __init__(
-        self, url: str, *, echo: bool = False, pool_size: int = 10, slow_query_ms: float = 200.0
+        self, url: str, *, echo: bool = False, pool_size: int = 20, slow_query_ms: float = 200.0
     ) -> None:
         self.url = url
         self.dialect = dialect_of(url)
@@ -147,7 +168,11 @@ class Database:
             # No pre-ping: on asyncpg it costs three round trips per checkout (BEGIN,
             # `;`, ROLLBACK), a third of a short transaction's. `_drop_closed` below
             # catches what it caught after a restart or a terminated backend, locally.
-            options.update(pool_size=pool_size, max_overflow=pool_size)
+            # Up to `pool_size` connections, all kept: an overflow connection is closed at
+            # its checkin whenever the kept ones are idle, so under a steady load of more
+            # concurrent reads than those (16 requests of two fields each) every few
+            # checkins paid a new connection (a PostgreSQL backend started, TLS, auth).
+            options.update(pool_size=pool_size, max_overflow=0)
         self.engine: AsyncEngine = create_async_engine(url, **options)
         if self.dialect is SqlDialect.POSTGRESQL:
             event.listen(self.engine.sync_engine, "checkout", _drop_closed)
@@ -156,6 +181,17 @@ class Database:
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
         _time_statements(self.engine.sync_engine, slow_query_ms / 1000)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # Reads on PostgreSQL run without BEGIN and ROLLBACK, each statement on its own
+        # (two round trips fewer per read). At READ COMMITTED, PostgreSQL's default and
+        # ours, every statement takes its own snapshot inside a transaction too, so a
+        # read sees the same rows either way. SQLite keeps its transaction: there it is
+        # what makes a read's statements see one snapshot.
+        reader = (
+            self.engine.execution_options(isolation_level="AUTOCOMMIT")
+            if self.dialect is SqlDialect.POSTGRESQL
+            else self.engine
+        )
+        self._readers = async_sessionmaker(reader, expire_on_commit=False)
         self._after_commit: list[Callable[[], None]] = []
 
     def after_commit(self, callback: Callable[[], None]) -> None:
@@ -174,7 +210,10 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
-        async with self.sessions() as session:
+        """A session that only reads: it never commits, and a write in it raises
+        `ReadOnlySession` (without a transaction, a flushed row would stay)."""
+        async with self._readers() as session:
+            session.info[_READ_ONLY] = True
             yield session
 
     async def ping(self) -> None:

@@ -80,7 +80,8 @@ class UserKeys:
         )
         return key
 
-    def _unwrap(self, row: UserKey) -> bytes:
+    def unwrap(self, row: UserKey) -> bytes:
+        """The data key a key store row holds (read by the caller, e.g. joined)."""
         opened = self._cipher.open(
             Sealed(row.ring_key_id, row.wrapped_key), context=_wrap_context(row.user_id)
         )
@@ -91,7 +92,7 @@ class UserKeys:
         row = await session.get(UserKey, user_id)
         if row is None:
             raise DataKeyErased(f"user {user_id} has no data key (erased)")
-        return self._unwrap(row)
+        return self.unwrap(row)
 
     async def get_many(self, session: AsyncSession, user_ids: Iterable[str]) -> dict[str, bytes]:
         """The data keys of these users that still exist (one query)."""
@@ -99,12 +100,12 @@ class UserKeys:
         if not wanted:
             return {}
         rows = await session.scalars(select(UserKey).where(UserKey.user_id.in_(wanted)))
-        return {row.user_id: self._unwrap(row) for row in rows.all()}
+        return {row.user_id: self.unwrap(row) for row in rows.all()}
 
     async def ensure(self, session: AsyncSession, user_id: str, now: datetime) -> bytes:
         """The user's data key, created if they have none yet (rows older than data keys)."""
         row = await session.get(UserKey, user_id)
-        return self._unwrap(row) if row is not None else self.create(session, user_id, now)
+        return self.unwrap(row) if row is not None else self.create(session, user_id, now)
 
     @staticmethod
     def seal(key: bytes, plaintext: str, *, context: str) -> bytes:

@@ -7,7 +7,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 
 from events.outbox import OutboxRecord
 from haunted.runtime import Haunted
@@ -15,6 +15,7 @@ from services.auth import AuthService, ClientInfo
 from services.auth.models import RefreshToken, User, UserSession
 from services.errors import BadUserInput, Conflict, NotFound, RateLimited, Unauthenticated
 from tests.conftest import PASSWORD, unique_email
+from tests.services.auth.conftest import principal_of, sign_up
 
 
 def auth(app: Haunted) -> AuthService:
@@ -209,3 +210,30 @@ async def test_published_records_carry_no_secrets(facades: Haunted) -> None:
         text = record.value.decode() + json.dumps(record.headers)
         for secret in (email, PASSWORD, result.token, result.refresh_token, refreshed.token):
             assert secret not in text, record.topic
+
+
+async def test_me_reads_the_user_their_key_and_teams_in_one_statement(facades: Haunted) -> None:
+    alice = await sign_up(facades)
+    team = await facades.services.teams.create_team(await principal_of(facades, alice), "Second")
+    principal = await principal_of(facades, alice)
+    statements: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    engine = facades.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        me = await auth(facades).me(principal)
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    # `me` is on every page load: one query, whatever the number of teams (SQLite's
+    # BEGIN IMMEDIATE aside).
+    assert [s.split()[0] for s in statements if s != "BEGIN IMMEDIATE"] == ["SELECT"]
+    assert me is not None
+    assert me.email == alice.email
+    assert [(m.team_id, m.role) for m in me.memberships] == [
+        (alice.own_team_id, "owner"),
+        (team.id, "owner"),
+    ]
+    assert [m.team_name for m in me.memberships][1] == "Second"
