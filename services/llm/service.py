@@ -195,7 +195,7 @@ class LlmService:
     # --- plans and quotas -------------------------------------------------------------
 
     async def _read_plans(self, team_ids: Sequence[str]) -> list[TeamPlan | None]:
-        async with self._db.read() as session:
+        async with self._db.snapshot() as session:
             query = select(TeamPlan).where(TeamPlan.team_id.in_(set(team_ids)))
             rows = {row.team_id: row for row in (await session.execute(query)).scalars()}
         return [rows.get(team_id) for team_id in team_ids]
@@ -362,6 +362,19 @@ class LlmService:
             )
         )
 
+    async def _finish(self, call: _Call, completion: Completion) -> None:
+        """The usage (Redis) and the `prompt.completed` commit (database), side by side:
+        one at a time a call waits for the slower of the two, not for both in turn.
+        Both are done when this returns; if one fails the other still completes."""
+        recorded, completed = await asyncio.gather(
+            self._record(call, completion),
+            self._completed(call, completion, cached=False),
+            return_exceptions=True,
+        )
+        for outcome in (recorded, completed):
+            if isinstance(outcome, BaseException):
+                raise outcome
+
     @requires("llm:call")
     async def call_prompt(
         self,
@@ -395,8 +408,7 @@ class LlmService:
                         break
                     await self._wait_before_retry(error, attempt)
                     continue
-                await self._record(call, completion)
-                await self._completed(call, completion, cached=False)
+                await self._finish(call, completion)
                 return self._result(call, completion, cached=False)
         code = last.code if last is not None else "NO_MODEL"
         await self._failed(call, code)
@@ -433,8 +445,7 @@ class LlmService:
                     try:
                         async for part in self._provider.stream(request):
                             if isinstance(part, Completion):
-                                await self._record(call, part)
-                                await self._completed(call, part, cached=False)
+                                await self._finish(call, part)
                                 finished = True
                                 yield self._final(call, part, cached=False)
                                 return
