@@ -104,8 +104,17 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None
     cursor.close()
 
 
+_DEFERRED = "haunted_deferred_begin"
+
+
 def _sqlite_begin(connection: Connection) -> None:
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # A read (Database.read) takes no write lock: in WAL mode it reads its snapshot
+    # while a writer commits, instead of queueing behind it in SQLite's busy handler
+    # (whose sleeps grow to 100 ms under contention).
+    if connection.get_execution_options().get(_DEFERRED):
+        connection.exec_driver_sql("BEGIN")
+    else:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _time_statements(engine: Engine, slow_s: float) -> None:
@@ -184,12 +193,12 @@ class Database:
         # Reads on PostgreSQL run without BEGIN and ROLLBACK, each statement on its own
         # (two round trips fewer per read). At READ COMMITTED, PostgreSQL's default and
         # ours, every statement takes its own snapshot inside a transaction too, so a
-        # read sees the same rows either way. SQLite keeps its transaction: there it is
-        # what makes a read's statements see one snapshot.
+        # read sees the same rows either way. SQLite keeps its transaction (there it is
+        # what makes a read's statements see one snapshot), deferred: no write lock.
         reader = (
             self.engine.execution_options(isolation_level="AUTOCOMMIT")
             if self.dialect is SqlDialect.POSTGRESQL
-            else self.engine
+            else self.engine.execution_options(**{_DEFERRED: True})
         )
         self._readers = async_sessionmaker(reader, expire_on_commit=False)
         self._after_commit: list[Callable[[], None]] = []
@@ -211,7 +220,8 @@ class Database:
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
         """A session that only reads: it never commits, and a write in it raises
-        `ReadOnlySession` (without a transaction, a flushed row would stay)."""
+        `ReadOnlySession` (without a transaction, a flushed row would stay). On SQLite
+        it takes no write lock, so it neither waits for nor holds up the writers."""
         async with self._readers() as session:
             session.info[_READ_ONLY] = True
             yield session

@@ -362,6 +362,19 @@ class LlmService:
             )
         )
 
+    async def _finish(self, call: _Call, completion: Completion) -> None:
+        """The usage (Redis) and the `prompt.completed` commit (database), side by side:
+        one at a time a call waits for the slower of the two, not for both in turn.
+        Both are done when this returns; if one fails the other still completes."""
+        recorded, completed = await asyncio.gather(
+            self._record(call, completion),
+            self._completed(call, completion, cached=False),
+            return_exceptions=True,
+        )
+        for outcome in (recorded, completed):
+            if isinstance(outcome, BaseException):
+                raise outcome
+
     @requires("llm:call")
     async def call_prompt(
         self,
@@ -395,8 +408,7 @@ class LlmService:
                         break
                     await self._wait_before_retry(error, attempt)
                     continue
-                await self._record(call, completion)
-                await self._completed(call, completion, cached=False)
+                await self._finish(call, completion)
                 return self._result(call, completion, cached=False)
         code = last.code if last is not None else "NO_MODEL"
         await self._failed(call, code)
@@ -433,8 +445,7 @@ class LlmService:
                     try:
                         async for part in self._provider.stream(request):
                             if isinstance(part, Completion):
-                                await self._record(call, part)
-                                await self._completed(call, part, cached=False)
+                                await self._finish(call, part)
                                 finished = True
                                 yield self._final(call, part, cached=False)
                                 return

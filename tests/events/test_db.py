@@ -1,5 +1,6 @@
 """events/db.py's pool on PostgreSQL: no pre-ping, yet connections the server closed
-never reach a caller; reads without a transaction, that cannot write."""
+never reach a caller; reads without a transaction, that cannot write. On SQLite, a read
+takes no write lock."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import delete, event, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from events.consumer import ProcessedEvent
@@ -138,3 +139,42 @@ async def test_a_read_session_refuses_to_write(backend: str, tmp_path: Path) -> 
         await db.dispose()
         if admin is not None:
             await _drop(admin, name)
+
+
+async def test_a_sqlite_read_goes_ahead_while_a_writer_holds_the_lock(tmp_path: Path) -> None:
+    """A read must not queue behind a writer (SQLite's busy handler sleeps up to
+    100 ms a try): it reads the last committed state while the writer's transaction is
+    open. With BEGIN IMMEDIATE it would wait for the lock, here forever (the writer
+    waits for it), until busy_timeout fails it with "database is locked"."""
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'snapshot.db'}")
+    begins: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if statement.startswith("BEGIN"):
+            begins.append(statement)
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        async with db.transaction() as session:
+            await session.execute(text("CREATE TABLE plans (id INTEGER PRIMARY KEY, name TEXT)"))
+            await session.execute(text("INSERT INTO plans VALUES (1, 'free')"))
+        async with db.transaction() as writer:
+            await writer.execute(text("UPDATE plans SET name = 'pro' WHERE id = 1"))
+            async with db.read() as reader:
+                name = await reader.scalar(text("SELECT name FROM plans WHERE id = 1"))
+        assert name == "free"  # the committed state, not the open transaction's
+        async with db.read() as reader:
+            assert await reader.scalar(text("SELECT name FROM plans WHERE id = 1")) == "pro"
+        # The option stays with the read's checkout: the next unit of work on the
+        # same pooled connection takes the write lock up front again.
+        async with db.transaction() as session:
+            await session.execute(text("UPDATE plans SET name = 'team' WHERE id = 1"))
+        assert begins == [
+            "BEGIN IMMEDIATE",
+            "BEGIN IMMEDIATE",
+            "BEGIN",
+            "BEGIN",
+            "BEGIN IMMEDIATE",
+        ]
+    finally:
+        await db.dispose()

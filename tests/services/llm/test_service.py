@@ -8,6 +8,7 @@ import uuid
 from collections.abc import AsyncGenerator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,7 +22,7 @@ from services.llm import OFFLINE_MODEL, LlmService, PromptResult, StreamItem, on
 from services.llm.quotas import Quotas
 from services.llm.service import ProviderUnavailable
 from services.principal import Principal
-from tests.conftest import REDIS_TEST_URL
+from tests.conftest import REDIS_TEST_URL, eventually
 from tests.services.llm.conftest import llm_settings, member, outbox
 from tests.services.llm.openai_server import FakeOpenAI, Fault
 
@@ -348,3 +349,22 @@ async def test_each_concurrent_call_answers_only_after_its_event_is_committed(
 
     await asyncio.gather(*(call(f"user {n}") for n in range(12)))
     assert len(await outbox(db, "prompt.completed")) == 12
+
+
+async def test_the_usage_and_the_event_are_written_side_by_side(
+    llm: LlmService, db: Database
+) -> None:
+    """One at a time, a call waits for the slower of its two writes, not for both in turn:
+    here the usage is held until the call's event is committed, which happens only if
+    the commit does not wait for the usage. Both are done when the call answers."""
+    record_many = llm.quotas.record_many
+
+    async def after_the_event(usages: Any) -> None:
+        await eventually(lambda: outbox(db, "prompt.completed"))
+        await record_many(usages)
+
+    llm.quotas.record_many = after_the_event  # type: ignore[method-assign]
+    result = await llm.call_prompt(member(), "hello", {"name": "Ada"})
+    assert len(await outbox(db, "prompt.completed")) == 1
+    usage = await llm.usage(member())
+    assert usage.tokens_used == result.prompt_tokens + result.completion_tokens
