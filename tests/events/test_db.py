@@ -1,12 +1,16 @@
 """events/db.py's pool on PostgreSQL: no pre-ping, yet connections the server closed
-never reach a caller."""
+never reach a caller. On SQLite: reads take no write lock, and this process's writers
+take turns in the order they came."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
 
 import asyncpg
+import pytest
 from sqlalchemy import text
 
 from events.db import Database
@@ -55,3 +59,69 @@ async def test_connections_the_server_closed_are_replaced_at_checkout() -> None:
         await db.dispose()
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+@pytest.fixture
+async def sqlite_db(tmp_path: Path) -> AsyncIterator[Database]:
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'locks.db'}")
+    async with db.transaction() as session:
+        await session.execute(text("CREATE TABLE item (id INTEGER PRIMARY KEY, writer TEXT)"))
+    yield db
+    await db.dispose()
+
+
+async def test_a_sqlite_read_goes_ahead_while_a_writer_holds_the_lock(
+    sqlite_db: Database,
+) -> None:
+    writing = asyncio.Event()
+    read_done = asyncio.Event()
+
+    async def writer() -> None:
+        async with sqlite_db.transaction() as session:
+            await session.execute(text("INSERT INTO item (writer) VALUES ('w')"))
+            writing.set()
+            # Still holding the write lock: commits only once the read has finished.
+            await read_done.wait()
+
+    task = asyncio.create_task(writer())
+    await writing.wait()
+    # A read that took the write lock would wait here for the writer, which waits for
+    # it: "database is locked" after SQLite's busy timeout.
+    async with sqlite_db.read() as session:
+        seen = await session.scalar(text("SELECT count(*) FROM item"))
+    read_done.set()
+    await task
+    assert seen == 0  # the snapshot before the uncommitted insert
+    async with sqlite_db.read() as session:
+        assert await session.scalar(text("SELECT count(*) FROM item")) == 1
+
+
+async def test_sqlite_writers_of_one_process_take_turns_in_arrival_order(
+    sqlite_db: Database,
+) -> None:
+    release = asyncio.Event()
+    holding = asyncio.Event()
+    order: list[str] = []
+
+    async def first() -> None:
+        async with sqlite_db.transaction() as session:
+            await session.execute(text("INSERT INTO item (writer) VALUES ('first')"))
+            holding.set()
+            await release.wait()
+
+    async def queued(name: str) -> None:
+        async with sqlite_db.transaction() as session:
+            order.append(name)
+            await session.execute(text("INSERT INTO item (writer) VALUES (:w)"), {"w": name})
+
+    holder = asyncio.create_task(first())
+    await holding.wait()
+    names = [f"w{index}" for index in range(6)]
+    # Tasks start in creation order, so each queues behind the ones created before it.
+    waiting = [asyncio.create_task(queued(name)) for name in names]
+    release.set()
+    await asyncio.gather(holder, *waiting)
+    assert order == names
+    async with sqlite_db.read() as session:
+        rows = (await session.scalars(text("SELECT writer FROM item ORDER BY id"))).all()
+    assert rows == ["first", *names]
