@@ -7,7 +7,10 @@ every service's transactions include them.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
+import weakref
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -91,6 +94,12 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime()}
 
 
+# SQLite's own wait for its write lock (another process, or the in-process queue given up).
+_SQLITE_BUSY_TIMEOUT_S = 10.0
+# An execution option that marks `Database.read()`'s SQLite connections: a deferred BEGIN.
+_DEFERRED = "haunted_deferred_begin"
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
     # Let SQLAlchemy, not the driver, open transactions, so that _sqlite_begin can
     # take the write lock up front: a deferred transaction that later writes fails
@@ -98,13 +107,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA busy_timeout={int(_SQLITE_BUSY_TIMEOUT_S * 1000)}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
-
-
-_DEFERRED = "haunted_deferred_begin"
 
 
 def _sqlite_begin(connection: Connection) -> None:
@@ -202,6 +208,13 @@ class Database:
         )
         self._readers = async_sessionmaker(reader, expire_on_commit=False)
         self._after_commit: list[Callable[[], None]] = []
+        # SQLite: this process's writers queue here, first come first served. SQLite's
+        # busy handler alone retries in sleeps that grow to 100 ms, so a writer that
+        # waited once waited hundreds of ms for a lock held a few ms at a time.
+        # One lock per event loop (an asyncio.Lock belongs to one).
+        self._write_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            weakref.WeakKeyDictionary()
+        )
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Calls `callback` after each transaction that wrote outbox events commits."""
@@ -210,12 +223,32 @@ class Database:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """One unit of work: rows and outbox events commit together or not at all."""
-        async with self.sessions.begin() as session:
+        async with self._write_turn(), self.sessions.begin() as session:
             yield session
             wrote_events = session.info.get("outbox", False)
         if wrote_events:
             for callback in self._after_commit:
                 callback()
+
+    @asynccontextmanager
+    async def _write_turn(self) -> AsyncIterator[None]:
+        """On SQLite, this process's turn to write. Only a queue in front of SQLite's
+        own lock: past SQLite's busy timeout the transaction goes ahead without its
+        turn and SQLite's lock decides, as it would without the queue."""
+        if self.dialect is not SqlDialect.SQLITE:
+            yield
+            return
+        loop = asyncio.get_running_loop()
+        lock = self._write_locks.setdefault(loop, asyncio.Lock())
+        turn = False
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(_SQLITE_BUSY_TIMEOUT_S):
+                turn = await lock.acquire()
+        try:
+            yield
+        finally:
+            if turn:
+                lock.release()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:

@@ -1,11 +1,12 @@
 """events/db.py's pool on PostgreSQL: no pre-ping, yet connections the server closed
-never reach a caller; reads without a transaction, that cannot write. On SQLite, a read
-takes no write lock."""
+never reach a caller; reads without a transaction, that cannot write. On SQLite: a read
+takes no write lock, and this process's writers take turns in the order they came."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -178,3 +179,43 @@ async def test_a_sqlite_read_goes_ahead_while_a_writer_holds_the_lock(tmp_path: 
         ]
     finally:
         await db.dispose()
+
+
+@pytest.fixture
+async def sqlite_db(tmp_path: Path) -> AsyncIterator[Database]:
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'locks.db'}")
+    async with db.transaction() as session:
+        await session.execute(text("CREATE TABLE item (id INTEGER PRIMARY KEY, writer TEXT)"))
+    yield db
+    await db.dispose()
+
+
+async def test_sqlite_writers_of_one_process_take_turns_in_arrival_order(
+    sqlite_db: Database,
+) -> None:
+    release = asyncio.Event()
+    holding = asyncio.Event()
+    order: list[str] = []
+
+    async def first() -> None:
+        async with sqlite_db.transaction() as session:
+            await session.execute(text("INSERT INTO item (writer) VALUES ('first')"))
+            holding.set()
+            await release.wait()
+
+    async def queued(name: str) -> None:
+        async with sqlite_db.transaction() as session:
+            order.append(name)
+            await session.execute(text("INSERT INTO item (writer) VALUES (:w)"), {"w": name})
+
+    holder = asyncio.create_task(first())
+    await holding.wait()
+    names = [f"w{index}" for index in range(6)]
+    # Tasks start in creation order, so each queues behind the ones created before it.
+    waiting = [asyncio.create_task(queued(name)) for name in names]
+    release.set()
+    await asyncio.gather(holder, *waiting)
+    assert order == names
+    async with sqlite_db.read() as session:
+        rows = (await session.scalars(text("SELECT writer FROM item ORDER BY id"))).all()
+    assert rows == ["first", *names]

@@ -555,3 +555,26 @@ async def test_a_slow_statement_on_the_lock_connection_keeps_the_leadership(
 
 async def _negated(check: Any) -> bool:
     return not await check()
+
+
+async def test_the_relay_hands_its_batches_to_the_broker_without_lingering(
+    db: Database, kafka_settings: KafkaSettings
+) -> None:
+    """The relay sends whole batches and awaits their acks: a linger would only delay
+    each round (5 ms per login-to-push, before)."""
+    built: dict[str, Any] = {}
+
+    class Recording(RelayProducer):
+        def build(self, **options: Any) -> AIOKafkaProducer:
+            built.update(options)
+            return super().build(**options)
+
+    producer = Recording(kafka_settings)
+    try:
+        (committed,) = await commit_each(db, logins("u1", 1))
+        assert await OutboxRelay(db, producer).publish_pending() == 1
+    finally:
+        await producer.stop()
+    assert built["linger_ms"] == 0
+    records = await read_all(kafka_settings, "user.logged_in")
+    assert [header(r, "ce_id") for r in records] == [committed.id]
