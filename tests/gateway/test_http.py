@@ -11,9 +11,10 @@ from typing import Any
 import httpx
 import pytest
 import socketio
+from starlette.responses import JSONResponse
 
 from events.embedded import EmbeddedBroker
-from gateway.app import GRAPHQL_RESPONSE, JSON, GraphQLConfig, response_media_type
+from gateway.app import GRAPHQL_RESPONSE, JSON, GraphQLConfig, _json, response_media_type
 from haunted.settings import Settings
 from tests.conftest import Server, eventually, free_port, register
 from tests.gateway.conftest import Calls, assert_no_leak, codes_of, gateway_in_process, serve_schema
@@ -335,3 +336,20 @@ async def test_readyz_names_what_a_request_needs_that_does_not_answer(settings: 
         response = await client.get("/readyz")
     assert response.status_code == 503
     assert response.json() == {"status": "unavailable", "down": ["cache"]}
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        {"data": {"__typename": "Query"}},
+        {"data": {"me": {"id": "u-1", "name": "Zoë ✓", "n": 3, "x": 1.5, "ok": True}}},
+        {"data": None, "errors": [{"message": "no", "path": ["a", 0], "extensions": {}}]},
+        [{"data": {"a": [1, 2, None]}}, {"errors": [{"message": "b"}]}],
+    ],
+)
+def test_answers_render_as_starlette_would_but_through_orjson(content: Any) -> None:
+    """gateway/app.py renders GraphQL answers with orjson: the same bytes as Starlette's
+    JSONResponse (compact, UTF-8), and its own rendering for what orjson refuses."""
+    assert _json(content).body == JSONResponse(content).body
+    huge = {"data": {"big": 2**70}}  # past 64 bits: orjson refuses it
+    assert _json(huge).body == JSONResponse(huge).body == b'{"data":{"big":1180591620717411303424}}'
