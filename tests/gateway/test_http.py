@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 import socketio
+from prometheus_client import REGISTRY
 from starlette.responses import JSONResponse
 
 from events.embedded import EmbeddedBroker
@@ -353,3 +354,22 @@ def test_answers_render_as_starlette_would_but_through_orjson(content: Any) -> N
     assert _json(content).body == JSONResponse(content).body
     huge = {"data": {"big": 2**70}}  # past 64 bits: orjson refuses it
     assert _json(huge).body == JSONResponse(huge).body == b'{"data":{"big":1180591620717411303424}}'
+
+
+async def test_each_operation_is_timed_under_its_type_name_and_outcome() -> None:
+    """haunted_graphql_operation_seconds, by (type, operation, outcome): the children are
+    kept between requests (gateway/app.py), each request still counted in its own."""
+
+    def count(outcome: str) -> float:
+        labels = {"type": "query", "operation": "TimedTwice", "outcome": outcome}
+        return REGISTRY.get_sample_value("haunted_graphql_operation_seconds_count", labels) or 0.0
+
+    ok, errors = count("ok"), count("errors")
+    async with serve_schema() as client:
+        for query in (
+            "query TimedTwice { __typename }",
+            "query TimedTwice { __typename }",
+            "query TimedTwice { __typename nope }",
+        ):
+            await client.post("/graphql", json={"query": query})
+    assert (count("ok") - ok, count("errors") - errors) == (2, 0)
