@@ -48,6 +48,8 @@ PASSWORD = "correct horse battery staple"  # noqa: S105 - a benchmark account
 REGISTER = "mutation($e: String!, $p: String!) { register(email: $e, password: $p) { token } }"
 LOGIN = "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token } }"
 CONCURRENCY = 16
+# Below uvicorn's keep-alive timeout (5 s by default), with a margin: see gateway_figures.
+KEEPALIVE_EXPIRY_S = 2.0
 ROUNDS = 4
 
 
@@ -115,7 +117,15 @@ async def gateway_figures(backend: Backend, logins: int, seconds: float) -> dict
                 auth_rate_limit_per_account=UNLIMITED,
             )
             async with serving(Haunted.build(settings).asgi_app(), port) as url:
-                limits = httpx.Limits(max_connections=CONCURRENCY)
+                # The client drops an idle connection before the server would: uvicorn
+                # closes one after `timeout_keep_alive` (5 s, as `haunted serve`), and
+                # httpx's default expiry is also 5 s, so a connection idle for about 5 s
+                # (during the bcrypt rounds) could be reused just as the server closed
+                # it: an httpx.ReadError (the server resets a socket with the unread
+                # request in it). No error in uvicorn's log goes with it (bench-run1).
+                limits = httpx.Limits(
+                    max_connections=CONCURRENCY, keepalive_expiry=KEEPALIVE_EXPIRY_S
+                )
                 async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as http:
                     email = f"bench-{uuid.uuid4().hex[:10]}@example.com"
                     token = (await _graphql(http, REGISTER, {"e": email, "p": PASSWORD}))[

@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import os
 import re
 import shutil
@@ -211,11 +210,8 @@ async def _check(url: str, body: str, token: str | None) -> dict[str, Any]:
 
 def production_logs() -> None:
     """JSON lines at INFO, as in production, written to /dev/null."""
-    configure_logging("INFO", json=True)
     sink = open(os.devnull, "w")
-    for handler in logging.getLogger().handlers:
-        if isinstance(handler, logging.StreamHandler):
-            handler.setStream(sink)
+    configure_logging("INFO", json=True, stream=sink)
 
 
 @asynccontextmanager

@@ -59,6 +59,17 @@ for _type in ("query", "mutation", "subscription"):
         OPERATION_SECONDS.labels(_type, "anonymous", _outcome)
 
 _names: set[str] = set()
+# The counter's children by (method, status class), kept: `labels()` validates and locks
+# on every call. As many entries as the counter has children.
+_REQUEST_CHILDREN: dict[tuple[str, int], Any] = {}
+
+
+def _http_requests(method: str, status: int) -> Any:
+    key = (method, status // 100)
+    child = _REQUEST_CHILDREN.get(key)
+    if child is None:
+        child = _REQUEST_CHILDREN[key] = HTTP_REQUESTS.labels(method, f"{status // 100}xx")
+    return child
 
 
 def operation_label(name: str | None) -> str:
@@ -147,7 +158,7 @@ class AccessLog:
                         span.end()
                     context.detach(attached)  # type: ignore[arg-type]
                 duration_ms = round((time.perf_counter() - started) * 1000, 2)
-                HTTP_REQUESTS.labels(scope["method"], f"{status // 100}xx").inc()
+                _http_requests(scope["method"], status).inc()
                 operations = scope.get(OPERATIONS_KEY)
                 log.info(
                     "request",

@@ -25,6 +25,7 @@ from http import HTTPStatus
 from inspect import isawaitable
 from typing import Any, cast
 
+import orjson
 import socketio
 import structlog
 from ariadne.asgi import GraphQL
@@ -97,6 +98,19 @@ OPERATIONS = Counter(
 _OK = OPERATIONS.labels("ok")
 _ERRORS = OPERATIONS.labels("errors")
 _TIMEOUT = OPERATIONS.labels("timeout")
+# The histogram's children by labels, kept: `labels()` validates the labels and takes the
+# metric's lock on every call. Bounded: operation_label caps the names, the rest are enums.
+_OPERATION_CHILDREN: dict[tuple[str, str, str], Any] = {}
+
+
+def _operation_seconds(kind: str, label: str, outcome: str) -> Any:
+    key = (kind, label, outcome)
+    child = _OPERATION_CHILDREN.get(key)
+    if child is None:
+        child = _OPERATION_CHILDREN[key] = OPERATION_SECONDS.labels(kind, label, outcome)
+    return child
+
+
 BROKER_UP = Gauge(
     "haunted_broker_up",
     "1 when the broker answered this process's last check (at each /healthz and /metrics)",
@@ -179,13 +193,26 @@ def _accepts_html(request: Request) -> bool:
     return _quality(request.headers.get("accept", ""), ("text/html",)) > 0
 
 
+class _GraphQLJSONResponse(JSONResponse):
+    """Starlette's JSONResponse rendered by orjson: the same compact UTF-8 JSON in a
+    fraction of the json module's time (every GraphQL answer pays it). What orjson
+    refuses (an integer past 64 bits from a custom scalar) falls back to Starlette's
+    own rendering, so no answer renders differently than it would there."""
+
+    def render(self, content: Any) -> bytes:
+        try:
+            return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
+        except TypeError:
+            return super().render(content)
+
+
 def _json(
     content: Any,
     status: int = 200,
     media_type: str = JSON,
     headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
-    return JSONResponse(content, status_code=status, media_type=media_type, headers=headers)
+    return _GraphQLJSONResponse(content, status_code=status, media_type=media_type, headers=headers)
 
 
 class GatewayHTTPHandler(GraphQLHTTPHandler):
@@ -304,7 +331,9 @@ class GatewayHTTPHandler(GraphQLHTTPHandler):
             chunks.append(chunk)
         body = b"".join(chunks)
         try:
-            return json.loads(body)
+            # orjson: the same documents as the json module (it refuses NaN and Infinity,
+            # which JSON does not have), in a fraction of the time.
+            return orjson.loads(body)
         except (ValueError, RecursionError):
             raise _Refused(400, request_error("request body is not valid JSON")) from None
 
@@ -368,7 +397,7 @@ class GatewayHTTPHandler(GraphQLHTTPHandler):
                 span.set_attribute("haunted.outcome", outcome)
         operations = request.scope.get(OPERATIONS_KEY) if hasattr(request, "scope") else None
         kind, name = operations[-1] if operations else ("unknown", None)
-        OPERATION_SECONDS.labels(kind, operation_label(name), outcome).observe(
+        _operation_seconds(kind, operation_label(name), outcome).observe(
             time.perf_counter() - started
         )
         return status, result

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from opentelemetry import trace
+from prometheus_client import REGISTRY
 
 from gateway.access import AccessLog
 from tests.conftest import SpanCollector
@@ -85,3 +86,19 @@ async def test_an_escaping_error_is_recorded_on_the_server_span(spans: SpanColle
     assert server.status.status_code is trace.StatusCode.ERROR
     assert [event.name for event in server.events] == ["exception"]
     assert trace.get_current_span() is trace.INVALID_SPAN  # the context was restored
+
+
+async def test_each_request_is_counted_under_its_method_and_status_class() -> None:
+    """haunted_http_requests_total: the counter's children are kept between requests
+    (gateway/access.py), each request still counted in its own."""
+
+    def count(status: str) -> float:
+        labels = {"method": "POST", "status": status}
+        return REGISTRY.get_sample_value("haunted_http_requests_total", labels) or 0.0
+
+    ok, failed = count("2xx"), count("5xx")
+    await call(answering)
+    await call(answering)
+    with pytest.raises(RuntimeError):
+        await call(failing)
+    assert (count("2xx") - ok, count("5xx") - failed) == (2, 1)

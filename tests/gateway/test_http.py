@@ -11,9 +11,11 @@ from typing import Any
 import httpx
 import pytest
 import socketio
+from prometheus_client import REGISTRY
+from starlette.responses import JSONResponse
 
 from events.embedded import EmbeddedBroker
-from gateway.app import GRAPHQL_RESPONSE, JSON, GraphQLConfig, response_media_type
+from gateway.app import GRAPHQL_RESPONSE, JSON, GraphQLConfig, _json, response_media_type
 from haunted.settings import Settings
 from tests.conftest import Server, eventually, free_port, register
 from tests.gateway.conftest import Calls, assert_no_leak, codes_of, gateway_in_process, serve_schema
@@ -335,3 +337,39 @@ async def test_readyz_names_what_a_request_needs_that_does_not_answer(settings: 
         response = await client.get("/readyz")
     assert response.status_code == 503
     assert response.json() == {"status": "unavailable", "down": ["cache"]}
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        {"data": {"__typename": "Query"}},
+        {"data": {"me": {"id": "u-1", "name": "Zoë ✓", "n": 3, "x": 1.5, "ok": True}}},
+        {"data": None, "errors": [{"message": "no", "path": ["a", 0], "extensions": {}}]},
+        [{"data": {"a": [1, 2, None]}}, {"errors": [{"message": "b"}]}],
+    ],
+)
+def test_answers_render_as_starlette_would_but_through_orjson(content: Any) -> None:
+    """gateway/app.py renders GraphQL answers with orjson: the same bytes as Starlette's
+    JSONResponse (compact, UTF-8), and its own rendering for what orjson refuses."""
+    assert _json(content).body == JSONResponse(content).body
+    huge = {"data": {"big": 2**70}}  # past 64 bits: orjson refuses it
+    assert _json(huge).body == JSONResponse(huge).body == b'{"data":{"big":1180591620717411303424}}'
+
+
+async def test_each_operation_is_timed_under_its_type_name_and_outcome() -> None:
+    """haunted_graphql_operation_seconds, by (type, operation, outcome): the children are
+    kept between requests (gateway/app.py), each request still counted in its own."""
+
+    def count(outcome: str) -> float:
+        labels = {"type": "query", "operation": "TimedTwice", "outcome": outcome}
+        return REGISTRY.get_sample_value("haunted_graphql_operation_seconds_count", labels) or 0.0
+
+    ok, errors = count("ok"), count("errors")
+    async with serve_schema() as client:
+        for query in (
+            "query TimedTwice { __typename }",
+            "query TimedTwice { __typename }",
+            "query TimedTwice { __typename nope }",
+        ):
+            await client.post("/graphql", json={"query": query})
+    assert (count("ok") - ok, count("errors") - errors) == (2, 0)

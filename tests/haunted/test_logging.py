@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 from collections.abc import Iterator
@@ -84,3 +85,29 @@ def test_a_line_logged_in_a_span_carries_its_trace_and_span_ids(
     for line in (inside, library):
         assert line["trace_id"] == format(context.trace_id, "032x")
         assert line["span_id"] == format(context.span_id, "016x")
+
+
+def test_our_lines_skip_the_standard_library_and_library_lines_still_pass_through_it() -> None:
+    """structlog's own fast path (haunted/logging.py): our lines are rendered and written
+    straight to the stream, with the fields, level filter and redaction; only libraries'
+    lines go through a logging record and handler."""
+    stream = io.StringIO()
+    configure_logging("INFO", json=True, cache=False, stream=stream)
+    records: list[logging.LogRecord] = []
+
+    class Counting(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    logging.getLogger().addHandler(Counting())
+    structlog.get_logger("haunted.access").info(
+        "request", method="POST", path="/graphql", token="tok-123", status=200
+    )
+    structlog.get_logger("haunted.access").debug("below the level")
+    logging.getLogger("somelibrary").warning("a library line")
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [line["event"] for line in lines] == ["request", "a library line"]
+    ours = lines[0]
+    assert ours["logger"] == "haunted.access" and ours["level"] == "info"
+    assert ours["token"] == REDACTED and ours["status"] == 200 and "timestamp" in ours
+    assert [record.name for record in records] == ["somelibrary"]
