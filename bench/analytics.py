@@ -212,9 +212,16 @@ async def run(backend: Backend, count: int, *, profile: bool = False) -> None:
             db = Database(store.database_url)
             try:
                 profiler = cProfile.Profile() if profile else None
+                cpu = time.process_time()
                 total_s, steady_s = await live_ingest(db, kafka, count, profiler)
+                live_cpu = (time.process_time() - cpu) / count * 1e6
                 assert await stored(db) == count
                 line("live ingest, whole run", f"{count / total_s:,.0f} events/s")
+                # All of this process's CPU for the ingest (fetch, decode, rows, the
+                # driver's encoding, commits), against the raw read's: the ratio this
+                # process alone allows; PostgreSQL and the broker need CPU besides.
+                line("  its CPU per record", f"{live_cpu:.2f} µs")
+                line("  ceiling of live / raw (this process)", f"{raw_cpu / live_cpu:.2f}")
                 live = count / steady_s
                 line("live ingest, after the group join", f"{live:,.0f} events/s")
                 line("ratio live / raw", f"{live / raw:.2f}")
