@@ -173,6 +173,10 @@ async def _insert_by_copy(
     PostgreSQL time too (bench/README.md, issue 19). The temporary table lives
     as long as the pooled connection, is emptied by the INSERT's own DELETE (a
     second batch in the same transaction sees only its rows) and at each commit.
+    Its columns are the table's when the connection first made it: after a
+    migration that changes them, a process not restarted fails the COPY, and
+    the batch consumer then stores the batch record by record (by arrays):
+    slower until the restart, nothing lost.
     """
     preparer = connection.dialect.identifier_preparer
     staging_name = f"haunted_staging_{table.name}"
