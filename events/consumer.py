@@ -362,17 +362,30 @@ class EventConsumers:
         """The batch's events, typed; malformed records are dead-lettered here."""
         outcomes: list[Outcome] = []
         decoded: list[Decoded] = []
-        for index, record in enumerate(records):
-            if index % DECODE_SLICE == DECODE_SLICE - 1:
+        for start in range(0, len(records), DECODE_SLICE):
+            if start:
                 # Let the batch being written go on (its result, its commit) meanwhile.
                 await asyncio.sleep(0)
-            try:
-                envelope = Envelope.from_record(record.headers, record.value)
-                decoded.append((record, envelope, envelope.decode()))
-            except MalformedEvent as error:
-                await self._dead_letter(consumer, record, error, attempts=0)
-                EVENTS_HANDLED.labels(consumer, "malformed", Outcome.DEAD_LETTERED).inc()
-                outcomes.append(Outcome.DEAD_LETTERED)
+            # The slice's envelopes first, then their data validated as one list per
+            # type (Envelope.decode_many); dead letters in record order.
+            chunk = records[start : start + DECODE_SLICE]
+            envelopes: list[Envelope | MalformedEvent] = []
+            for record in chunk:
+                try:
+                    envelopes.append(Envelope.from_record(record.headers, record.value))
+                except MalformedEvent as error:
+                    envelopes.append(error)
+            events = iter(
+                Envelope.decode_many([e for e in envelopes if not isinstance(e, MalformedEvent)])
+            )
+            for record, envelope in zip(chunk, envelopes, strict=True):
+                event = envelope if isinstance(envelope, MalformedEvent) else next(events)
+                if isinstance(event, MalformedEvent):
+                    await self._dead_letter(consumer, record, event, attempts=0)
+                    EVENTS_HANDLED.labels(consumer, "malformed", Outcome.DEAD_LETTERED).inc()
+                    outcomes.append(Outcome.DEAD_LETTERED)
+                else:
+                    decoded.append((record, envelope, event))  # type: ignore[arg-type]
         return decoded, outcomes
 
     async def write_batch(

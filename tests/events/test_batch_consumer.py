@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import cast
 
 import pytest
-from aiokafka import TopicPartition
+from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import RecordMetadata
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -192,3 +192,57 @@ async def test_a_database_outage_splits_no_batch_and_dead_letters_nothing(
     # Never split into single records: each attempt started from the first record.
     assert all(names[0] == "s0" for names in writes[: outage + 1]), writes
     assert await read_all(kafka_settings, DLQ) == []
+
+
+async def test_poison_records_mid_batch_are_dead_lettered_alone_and_the_rest_stored_once(
+    db: Database, broker: Bus, producer: KafkaProducer, kafka_settings: KafkaSettings
+) -> None:
+    """A batch's data is validated as one list per type (Envelope.decode_many): a
+    record that fails its model, or is no CloudEvent at all, goes to the DLQ; its
+    neighbours are stored in the same batch write, once."""
+    seen: list[str] = []
+
+    async def recording(session: AsyncSession, items: Sequence[tuple[Envelope, Event]]) -> None:
+        seen.extend(envelope.id for envelope, _ in items)
+        await remember_sessions(session, items)
+
+    good = [login(f"s{n}") for n in range(10)]
+    schema_invalid = login("s-bad")
+    not_json = login("s-not-json")
+    # One key, one partition: published before the consumer starts, one batch.
+    client = AIOKafkaProducer(bootstrap_servers=kafka_settings.bootstrap_servers)
+    await client.start()
+    try:
+        for envelope, value in [
+            *((e, e.value()) for e in good[:4]),
+            (schema_invalid, b'{"user_id":"u1"}'),  # session_id missing
+            *((e, e.value()) for e in good[4:7]),
+            (not_json, b"{not json"),
+            *((e, e.value()) for e in good[7:]),
+        ]:
+            record_headers = [(name, v.encode()) for name, v in envelope.headers().items()]
+            await client.send_and_wait(TOPIC, value, key=envelope.key, headers=record_headers)
+    finally:
+        await client.stop()
+    consumers = EventConsumers(db, producer, kafka_settings, FAST_RETRY)
+    await start_batch_consumer(broker, consumers, recording)
+
+    async def all_stored() -> bool:
+        return len(await tally(db)) == len(good)
+
+    await eventually(all_stored)
+    last = max(r.offset for r in await read_all(kafka_settings, TOPIC) if headers(r)["ce_id"])
+
+    async def all_committed() -> bool:
+        return max((await committed(kafka_settings)).values(), default=-1) >= last + 1
+
+    await eventually(all_committed)
+    await broker.stop()
+    await consumers.drain()
+    assert await tally(db) == {f"s{n}": 1 for n in range(10)}
+    assert sorted(seen) == sorted(e.id for e in good)  # each once, never the poison ones
+    dead = await read_all(kafka_settings, DLQ)
+    assert [headers(d)["ce_id"] for d in dead] == [schema_invalid.id, not_json.id]
+    assert "does not match user.logged_in" in headers(dead[0])["dlq_error"]
+    assert "not JSON" in headers(dead[1])["dlq_error"]
+    assert {headers(d)["dlq_attempts"] for d in dead} == {"0"}

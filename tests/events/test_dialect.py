@@ -11,6 +11,7 @@ from sqlalchemy import JSON, Column, Integer, MetaData, String, Table, func, sel
 
 from events.db import Database
 from events.dialect import (
+    COPY_MIN_ROWS,
     SqlDialect,
     dialect_of,
     insert_ignore,
@@ -134,6 +135,30 @@ async def test_insert_many_stores_a_batch_once_with_json_text(tables: Database) 
     assert await rows(tables) == [("a", 1, {"k": 1}), ("b", 2, {"k": [2]}), ("c", 3, "text")]
     async with tables.transaction() as session:
         assert await insert_many(session, THINGS, ("id", "size", "doc"), [], ["id"]) == 0
+
+
+async def test_a_large_batch_is_stored_once_and_counted_even_twice_in_one_transaction(
+    tables: Database,
+) -> None:
+    """From COPY_MIN_ROWS rows on, PostgreSQL's batch goes by COPY through a
+    temporary table: each call must store and count only its own rows."""
+    size = COPY_MIN_ROWS + 5
+    first = [(f"a{n}", n, json.dumps({"n": n})) for n in range(size)]
+    # Half of it again, and as many new: in the same transaction as the first.
+    second = [(f"a{n}", -1, "{}") for n in range(size // 2)] + [
+        (f"b{n}", n, json.dumps([n])) for n in range(size)
+    ]
+    columns = ("id", "size", "doc")
+    async with tables.transaction() as session:
+        stored = await insert_many(session, THINGS, columns, first, ["id"], json_text=["doc"])
+        again = await insert_many(session, THINGS, columns, second, ["id"], json_text=["doc"])
+    async with tables.transaction() as session:
+        third = await insert_many(session, THINGS, columns, first, ["id"], json_text=["doc"])
+    assert (stored, again, third) == (size, size, 0)
+    stored_rows = {row[0]: row[1:] for row in await rows(tables)}
+    assert len(stored_rows) == 2 * size
+    assert stored_rows["a7"] == (7, {"n": 7})  # the first batch's, not the repeat's
+    assert stored_rows["b7"] == (7, [7])
 
 
 async def test_insert_many_on_a_composite_key(tables: Database) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from dataclasses import FrozenInstanceError, replace
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -197,3 +198,35 @@ def test_sealed_fields_are_never_pushed() -> None:
     envelope = Envelope.wrap(locked)
     assert envelope.data["sealed_address"] == "c2VhbGVk"  # the services get it
     assert envelope.to_push()["data"] == {"user_id": "u1", "locked_until": "2024-01-02T00:00:00Z"}
+
+
+def test_a_decoded_envelope_equals_one_built_and_stays_frozen() -> None:
+    """from_record fills the slots directly (faster than the dataclass's __init__):
+    the result must be the same envelope, and as immutable."""
+    built = Envelope.wrap(UserLoggedIn(user_id="u1", session_id="s1"), traceparent="00-a-b-01")
+    pairs = [(name, value.encode()) for name, value in built.headers().items()]
+    decoded = Envelope.from_record([*pairs, ("x-extra", b"1")], built.value())
+    assert decoded == replace(built, extra_headers={"x-extra": "1"})
+    assert decoded.raw_value == built.value()
+    with pytest.raises(FrozenInstanceError):
+        decoded.id = "other"  # type: ignore[misc]
+
+
+def test_decode_many_validates_lists_per_type_and_isolates_invalid_records() -> None:
+    logins = [Envelope.wrap(UserLoggedIn(user_id="u1", session_id=f"s{n}")) for n in range(4)]
+    lock = Envelope.wrap(UserLocked(user_id="u1", locked_until=datetime.now(UTC)))
+    invalid = Envelope.from_record(valid_headers(), b'{"user_id":"u1"}')
+    unknown = Envelope.from_record(valid_headers() | {"ce_type": "user.teleported"}, VALID_VALUE)
+    batch = [logins[0], lock, logins[1], invalid, logins[2], unknown, logins[3]]
+
+    results = Envelope.decode_many(batch)
+
+    assert len(results) == len(batch)
+    for envelope, result in zip(batch, results, strict=True):
+        if envelope in (invalid, unknown):
+            assert isinstance(result, MalformedEvent)
+        else:
+            assert result == envelope.decode()
+    assert "does not match user.logged_in" in str(results[3])
+    assert "unknown event type" in str(results[5])
+    assert Envelope.decode_many([]) == []
