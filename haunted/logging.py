@@ -7,6 +7,7 @@ import json as stdlib_json
 import logging
 import re
 import sys
+import threading
 from collections.abc import MutableMapping
 from typing import Any, TextIO
 
@@ -72,21 +73,40 @@ def _dumps(obj: Any, **kwargs: Any) -> str:
         return stdlib_json.dumps(obj, **kwargs)
 
 
-class _NamedWriteLogger(structlog.WriteLogger):
-    """structlog's line writer (one write and a flush a line), with the name the code
-    gave `structlog.get_logger(name)`: `add_logger_name` reads it."""
+class _LineWriter:
+    """Where structlog's fast path writes a rendered line: one write and a flush, under
+    a lock shared with the other loggers (threads log too), with the name the code gave
+    `structlog.get_logger(name)` (`add_logger_name` reads it).
 
-    def __init__(self, file: TextIO, name: str) -> None:
-        super().__init__(file)
+    Without a stream of its own it writes to whatever `sys.stderr` is at that moment,
+    as the standard library's handlers do in effect. A line that cannot be written
+    (a closed or broken stream) is dropped: logging never fails the work it describes,
+    as the standard library's `Handler.handleError` also ensures."""
+
+    _lock = threading.Lock()
+
+    def __init__(self, name: str, stream: TextIO | None) -> None:
         self.name = name
+        self._stream = stream
+
+    def msg(self, message: str) -> None:
+        stream = self._stream if self._stream is not None else sys.stderr
+        try:
+            with self._lock:
+                stream.write(message + "\n")
+                stream.flush()
+        except (OSError, ValueError):
+            pass
+
+    log = debug = info = warn = warning = error = critical = exception = fatal = msg
 
 
-class _WriteLoggerFactory:
-    def __init__(self, file: TextIO) -> None:
-        self.file = file
+class _LineWriterFactory:
+    def __init__(self, stream: TextIO | None) -> None:
+        self.stream = stream
 
-    def __call__(self, *args: Any) -> _NamedWriteLogger:
-        return _NamedWriteLogger(self.file, str(args[0]) if args else "haunted")
+    def __call__(self, *args: Any) -> _LineWriter:
+        return _LineWriter(str(args[0]) if args else "haunted", self.stream)
 
 
 def configure_logging(
@@ -101,7 +121,6 @@ def configure_logging(
     than half of an access line's cost). Libraries' standard-library lines go
     through a handler on the same stream with the same processors and renderer, so
     both kinds of line have the same fields, redaction and format."""
-    stream = stream if stream is not None else sys.stderr
     renderer: Any = (
         structlog.processors.JSONRenderer(serializer=_dumps)
         if json
@@ -119,11 +138,11 @@ def configure_logging(
     structlog.configure(
         processors=[*shared, structlog.processors.format_exc_info, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=_WriteLoggerFactory(stream),
+        logger_factory=_LineWriterFactory(stream),
         cache_logger_on_first_use=cache,
     )
     # Libraries' standard-library logs share the renderer.
-    handler = logging.StreamHandler(stream)
+    handler = logging.StreamHandler(stream)  # None: sys.stderr
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             processors=[

@@ -111,3 +111,21 @@ def test_our_lines_skip_the_standard_library_and_library_lines_still_pass_throug
     assert ours["logger"] == "haunted.access" and ours["level"] == "info"
     assert ours["token"] == REDACTED and ours["status"] == 200 and "timestamp" in ours
     assert [record.name for record in records] == ["somelibrary"]
+
+
+def test_a_line_goes_to_the_current_stderr_and_a_closed_stream_fails_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Configured once, logging must follow `sys.stderr` (a test's capture replaces it
+    and closes the old one), and a line that cannot be written must not raise into the
+    code that logs: a consumer's dead-letter warning once failed the consumer this way."""
+    first = io.StringIO()
+    monkeypatch.setattr("sys.stderr", first)
+    configure_logging("INFO", json=True, cache=False)
+    first.close()
+    later = io.StringIO()
+    monkeypatch.setattr("sys.stderr", later)
+    structlog.get_logger("haunted.test").warning("after the swap")
+    assert json.loads(later.getvalue())["event"] == "after the swap"
+    later.close()
+    structlog.get_logger("haunted.test").warning("to a closed stream")  # must not raise
