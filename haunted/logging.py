@@ -110,10 +110,9 @@ class _LineWriterFactory:
 
 
 def configure_logging(
-    level: str = "INFO", *, json: bool = True, cache: bool = True, stream: TextIO | None = None
+    level: str = "INFO", *, json: bool = True, stream: TextIO | None = None
 ) -> None:
-    """`cache=False` keeps loggers reconfigurable (tests capture and reset them).
-    `stream`: where the lines go (standard error by default).
+    """`stream`: where the lines go (standard error by default).
 
     Our own lines (structlog) take structlog's fast path: a level-filtering bound
     logger whose processors render the line and write it straight to the stream,
@@ -139,7 +138,10 @@ def configure_logging(
         processors=[*shared, structlog.processors.format_exc_info, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         logger_factory=_LineWriterFactory(stream),
-        cache_logger_on_first_use=cache,
+        # Not cached: a module's logger would keep the first configuration's level,
+        # renderer and stream for good, and a later configure_logging (the CLI run
+        # in-process, tests) would not reach it. Binding per line costs about 2 µs.
+        cache_logger_on_first_use=False,
     )
     # Libraries' standard-library logs share the renderer.
     handler = logging.StreamHandler(stream)  # None: sys.stderr

@@ -114,7 +114,7 @@ async def test_jwks_serves_the_verifying_key(server: Server) -> None:
 async def test_logs_never_carry_passwords_tokens_or_emails(
     server: Server, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    configure_logging("DEBUG", json=True, cache=False)
+    configure_logging("DEBUG", json=True)
     try:
         email = unique_email()
         registered = await register(server, email)

@@ -28,7 +28,7 @@ def production_logs(tmp_path: Path) -> Iterator[Path]:
     """JSON lines at INFO, as production writes them, into a file the test reads."""
     path = tmp_path / "haunted.log"
     with logging_restored(), path.open("w") as sink:
-        configure_logging("INFO", json=True, cache=False, stream=sink)
+        configure_logging("INFO", json=True, stream=sink)
         yield path
 
 

@@ -40,7 +40,7 @@ def _log_secrets() -> None:
 
 @pytest.mark.parametrize("as_json", [True, False])
 def test_secrets_are_never_printed(capsys: pytest.CaptureFixture[str], as_json: bool) -> None:
-    configure_logging("INFO", json=as_json, cache=False)
+    configure_logging("INFO", json=as_json)
     _log_secrets()
     captured = capsys.readouterr()
     printed = captured.out + captured.err
@@ -52,7 +52,7 @@ def test_secrets_are_never_printed(capsys: pytest.CaptureFixture[str], as_json: 
 
 
 def test_json_lines(capsys: pytest.CaptureFixture[str]) -> None:
-    configure_logging("INFO", json=True, cache=False)
+    configure_logging("INFO", json=True)
     _log_secrets()
     structlog.get_logger("haunted.test").debug("below the level")
     lines = capsys.readouterr().err.splitlines()
@@ -74,7 +74,7 @@ def test_json_lines(capsys: pytest.CaptureFixture[str]) -> None:
 def test_a_line_logged_in_a_span_carries_its_trace_and_span_ids(
     capsys: pytest.CaptureFixture[str], spans: SpanCollector
 ) -> None:
-    configure_logging("INFO", json=True, cache=False)
+    configure_logging("INFO", json=True)
     structlog.get_logger("haunted.test").info("outside any span")
     with trace.get_tracer("haunted.test").start_as_current_span("work") as span:
         structlog.get_logger("haunted.test").info("inside a span")
@@ -92,7 +92,7 @@ def test_our_lines_skip_the_standard_library_and_library_lines_still_pass_throug
     straight to the stream, with the fields, level filter and redaction; only libraries'
     lines go through a logging record and handler."""
     stream = io.StringIO()
-    configure_logging("INFO", json=True, cache=False, stream=stream)
+    configure_logging("INFO", json=True, stream=stream)
     records: list[logging.LogRecord] = []
 
     class Counting(logging.Handler):
@@ -121,7 +121,7 @@ def test_a_line_goes_to_the_current_stderr_and_a_closed_stream_fails_nothing(
     code that logs: a consumer's dead-letter warning once failed the consumer this way."""
     first = io.StringIO()
     monkeypatch.setattr("sys.stderr", first)
-    configure_logging("INFO", json=True, cache=False)
+    configure_logging("INFO", json=True)
     first.close()
     later = io.StringIO()
     monkeypatch.setattr("sys.stderr", later)
@@ -129,3 +129,15 @@ def test_a_line_goes_to_the_current_stderr_and_a_closed_stream_fails_nothing(
     assert json.loads(later.getvalue())["event"] == "after the swap"
     later.close()
     structlog.get_logger("haunted.test").warning("to a closed stream")  # must not raise
+
+
+def test_a_later_configuration_reaches_loggers_already_used() -> None:
+    """A module's logger used under one configuration (the CLI, run in-process by a test)
+    follows the next one: its lines go to the new stream, rendered the new way."""
+    log = structlog.get_logger("haunted.test.module")
+    configure_logging("INFO", json=False, stream=io.StringIO())
+    log.info("under the first configuration")
+    sink = io.StringIO()
+    configure_logging("INFO", json=True, stream=sink)
+    log.info("under the second")
+    assert json.loads(sink.getvalue())["event"] == "under the second"
