@@ -12,6 +12,7 @@ and sent back in the `X-Request-ID` response header.
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from collections import deque
@@ -58,18 +59,13 @@ for _type in ("query", "mutation", "subscription"):
     for _outcome in ("ok", "errors"):
         OPERATION_SECONDS.labels(_type, "anonymous", _outcome)
 
+# The metrics' children by labels, kept: `labels()` validates the labels and takes the
+# metric's lock on every call. As many entries as the metrics have children (operation
+# names are capped by operation_label, the other labels are small sets).
+http_requests = functools.cache(HTTP_REQUESTS.labels)
+operation_seconds = functools.cache(OPERATION_SECONDS.labels)
+
 _names: set[str] = set()
-# The counter's children by (method, status class), kept: `labels()` validates and locks
-# on every call. As many entries as the counter has children.
-_REQUEST_CHILDREN: dict[tuple[str, int], Any] = {}
-
-
-def _http_requests(method: str, status: int) -> Any:
-    key = (method, status // 100)
-    child = _REQUEST_CHILDREN.get(key)
-    if child is None:
-        child = _REQUEST_CHILDREN[key] = HTTP_REQUESTS.labels(method, f"{status // 100}xx")
-    return child
 
 
 def operation_label(name: str | None) -> str:
@@ -158,7 +154,7 @@ class AccessLog:
                         span.end()
                     context.detach(attached)  # type: ignore[arg-type]
                 duration_ms = round((time.perf_counter() - started) * 1000, 2)
-                _http_requests(scope["method"], status).inc()
+                http_requests(scope["method"], f"{status // 100}xx").inc()
                 operations = scope.get(OPERATIONS_KEY)
                 log.info(
                     "request",
@@ -193,9 +189,7 @@ class WebSocketOperations:
         pending = websocket.scope.get(self._KEY, {}).get(operation.name)
         started = pending.popleft() if pending else None
         duration = time.perf_counter() - started if started is not None else 0.0
-        OPERATION_SECONDS.labels("subscription", operation_label(operation.name), "ok").observe(
-            duration
-        )
+        operation_seconds("subscription", operation_label(operation.name), "ok").observe(duration)
         log.info(
             "websocket operation",
             method="WS",

@@ -64,13 +64,13 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from gateway import explorer
 from gateway.access import (
     NO_FASTAPI_TELEMETRY,
-    OPERATION_SECONDS,
     OPERATIONS_KEY,
     WEBSOCKET_OPERATIONS,
     AccessLog,
     describe_operation,
     note_operation,
     operation_label,
+    operation_seconds,
 )
 from gateway.dev_mail import CaughtMailSource, add_dev_mail_route
 from gateway.documents import DocumentCache
@@ -98,18 +98,6 @@ OPERATIONS = Counter(
 _OK = OPERATIONS.labels("ok")
 _ERRORS = OPERATIONS.labels("errors")
 _TIMEOUT = OPERATIONS.labels("timeout")
-# The histogram's children by labels, kept: `labels()` validates the labels and takes the
-# metric's lock on every call. Bounded: operation_label caps the names, the rest are enums.
-_OPERATION_CHILDREN: dict[tuple[str, str, str], Any] = {}
-
-
-def _operation_seconds(kind: str, label: str, outcome: str) -> Any:
-    key = (kind, label, outcome)
-    child = _OPERATION_CHILDREN.get(key)
-    if child is None:
-        child = _OPERATION_CHILDREN[key] = OPERATION_SECONDS.labels(kind, label, outcome)
-    return child
-
 
 BROKER_UP = Gauge(
     "haunted_broker_up",
@@ -397,7 +385,7 @@ class GatewayHTTPHandler(GraphQLHTTPHandler):
                 span.set_attribute("haunted.outcome", outcome)
         operations = request.scope.get(OPERATIONS_KEY) if hasattr(request, "scope") else None
         kind, name = operations[-1] if operations else ("unknown", None)
-        _operation_seconds(kind, operation_label(name), outcome).observe(
+        operation_seconds(kind, operation_label(name), outcome).observe(
             time.perf_counter() - started
         )
         return status, result
