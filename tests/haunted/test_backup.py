@@ -386,8 +386,11 @@ async def test_drill_recovers_the_state_of_the_run_without_the_failure(
     if os.geteuid() == 0:  # pg_basebackup wrote it 0700 as root; the server's user reads it
         for path in [folder, *folder.rglob("*")]:
             shutil.chown(path, "postgres")
+    # A copy beside the cluster: the checkout may sit where `postgres` cannot reach it
+    # (a clone in a 0700 temporary folder).
+    script = shutil.copy(PITR_RESTORE, cluster.root / PITR_RESTORE.name)
     restored = subprocess.run(
-        as_postgres([str(PITR_RESTORE), str(cluster.data), str(folder), str(cluster.archive)]),
+        as_postgres([str(script), str(cluster.data), str(folder), str(cluster.archive)]),
         capture_output=True,
         text=True,
     )
